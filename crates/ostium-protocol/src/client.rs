@@ -1,0 +1,292 @@
+//! Clients and how they authenticate at the token endpoint (RFC 6749 §2.3).
+//!
+//! A confidential client proves itself with one of its secrets, sent either in a
+//! Basic `Authorization` header (`client_secret_basic`, with the id and secret
+//! form-urlencoded inside it, RFC 6749 §2.3.1) or in the body
+//! (`client_secret_post`). A public client only names itself (`none`). Using more
+//! than one method in one request is refused.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::error::OAuthError;
+use crate::form::Form;
+use crate::grant_type::AllowedGrantTypes;
+use crate::secret::SecretDigest;
+
+/// A registered client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub enabled: bool,
+    pub secrets: Vec<SecretDigest>,
+    /// A client without this flag is public: it authenticates with its id alone.
+    pub require_client_secret: bool,
+    pub allowed_grant_types: AllowedGrantTypes,
+    pub allowed_scopes: Vec<String>,
+    /// Lifetime of access tokens issued to this client, in seconds.
+    pub access_token_lifetime: u32,
+}
+
+/// How the client presented itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+impl ClientAuthMethod {
+    /// The name used in discovery's `token_endpoint_auth_methods_supported`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
+/// The credentials a request carried, not yet checked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    secret: Option<String>,
+    pub method: ClientAuthMethod,
+}
+
+/// The secret must never reach a log through `{:?}`.
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+const MAX_CLIENT_ID: usize = 256;
+
+impl ClientCredentials {
+    /// Extracts the credentials from the `Authorization` header value (if any) and the
+    /// form. Errors are `invalid_request` for an ambiguous request and
+    /// `invalid_client` when no usable credentials were sent.
+    pub fn from_request(authorization: Option<&str>, form: &Form) -> Result<Self, OAuthError> {
+        let body_id = form.get("client_id");
+        let body_secret = form.get("client_secret");
+        let credentials = match authorization {
+            Some(header) => {
+                let (client_id, secret) = decode_basic(header)?;
+                if body_secret.is_some() {
+                    return Err(OAuthError::invalid_request(
+                        "the client authenticated with both client_secret_basic and \
+                         client_secret_post; use exactly one",
+                    ));
+                }
+                if body_id.is_some_and(|id| id != client_id) {
+                    return Err(OAuthError::invalid_request(
+                        "client_id in the body differs from the Authorization header",
+                    ));
+                }
+                Self {
+                    client_id,
+                    secret: Some(secret),
+                    method: ClientAuthMethod::ClientSecretBasic,
+                }
+            }
+            None => {
+                let client_id = body_id.ok_or_else(|| {
+                    OAuthError::invalid_client("no client authentication was included")
+                })?;
+                Self {
+                    client_id: client_id.to_owned(),
+                    secret: body_secret.map(str::to_owned),
+                    method: if body_secret.is_some() {
+                        ClientAuthMethod::ClientSecretPost
+                    } else {
+                        ClientAuthMethod::None
+                    },
+                }
+            }
+        };
+        if credentials.client_id.len() > MAX_CLIENT_ID {
+            return Err(OAuthError::invalid_client("client authentication failed"));
+        }
+        Ok(credentials)
+    }
+}
+
+/// Decodes `Basic base64(urlencode(id):urlencode(secret))`.
+fn decode_basic(header: &str) -> Result<(String, String), OAuthError> {
+    let malformed = || OAuthError::invalid_client("malformed Basic authorization header");
+    let (scheme, encoded) = header.trim().split_once(' ').ok_or_else(malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client(
+            "unsupported authorization scheme; use Basic or client_secret_post",
+        ));
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let id = url_decode(id);
+    if id.is_empty() {
+        return Err(malformed());
+    }
+    Ok((id, url_decode(secret)))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one component (`+` is a space).
+fn url_decode(component: &str) -> String {
+    form_urlencoded::parse(format!("x={component}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+impl Client {
+    /// Checks the presented credentials against this client. Every failure reads the
+    /// same to the caller, so a response never tells which part was wrong.
+    pub fn authenticate(&self, credentials: &ClientCredentials) -> Result<(), OAuthError> {
+        let failed = || OAuthError::invalid_client("client authentication failed");
+        if !self.enabled || credentials.client_id != self.client_id {
+            return Err(failed());
+        }
+        match &credentials.secret {
+            Some(secret) => {
+                // Check every digest so the time taken does not depend on which matched.
+                let matched = self
+                    .secrets
+                    .iter()
+                    .fold(false, |found, digest| digest.matches(secret) | found);
+                if matched { Ok(()) } else { Err(failed()) }
+            }
+            None if self.require_client_secret => Err(failed()),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether this client holds a secret (confidential) or not (public).
+    pub fn is_confidential(&self) -> bool {
+        self.require_client_secret
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn basic(id: &str, secret: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    fn client() -> Client {
+        Client {
+            client_id: "billing worker".into(),
+            client_name: None,
+            enabled: true,
+            secrets: vec![SecretDigest::of("old"), SecretDigest::of("p@ss:word")],
+            require_client_secret: true,
+            allowed_grant_types: AllowedGrantTypes::preset("client_credentials").unwrap(),
+            allowed_scopes: vec![],
+            access_token_lifetime: 3600,
+        }
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
+        let header = basic("billing+worker", "p%40ss%3Aword");
+        let creds = ClientCredentials::from_request(Some(&header), &Form::default()).unwrap();
+        assert_eq!(creds.client_id, "billing worker");
+        assert_eq!(creds.method, ClientAuthMethod::ClientSecretBasic);
+        client().authenticate(&creds).unwrap();
+    }
+
+    #[test]
+    fn post_credentials() {
+        let form = Form::parse(b"client_id=billing+worker&client_secret=old").unwrap();
+        let creds = ClientCredentials::from_request(None, &form).unwrap();
+        assert_eq!(creds.method, ClientAuthMethod::ClientSecretPost);
+        client().authenticate(&creds).unwrap();
+    }
+
+    #[test]
+    fn two_methods_at_once_is_invalid_request() {
+        let form = Form::parse(b"client_id=billing+worker&client_secret=old").unwrap();
+        let header = basic("billing+worker", "old");
+        assert_eq!(
+            ClientCredentials::from_request(Some(&header), &form)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidRequest
+        );
+        let form = Form::parse(b"client_id=someone-else").unwrap();
+        assert_eq!(
+            ClientCredentials::from_request(Some(&header), &form)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn missing_or_malformed_credentials_are_invalid_client() {
+        for header in [
+            None,
+            Some("Basic"),
+            Some("Basic !!!"),
+            Some("Bearer abc"),
+            Some("Basic bm9jb2xvbg=="), // "nocolon"
+        ] {
+            assert_eq!(
+                ClientCredentials::from_request(header, &Form::default())
+                    .unwrap_err()
+                    .code,
+                ErrorCode::InvalidClient,
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_secret_disabled_or_missing_secret_fails() {
+        let c = client();
+        let creds = |secret: Option<&str>| ClientCredentials {
+            client_id: "billing worker".into(),
+            secret: secret.map(str::to_owned),
+            method: ClientAuthMethod::ClientSecretPost,
+        };
+        assert!(c.authenticate(&creds(Some("wrong"))).is_err());
+        assert!(c.authenticate(&creds(None)).is_err());
+        let disabled = Client {
+            enabled: false,
+            ..client()
+        };
+        assert!(disabled.authenticate(&creds(Some("old"))).is_err());
+    }
+
+    #[test]
+    fn public_client_needs_no_secret() {
+        let public = Client {
+            require_client_secret: false,
+            secrets: vec![],
+            ..client()
+        };
+        let creds = ClientCredentials::from_request(
+            None,
+            &Form::parse(b"client_id=billing+worker").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(creds.method, ClientAuthMethod::None);
+        public.authenticate(&creds).unwrap();
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let header = basic("id", "hunter2");
+        let creds = ClientCredentials::from_request(Some(&header), &Form::default()).unwrap();
+        assert!(!format!("{creds:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,36 @@
+//! The OAuth 2.0 / OpenID Connect rules Ostium follows, with no I/O.
+//!
+//! This crate turns what a client sent (form parameters, credentials) into typed
+//! requests and decides whether they are allowed: which grant types a client may use
+//! and which combinations are forbidden, which scopes it may ask for and which
+//! audiences they grant, how client secrets are checked, and which RFC 6749 error a
+//! refusal is. It knows nothing of HTTP servers, actors, storage or clocks, so every
+//! rule here is tested in microseconds and the other crates only wire it up.
+//!
+//! Layout:
+//! - [`error`]: [`OAuthError`], the RFC 6749 §5.2 error every refusal becomes.
+//! - [`form`]: form-encoded parameters with duplicate detection (RFC 6749 §3.2).
+//! - [`grant_type`]: grant types, IdentityServer's presets, forbidden combinations.
+//! - [`scope`]: scope syntax (RFC 6749 §3.3) and the resource catalog scopes map to.
+//! - [`secret`]: client secret digests and constant-time verification.
+//! - [`client`]: the client model and client authentication (RFC 6749 §2.3).
+//! - [`grant`]: one module per grant: parse the request, validate it for a client.
+//! - [`response`]: the successful token response (RFC 6749 §5.1).
+
+pub mod client;
+pub mod error;
+pub mod form;
+pub mod grant;
+pub mod grant_type;
+pub mod response;
+pub mod scope;
+pub mod secret;
+
+pub use client::{Client, ClientAuthMethod, ClientCredentials};
+pub use error::{ErrorCode, OAuthError};
+pub use form::Form;
+pub use grant::TokenRequest;
+pub use grant_type::{AllowedGrantTypes, GrantType};
+pub use response::TokenResponse;
+pub use scope::{GrantedScopes, ResourceCatalog, ScopeSet};
+pub use secret::SecretDigest;

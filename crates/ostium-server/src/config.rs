@@ -1,0 +1,516 @@
+//! The configuration file (TOML): its shape, and the checks made before serving.
+//!
+//! Field names follow IdentityServer's client model in snake_case. Unknown fields
+//! are errors, so a typo never silently falls back to a default. Every error names
+//! the file, the entry (client, resource or user) and the field, so that an
+//! operator can fix it without reading our source.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use ostium_grants::User;
+use ostium_protocol::grant_type::GrantType;
+use ostium_protocol::scope::{ApiResource, OFFLINE_ACCESS};
+use ostium_protocol::{AllowedGrantTypes, Client, ResourceCatalog, SecretDigest};
+use ostium_tokens::SigningAlgorithm;
+use serde::Deserialize;
+
+/// The longest access-token lifetime a client may be given: one day.
+const MAX_ACCESS_TOKEN_LIFETIME: u32 = 86_400;
+
+/// Grant types this version serves at the token endpoint. Others may be configured
+/// (so that a client definition can be written once) but are refused at run time.
+const SERVED_GRANT_TYPES: &[GrantType] = &[GrantType::ClientCredentials, GrantType::Password];
+
+/// A configuration error, naming where it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub message: String,
+}
+
+/// A validated configuration, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerSettings,
+    pub signing_algorithm: SigningAlgorithm,
+    pub clients: Vec<Client>,
+    pub catalog: ResourceCatalog,
+    pub api_resources: Vec<ApiResourceSettings>,
+    pub users: Vec<UserSettings>,
+    /// Things worth an operator's attention that do not stop the server.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub issuer: String,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// HTTP worker threads; defaults to the number of CPUs this process may use.
+    pub workers: Option<usize>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiResourceSettings {
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub api_secrets: Vec<SecretDigest>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserSettings {
+    pub user: User,
+    pub claims: BTreeMap<String, toml::Value>,
+}
+
+// ---- the file's shape ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    server: ServerSection,
+    #[serde(default)]
+    signing: SigningSection,
+    #[serde(default)]
+    api_scopes: Vec<ApiScopeSection>,
+    #[serde(default)]
+    api_resources: Vec<ApiResourceSection>,
+    #[serde(default)]
+    identity_resources: Vec<IdentityResourceSection>,
+    #[serde(default)]
+    clients: Vec<ClientSection>,
+    #[serde(default)]
+    users: Vec<UserSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    issuer: String,
+    listen: String,
+    data_dir: PathBuf,
+    workers: Option<usize>,
+    #[serde(default = "default_max_body_bytes")]
+    max_body_bytes: usize,
+}
+
+fn default_max_body_bytes() -> usize {
+    16 * 1024
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SigningSection {
+    #[serde(default)]
+    algorithm: SigningAlgorithm,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiScopeSection {
+    name: String,
+    #[allow(dead_code)]
+    display_name: Option<String>,
+    #[allow(dead_code)]
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiResourceSection {
+    name: String,
+    #[allow(dead_code)]
+    display_name: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    api_secrets: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityResourceSection {
+    name: String,
+    #[allow(dead_code)]
+    display_name: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    user_claims: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum GrantTypesField {
+    Preset(String),
+    List(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientSection {
+    client_id: String,
+    client_name: Option<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    client_secrets: Vec<String>,
+    #[serde(default = "yes")]
+    require_client_secret: bool,
+    allowed_grant_types: GrantTypesField,
+    #[serde(default)]
+    allowed_scopes: Vec<String>,
+    #[serde(default = "default_access_token_lifetime")]
+    access_token_lifetime: u32,
+    #[serde(default = "default_access_token_type")]
+    access_token_type: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_access_token_lifetime() -> u32 {
+    3600
+}
+
+fn default_access_token_type() -> String {
+    "jwt".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserSection {
+    subject: String,
+    username: String,
+    password_hash: String,
+    #[serde(default)]
+    claims: BTreeMap<String, toml::Value>,
+}
+
+// ---- loading and checking ----
+
+/// How strict to be about secrets given in plain text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretPolicy {
+    /// Only `sha256:<hex>` digests.
+    DigestsOnly,
+    /// Plain-text secrets are accepted with a warning (`--dev`).
+    AllowPlainText,
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path, secrets: SecretPolicy) -> Result<Self, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: name.clone(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, &name, secrets)
+    }
+
+    /// Parses and checks configuration text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str, secrets: SecretPolicy) -> Result<Self, ConfigError> {
+        let error = |message: String| ConfigError {
+            file: file.to_owned(),
+            message,
+        };
+        let parsed: File = toml::from_str(text).map_err(|e| error(e.to_string()))?;
+        let mut checker = Checker {
+            secrets,
+            warnings: Vec::new(),
+        };
+        checker.check(parsed).map_err(error)
+    }
+}
+
+struct Checker {
+    secrets: SecretPolicy,
+    warnings: Vec<String>,
+}
+
+/// Checks that each name in `names` is unique, naming the kind of entry otherwise.
+fn unique<'a>(kind: &str, names: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for name in names {
+        if name.is_empty() {
+            return Err(format!("{kind}: name must not be empty"));
+        }
+        if !seen.insert(name) {
+            return Err(format!("{kind} `{name}` is defined more than once"));
+        }
+    }
+    Ok(())
+}
+
+impl Checker {
+    fn check(&mut self, file: File) -> Result<Config, String> {
+        let server = check_server(file.server)?;
+        let catalog = self.check_resources(
+            &file.api_scopes,
+            &file.api_resources,
+            &file.identity_resources,
+        )?;
+        let api_resources = file
+            .api_resources
+            .iter()
+            .map(|r| {
+                Ok(ApiResourceSettings {
+                    name: r.name.clone(),
+                    scopes: r.scopes.clone(),
+                    api_secrets: self
+                        .secrets(&r.api_secrets)
+                        .map_err(|e| format!("api resource `{}`: api_secrets: {e}", r.name))?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        unique("client", file.clients.iter().map(|c| c.client_id.as_str()))?;
+        let clients = file
+            .clients
+            .into_iter()
+            .map(|c| {
+                let id = c.client_id.clone();
+                self.check_client(c, &catalog)
+                    .map_err(|e| format!("client `{id}`: {e}"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let users = check_users(file.users)?;
+        Ok(Config {
+            server,
+            signing_algorithm: file.signing.algorithm,
+            clients,
+            catalog,
+            api_resources,
+            users,
+            warnings: std::mem::take(&mut self.warnings),
+        })
+    }
+
+    fn check_resources(
+        &self,
+        api_scopes: &[ApiScopeSection],
+        api_resources: &[ApiResourceSection],
+        identity_resources: &[IdentityResourceSection],
+    ) -> Result<ResourceCatalog, String> {
+        unique("api scope", api_scopes.iter().map(|s| s.name.as_str()))?;
+        unique(
+            "api resource",
+            api_resources.iter().map(|r| r.name.as_str()),
+        )?;
+        unique(
+            "identity resource",
+            identity_resources.iter().map(|r| r.name.as_str()),
+        )?;
+        let mut catalog = ResourceCatalog::new();
+        for resource in identity_resources {
+            catalog.add_identity_resource(&resource.name);
+        }
+        for scope in api_scopes {
+            if scope.name == OFFLINE_ACCESS || catalog.is_identity_resource(&scope.name) {
+                return Err(format!(
+                    "api scope `{}`: name is already used by an identity scope",
+                    scope.name
+                ));
+            }
+            if ostium_protocol::ScopeSet::parse(&scope.name)
+                .map(|set| set.iter().count() != 1)
+                .unwrap_or(true)
+            {
+                return Err(format!(
+                    "api scope `{}`: name must be one scope token (no spaces, quotes or backslashes)",
+                    scope.name
+                ));
+            }
+            catalog.add_api_scope(&scope.name);
+        }
+        for resource in api_resources {
+            if let Some(unknown) = resource.scopes.iter().find(|s| !catalog.is_api_scope(s)) {
+                return Err(format!(
+                    "api resource `{}`: scopes: `{unknown}` is not a configured [[api_scopes]] name",
+                    resource.name
+                ));
+            }
+            catalog.add_api_resource(ApiResource {
+                name: resource.name.clone(),
+                scopes: resource.scopes.clone(),
+            });
+        }
+        Ok(catalog)
+    }
+
+    fn check_client(
+        &mut self,
+        c: ClientSection,
+        catalog: &ResourceCatalog,
+    ) -> Result<Client, String> {
+        let allowed_grant_types = match &c.allowed_grant_types {
+            GrantTypesField::Preset(preset) => AllowedGrantTypes::preset(preset),
+            GrantTypesField::List(list) => AllowedGrantTypes::list(list.iter().map(String::as_str)),
+        }
+        .map_err(|e| format!("allowed_grant_types: {e}"))?;
+        for grant in allowed_grant_types.iter() {
+            if !SERVED_GRANT_TYPES.contains(grant) {
+                self.warnings.push(format!(
+                    "client `{}`: grant type `{grant}` is not served by this version; \
+                     requests using it are refused with unsupported_grant_type",
+                    c.client_id
+                ));
+            }
+        }
+        for scope in &c.allowed_scopes {
+            if scope == OFFLINE_ACCESS {
+                return Err(
+                    "allowed_scopes: `offline_access` needs refresh tokens, which this version \
+                     does not issue"
+                        .into(),
+                );
+            }
+            if !catalog.is_known(scope) {
+                return Err(format!(
+                    "allowed_scopes: `{scope}` is neither an [[api_scopes]] nor an \
+                     [[identity_resources]] name"
+                ));
+            }
+        }
+        let secrets = self
+            .secrets(&c.client_secrets)
+            .map_err(|e| format!("client_secrets: {e}"))?;
+        if c.require_client_secret && secrets.is_empty() {
+            return Err(
+                "client_secrets: a confidential client needs at least one secret \
+                        (or set require_client_secret = false for a public client)"
+                    .into(),
+            );
+        }
+        if !c.require_client_secret && !secrets.is_empty() {
+            return Err(
+                "client_secrets: a public client (require_client_secret = false) \
+                        must not have secrets"
+                    .into(),
+            );
+        }
+        if c.access_token_lifetime == 0 || c.access_token_lifetime > MAX_ACCESS_TOKEN_LIFETIME {
+            return Err(format!(
+                "access_token_lifetime: must be between 1 and {MAX_ACCESS_TOKEN_LIFETIME} seconds"
+            ));
+        }
+        if c.access_token_type != "jwt" {
+            return Err(format!(
+                "access_token_type: `{}` is not available; this version issues `jwt` access tokens",
+                c.access_token_type
+            ));
+        }
+        Ok(Client {
+            client_id: c.client_id,
+            client_name: c.client_name,
+            enabled: c.enabled,
+            secrets,
+            require_client_secret: c.require_client_secret,
+            allowed_grant_types,
+            allowed_scopes: c.allowed_scopes,
+            access_token_lifetime: c.access_token_lifetime,
+        })
+    }
+
+    /// Parses secrets: `sha256:<hex>` digests, or plain text where the policy allows.
+    fn secrets(&mut self, values: &[String]) -> Result<Vec<SecretDigest>, String> {
+        values
+            .iter()
+            .map(|value| match SecretDigest::parse(value) {
+                Ok(digest) => Ok(digest),
+                Err(_) if self.secrets == SecretPolicy::AllowPlainText && !value.is_empty() => {
+                    self.warnings.push(
+                        "a secret is given in plain text; use `ostium hash-secret` and store \
+                         its sha256: form outside development"
+                            .into(),
+                    );
+                    Ok(SecretDigest::of(value))
+                }
+                Err(e) => Err(e.to_string()),
+            })
+            .collect()
+    }
+}
+
+fn check_server(s: ServerSection) -> Result<ServerSettings, String> {
+    let issuer = check_issuer(&s.issuer).map_err(|e| format!("[server] issuer: {e}"))?;
+    let listen = s.listen.parse().map_err(|_| {
+        format!(
+            "[server] listen: `{}` is not an address and port such as 0.0.0.0:8080",
+            s.listen
+        )
+    })?;
+    if s.workers == Some(0) {
+        return Err("[server] workers: must be at least 1".into());
+    }
+    if !(1024..=1024 * 1024).contains(&s.max_body_bytes) {
+        return Err("[server] max_body_bytes: must be between 1024 and 1048576".into());
+    }
+    Ok(ServerSettings {
+        issuer,
+        listen,
+        data_dir: s.data_dir,
+        workers: s.workers,
+        max_body_bytes: s.max_body_bytes,
+    })
+}
+
+/// OpenID Connect Discovery §3: an https URL with no query or fragment; plain http is
+/// accepted only for loopback hosts, for development and tests.
+fn check_issuer(issuer: &str) -> Result<String, String> {
+    let rest = if let Some(rest) = issuer.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = issuer.strip_prefix("http://") {
+        if !is_loopback(rest.split('/').next().unwrap_or_default()) {
+            return Err("must use https (http is accepted only for loopback hosts)".into());
+        }
+        rest
+    } else {
+        return Err("must be an absolute https URL".into());
+    };
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("has no host".into());
+    }
+    if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain a query, fragment or whitespace".into());
+    }
+    Ok(issuer.trim_end_matches('/').to_owned())
+}
+
+/// Whether an URL authority (`host[:port]`) names this machine.
+fn is_loopback(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn check_users(users: Vec<UserSection>) -> Result<Vec<UserSettings>, String> {
+    unique("user subject", users.iter().map(|u| u.subject.as_str()))?;
+    unique("username", users.iter().map(|u| u.username.as_str()))?;
+    let users: Vec<UserSettings> = users
+        .into_iter()
+        .map(|u| UserSettings {
+            user: User {
+                subject: u.subject,
+                username: u.username,
+                password_hash: u.password_hash,
+            },
+            claims: u.claims,
+        })
+        .collect();
+    // Parses every hash now, so that a bad one stops the server at start.
+    ostium_grants::Argon2PasswordValidator::new(
+        &users.iter().map(|u| u.user.clone()).collect::<Vec<_>>(),
+        1,
+        0,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(users)
+}

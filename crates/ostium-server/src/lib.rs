@@ -1,0 +1,23 @@
+//! The HTTP face of Ostium: endpoints, client authentication, configuration and
+//! operations (health, readiness, metrics).
+//!
+//! This is the only crate that sees HTTP. A handler reads the request, turns it
+//! into `ostium-protocol` types, authenticates the client, and hands the grant to
+//! the worker's `GrantSupervisor`; it never decides an OAuth rule itself. All routes
+//! are registered in [`routes::configure`].
+//!
+//! Layout:
+//! - [`config`]: the TOML file, validated with errors naming file, entry and field.
+//! - [`server`]: building the shared state and running the HTTP server.
+//! - `routes`: `token` (the token endpoint), `discovery` (metadata and JWKS),
+//!   `ops` (health, readiness, Prometheus).
+//! - `http_metrics`: request counts and latency per route.
+
+pub mod config;
+mod http_metrics;
+mod routes;
+pub mod server;
+mod state;
+
+pub use config::{Config, ConfigError, SecretPolicy};
+pub use server::{Server, ServerError};

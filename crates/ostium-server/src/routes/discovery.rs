@@ -1,0 +1,68 @@
+//! Metadata for clients to find us: OpenID Connect Discovery 1.0 §3, RFC 8414, and
+//! the JWKS (RFC 7517 §5).
+//!
+//! The documents list only what this server actually does, so a client library
+//! never picks an endpoint or method that would fail. They are rendered once at
+//! start and served as bytes.
+
+use actix_web::HttpResponse;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::web::{self, Bytes};
+use ostium_protocol::{ClientAuthMethod, ResourceCatalog};
+use serde_json::{Value, json};
+
+use crate::state::Shared;
+
+/// Grant types the token endpoint serves.
+const GRANT_TYPES: &[&str] = &["client_credentials", "password"];
+
+/// Renders `(openid-configuration, oauth-authorization-server)` for `issuer`.
+pub(crate) fn metadata_documents(issuer: &str, catalog: &ResourceCatalog) -> (Bytes, Bytes) {
+    let endpoint = |path: &str| format!("{issuer}{path}");
+    let auth_methods: Vec<&str> = [
+        ClientAuthMethod::ClientSecretBasic,
+        ClientAuthMethod::ClientSecretPost,
+        ClientAuthMethod::None,
+    ]
+    .iter()
+    .map(|m| m.name())
+    .collect();
+    let common = json!({
+        "issuer": issuer,
+        "jwks_uri": endpoint("/.well-known/jwks"),
+        "token_endpoint": endpoint("/connect/token"),
+        "grant_types_supported": GRANT_TYPES,
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "scopes_supported": catalog.all_scopes().collect::<Vec<_>>(),
+    });
+    let mut openid = common.clone();
+    if let Value::Object(members) = &mut openid {
+        members.insert("subject_types_supported".into(), json!(["public"]));
+    }
+    (
+        Bytes::from(openid.to_string()),
+        Bytes::from(common.to_string()),
+    )
+}
+
+fn json_document(body: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .insert_header((CACHE_CONTROL, "public, max-age=300"))
+        .body(body)
+}
+
+pub(crate) async fn openid_configuration(shared: web::Data<Shared>) -> HttpResponse {
+    json_document(shared.openid_configuration.clone())
+}
+
+pub(crate) async fn authorization_server_metadata(shared: web::Data<Shared>) -> HttpResponse {
+    json_document(shared.authorization_server_metadata.clone())
+}
+
+pub(crate) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "application/jwk-set+json"))
+        .insert_header((CACHE_CONTROL, "public, max-age=300"))
+        .body(shared.keys.jwks_json().to_string())
+}

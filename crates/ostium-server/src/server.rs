@@ -1,0 +1,159 @@
+//! Building a node from its configuration and serving HTTP until told to stop.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{App, HttpServer, dev::Service, web};
+use futures_util::future::{Either, join, select};
+use ostium_grants::{
+    Argon2PasswordValidator, GrantContext, GrantMetrics, GrantSupervisor,
+    ResourceOwnerPasswordValidator,
+};
+use ostium_tokens::{JwtAccessTokens, KeyStore, TokenError};
+use prometheus_client::registry::Registry;
+
+use crate::config::Config;
+use crate::http_metrics::HttpMetrics;
+use crate::routes;
+use crate::state::Shared;
+
+/// Password checks allowed to wait for a free core before logins are refused.
+const MAX_WAITING_LOGINS: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("signing keys: {0}")]
+    Keys(#[from] TokenError),
+    #[error("users: {0}")]
+    Users(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+/// A node ready to serve.
+pub struct Server {
+    config: Config,
+    shared: web::Data<Shared>,
+}
+
+impl Server {
+    /// Loads (or creates) the signing keys and prepares everything the workers share,
+    /// with the built-in password validator over the configured users.
+    pub fn build(config: Config) -> Result<Self, ServerError> {
+        let users: Vec<_> = config.users.iter().map(|u| u.user.clone()).collect();
+        let validator = Argon2PasswordValidator::new(&users, cpus(), MAX_WAITING_LOGINS)
+            .map_err(|e| ServerError::Users(e.to_string()))?;
+        Self::with_password_validator(config, Arc::new(validator))
+    }
+
+    /// As [`Server::build`], with a custom `ResourceOwnerPasswordValidator`.
+    pub fn with_password_validator(
+        config: Config,
+        password_validator: Arc<dyn ResourceOwnerPasswordValidator>,
+    ) -> Result<Self, ServerError> {
+        let keys = Arc::new(
+            KeyStore::new(&config.server.data_dir)
+                .load_or_create(config.signing_algorithm, ostium_grants::context::now())?,
+        );
+        let mut registry = Registry::default();
+        let metrics = GrantMetrics::default();
+        metrics.register(&mut registry);
+        let http_metrics = HttpMetrics::new(&mut registry);
+        let grant_context = Arc::new(GrantContext {
+            catalog: config.catalog.clone(),
+            access_tokens: Arc::new(JwtAccessTokens::new(&config.server.issuer, keys.clone())),
+            metrics,
+        });
+        let (openid_configuration, authorization_server_metadata) =
+            routes::metadata_documents(&config.server.issuer, &config.catalog);
+        let clients: HashMap<_, _> = config
+            .clients
+            .iter()
+            .map(|c| (c.client_id.clone(), Arc::new(c.clone())))
+            .collect();
+        let shared = web::Data::new(Shared {
+            clients,
+            grant_context,
+            password_validator,
+            keys,
+            openid_configuration,
+            authorization_server_metadata,
+            registry,
+            http_metrics,
+            max_body_bytes: config.server.max_body_bytes,
+        });
+        Ok(Self { config, shared })
+    }
+
+    /// The `kid` of the key that signs new tokens.
+    pub fn signing_kid(&self) -> &str {
+        self.shared.keys.active().kid()
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests (up to 10 s).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let shared = self.shared;
+        let workers = self.config.server.workers.unwrap_or_else(cpus);
+        let addr = self.config.server.listen;
+        let server = HttpServer::new(move || {
+            // One supervisor per worker: requests stay on the worker's thread.
+            let grants = GrantSupervisor::start(
+                shared.grant_context.clone(),
+                shared.password_validator.clone(),
+            );
+            let http_metrics = shared.http_metrics.clone();
+            App::new()
+                .app_data(shared.clone())
+                .app_data(web::Data::new(grants))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "no-referrer")),
+                )
+                .wrap_fn(move |request, service| {
+                    let started = std::time::Instant::now();
+                    let http_metrics = http_metrics.clone();
+                    let response = service.call(request);
+                    async move {
+                        let response = response.await?;
+                        let route = response
+                            .request()
+                            .match_pattern()
+                            .unwrap_or_else(|| "unmatched".to_owned());
+                        http_metrics.observe(route, response.status().as_u16(), started.elapsed());
+                        Ok(response)
+                    }
+                })
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(routes::configure)
+        })
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(10)
+        .bind(addr)
+        .map_err(|source| ServerError::Bind { addr, source })?
+        .run();
+        tracing::info!(%addr, workers, issuer = %self.config.server.issuer, "serving");
+        let handle = server.handle();
+        let result = match select(server, Box::pin(shutdown)).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), server)) => {
+                tracing::info!("shutting down: draining in-flight requests");
+                join(server, handle.stop(true)).await.0
+            }
+        };
+        result.map_err(ServerError::Http)
+    }
+}
+
+/// CPUs this process may run on (respects `taskset` and cgroup limits).
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,144 @@
+//! `ostium`: the Ostium identity server binary.
+//!
+//! - `ostium serve --config FILE` serves a node; `ostium serve --dev` serves a
+//!   ready-to-try single node with a demo API, client and user.
+//! - `ostium check-config FILE` validates a configuration without serving.
+//! - `ostium hash-secret` and `ostium hash-password` print the values that go into
+//!   the configuration file instead of plain-text secrets.
+
+mod dev;
+mod telemetry;
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use ostium_server::{Config, SecretPolicy, Server};
+
+#[derive(Parser)]
+#[command(
+    name = "ostium",
+    version,
+    about = "OAuth 2.0 / OpenID Connect identity server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a node.
+    Serve {
+        /// The configuration file.
+        #[arg(long, short, required_unless_present = "dev")]
+        config: Option<PathBuf>,
+        /// Development mode: without --config, a built-in single-node setup on
+        /// 127.0.0.1:8080; plain-text secrets are accepted (with a warning).
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Validate a configuration file and exit.
+    CheckConfig {
+        /// The configuration file.
+        file: PathBuf,
+    },
+    /// Print the `sha256:` digest of a client or API secret, for `client_secrets`
+    /// and `api_secrets`. Reads the secret from standard input if not given.
+    HashSecret { secret: Option<String> },
+    /// Print the Argon2id PHC string of a user password, for `password_hash`.
+    /// Reads the password from standard input if not given.
+    HashPassword { password: Option<String> },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve { config, dev } => serve(config, dev),
+        Command::CheckConfig { file } => {
+            let config = Config::load(&file, SecretPolicy::DigestsOnly)?;
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
+            println!(
+                "{}: ok ({} clients, {} users)",
+                file.display(),
+                config.clients.len(),
+                config.users.len()
+            );
+            Ok(())
+        }
+        Command::HashSecret { secret } => {
+            let secret = argument_or_stdin(secret, "secret")?;
+            println!("{}", ostium_protocol::SecretDigest::of(&secret));
+            Ok(())
+        }
+        Command::HashPassword { password } => {
+            let password = argument_or_stdin(password, "password")?;
+            println!(
+                "{}",
+                ostium_grants::password_validator::hash_password(&password)?
+            );
+            Ok(())
+        }
+    }
+}
+
+fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
+    let policy = if dev {
+        SecretPolicy::AllowPlainText
+    } else {
+        SecretPolicy::DigestsOnly
+    };
+    let telemetry = telemetry::init()?;
+    let config = match &config_file {
+        Some(file) => Config::load(file, policy)?,
+        None => dev::config()?,
+    };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let issuer = config.server.issuer.clone();
+    let server = Server::build(config)?;
+    if dev && config_file.is_none() {
+        dev::print_banner(&issuer);
+    }
+    let result = actix_web::rt::System::new().block_on(server.run(shutdown_signal()));
+    telemetry.shutdown();
+    result.context("server stopped with an error")
+}
+
+/// Completes on SIGINT or SIGTERM (what Kubernetes sends before killing a pod).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+/// Secrets on the command line end up in shell history; standard input does not.
+fn argument_or_stdin(value: Option<String>, what: &str) -> anyhow::Result<String> {
+    let value = match value {
+        Some(v) => v,
+        None => {
+            if std::io::stdin().is_terminal() {
+                eprint!("{what}: ");
+            }
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    if value.is_empty() {
+        bail!("the {what} must not be empty");
+    }
+    Ok(value)
+}

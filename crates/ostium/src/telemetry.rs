@@ -1,0 +1,64 @@
+//! Logs and traces: `tracing` to standard error, and to an OpenTelemetry collector
+//! over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//!
+//! `RUST_LOG` filters as usual (default `info`); `OSTIUM_LOG_FORMAT=json` writes one
+//! JSON object per line for log shippers. The W3C trace-context propagator is
+//! installed so that a `traceparent` header on a request continues the caller's
+//! trace. The standard `OTEL_*` variables configure the exporter.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// Flushes buffered spans when dropped at shutdown.
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("could not flush traces: {e}");
+        }
+    }
+}
+
+pub fn init() -> anyhow::Result<Telemetry> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if std::env::var("OSTIUM_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        fmt.json().boxed()
+    } else {
+        fmt.boxed()
+    };
+    let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .build()?;
+            Some(
+                SdkTracerProvider::builder()
+                    .with_batch_exporter(exporter)
+                    .with_resource(Resource::builder().with_service_name("ostium").build())
+                    .build(),
+            )
+        }
+        _ => None,
+    };
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("ostium")));
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init()?;
+    Ok(Telemetry { provider })
+}
