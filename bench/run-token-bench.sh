@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Client-credentials token endpoint: Ostium against the npm `oidc-provider` peer,
-# measured in the same run on the same machine (see PEERS.md: machines are shared
-# and noisy, so only the ratio between the two means anything).
+# measured in the same run on the same machine (machines are shared and noisy, so
+# only the ratio between the two means anything).
 #
 # Usage: bench/run-token-bench.sh [--record] [--only ostium|peer] [--no-criterion]
 #

@@ -1,1 +1,249 @@
-//! tmp
+//! The end-to-end test harness: start real `ostium` processes, wait until they are
+//! ready, talk to them over loopback, kill and restart them.
+//!
+//! Every end-to-end test uses this one harness, so that starting a node, finding a
+//! free port or waiting for readiness is written once. Nodes run the binary built
+//! by `cargo build -p ostium` (or the one named by `OSTIUM_BIN`), each in its own
+//! temporary directory that holds its configuration, data and log.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub mod fixture;
+
+/// How long a node may take to become ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `ostium` binary under test.
+pub fn ostium_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("OSTIUM_BIN") {
+        return PathBuf::from(bin);
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives inside the workspace");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    let bin = target.join("debug").join("ostium");
+    assert!(
+        bin.exists(),
+        "{} does not exist: run `cargo build -p ostium` first (scripts/test.sh does), \
+         or set OSTIUM_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral loopback port")
+}
+
+/// A directory removed when dropped (kept if the test panicked, for its logs).
+pub struct TestDir(PathBuf);
+
+impl TestDir {
+    pub fn new(name: &str) -> Self {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("ostium-e2e-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create test directory");
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Runs `ostium ARGS` to completion and returns (success, stdout, stderr).
+pub fn run_cli(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut child = Command::new(ostium_bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ostium");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin is piped")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    let output = child.wait_with_output().expect("wait for ostium");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The Argon2id PHC string of `password`, made by `ostium hash-password`; cached,
+/// since hashing is deliberately slow.
+pub fn password_hash(password: &str) -> String {
+    static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
+        OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hash) = cache.lock().expect("cache lock").get(password) {
+        return hash.clone();
+    }
+    let (ok, out, err) = run_cli(&["hash-password"], Some(password));
+    assert!(ok, "hash-password failed: {err}");
+    let hash = out.trim().to_owned();
+    cache
+        .lock()
+        .expect("cache lock")
+        .insert(password.to_owned(), hash.clone());
+    hash
+}
+
+/// A running `ostium serve` process.
+pub struct Node {
+    child: Option<Child>,
+    config: PathBuf,
+    log: PathBuf,
+    pub base_url: String,
+}
+
+impl Node {
+    /// Writes `config` (TOML) into `dir`, starts a node on it and waits until
+    /// `/readyz` answers. `base_url` is where the node listens.
+    pub fn start(dir: &Path, config: &str, base_url: &str) -> Self {
+        let path = dir.join("ostium.toml");
+        std::fs::write(&path, config).expect("write configuration");
+        let mut node = Self {
+            child: None,
+            config: path,
+            log: dir.join("ostium.log"),
+            base_url: base_url.to_owned(),
+        };
+        node.spawn();
+        node
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open node log");
+        let child = Command::new(ostium_bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("start ostium serve");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("HTTP client");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().expect("poll node"))
+            {
+                panic!("node exited during start ({status}):\n{}", self.log_text());
+            }
+            let ready = client
+                .get(format!("{}/readyz", self.base_url))
+                .send()
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return;
+            }
+            assert!(
+                started.elapsed() < READY_TIMEOUT,
+                "node not ready after {READY_TIMEOUT:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What the node has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `kill -9`: no shutdown, no flush.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the node and starts it again on the same configuration and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// The node's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Verifies an RFC 9068 access token against the issuer's published JWKS (fetched
+/// now) and returns its claims. Panics, with the reason, if it does not verify.
+pub fn verify_access_token(token: &str, issuer: &str, audience: &str) -> serde_json::Value {
+    use jsonwebtoken::{DecodingKey, Validation, decode, decode_header, jwk::JwkSet};
+    let header = decode_header(token).expect("a JWS header");
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 §2.1 typ");
+    let jwks: JwkSet = reqwest::blocking::get(format!("{issuer}/.well-known/jwks"))
+        .and_then(|r| r.error_for_status())
+        .and_then(|r| r.json())
+        .expect("fetch the JWKS");
+    let kid = header.kid.as_deref().expect("a kid in the header");
+    let jwk = jwks.find(kid).expect("the kid is published in the JWKS");
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);
+    decode::<serde_json::Value>(
+        token,
+        &DecodingKey::from_jwk(jwk).expect("a usable JWK"),
+        &validation,
+    )
+    .unwrap_or_else(|e| panic!("access token does not verify: {e}"))
+    .claims
+}

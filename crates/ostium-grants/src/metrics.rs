@@ -41,8 +41,8 @@ impl GrantMetrics {
             self.tokens_issued.clone(),
         );
         registry.register(
-            "ostium_grant_failures",
-            "Token requests refused by a grant, by grant type and OAuth error code",
+            "ostium_token_errors",
+            "Token requests refused, by grant type and OAuth error code",
             self.grant_failures.clone(),
         );
         registry.register(
@@ -61,7 +61,9 @@ impl GrantMetrics {
             .inc();
     }
 
-    pub fn grant_failed(&self, grant_type: &'static str, error: &'static str) {
+    /// A refused token request; `grant_type` is `unknown` when the request was refused
+    /// before its grant type could be read.
+    pub fn request_refused(&self, grant_type: &'static str, error: &'static str) {
         self.grant_failures
             .get_or_create(&FailureLabels { grant_type, error })
             .inc();

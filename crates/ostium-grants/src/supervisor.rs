@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use actix::{Addr, MailboxError, Supervisor};
-use ostium_protocol::{Client, ErrorCode, OAuthError, TokenRequest, TokenResponse};
+use ostium_protocol::{Client, OAuthError, TokenRequest, TokenResponse};
 
 use crate::client_credentials::{ClientCredentialsActor, IssueClientCredentials};
 use crate::context::GrantContext;
@@ -78,60 +78,45 @@ impl GrantSupervisor {
         }
     }
 
-    /// Serves a token request from an authenticated client: refuses grant types the
-    /// server does not serve or the client may not use, then hands the request to
-    /// its grant actor.
+    /// Serves a token request, already parsed for `client` (which
+    /// `TokenRequest::parse` checked may use its grant type), by the actor owning
+    /// its grant type.
     pub async fn issue(
         &self,
         client: Arc<Client>,
         request: TokenRequest,
     ) -> Result<TokenResponse, OAuthError> {
-        let grant_type = grant_label(&request);
-        let result = match request.check_allowed(&client) {
-            Err(refused) => Err(refused),
-            Ok(_) => self.route(client.clone(), request).await,
-        };
-        let metrics = &self.context.metrics;
-        match &result {
-            Ok(_) => metrics.token_issued(grant_type, &client.client_id),
-            Err(e) => metrics.grant_failed(grant_type, e.code.as_str()),
-        }
-        result
-    }
-
-    async fn route(
-        &self,
-        client: Arc<Client>,
-        request: TokenRequest,
-    ) -> Result<TokenResponse, OAuthError> {
-        match request {
+        let grant_type = request.grant_name();
+        let result = match request {
             TokenRequest::ClientCredentials(request) => delivered(
                 self.client_credentials
-                    .send(IssueClientCredentials { client, request })
+                    .send(IssueClientCredentials {
+                        client: client.clone(),
+                        request,
+                    })
                     .await,
             ),
-            TokenRequest::Password(request) => {
-                delivered(self.password.send(IssuePassword { client, request }).await)
-            }
-            TokenRequest::Unsupported(_) => Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "this grant type is not supported",
-            )),
+            TokenRequest::Password(request) => delivered(
+                self.password
+                    .send(IssuePassword {
+                        client: client.clone(),
+                        request,
+                    })
+                    .await,
+            ),
+        };
+        if result.is_ok() {
+            self.context
+                .metrics
+                .token_issued(grant_type, &client.client_id);
         }
+        result
     }
 
     /// Restarts every grant actor (each finishes the message it is handling first).
     pub fn restart_all(&self) {
         self.client_credentials.do_send(Restart);
         self.password.do_send(Restart);
-    }
-}
-
-fn grant_label(request: &TokenRequest) -> &'static str {
-    match request {
-        TokenRequest::ClientCredentials(_) => "client_credentials",
-        TokenRequest::Password(_) => "password",
-        TokenRequest::Unsupported(_) => "unsupported",
     }
 }
 
@@ -151,7 +136,7 @@ mod tests {
     use super::*;
     use crate::metrics::GrantMetrics;
     use crate::password_validator::{Argon2PasswordValidator, User, hash_password};
-    use ostium_protocol::{AllowedGrantTypes, Form, ResourceCatalog};
+    use ostium_protocol::{AllowedGrantTypes, ErrorCode, Form, ResourceCatalog};
     use ostium_tokens::{JwtAccessTokens, KeyRing, SigningAlgorithm, SigningKey};
 
     fn supervisor() -> GrantSupervisor {
@@ -188,8 +173,8 @@ mod tests {
         })
     }
 
-    fn request(body: &str) -> TokenRequest {
-        TokenRequest::from_form(&Form::parse(body.as_bytes()).unwrap()).unwrap()
+    fn request(body: &str, client: &Client) -> TokenRequest {
+        TokenRequest::parse(&Form::parse(body.as_bytes()).unwrap(), client).unwrap()
     }
 
     #[actix::test]
@@ -197,7 +182,10 @@ mod tests {
         let grants = supervisor();
         let both = client("resource_owner_password_and_client_credentials");
         let response = grants
-            .issue(both.clone(), request("grant_type=client_credentials"))
+            .issue(
+                both.clone(),
+                request("grant_type=client_credentials", &both),
+            )
             .await
             .unwrap();
         assert_eq!(response.scope.as_deref(), Some("orders.read"));
@@ -205,15 +193,18 @@ mod tests {
         let response = grants
             .issue(
                 both.clone(),
-                request("grant_type=password&username=alice&password=pw&scope=openid"),
+                request(
+                    "grant_type=password&username=alice&password=pw&scope=openid",
+                    &both,
+                ),
             )
             .await
             .unwrap();
         assert_eq!(response.scope.as_deref(), Some("openid"));
         let wrong = grants
             .issue(
-                both,
-                request("grant_type=password&username=alice&password=no"),
+                both.clone(),
+                request("grant_type=password&username=alice&password=no", &both),
             )
             .await
             .unwrap_err();
@@ -229,32 +220,16 @@ mod tests {
     }
 
     #[actix::test]
-    async fn refuses_unsupported_and_unauthorized_grants() {
-        let grants = supervisor();
-        let machine = client("client_credentials");
-        let err = grants
-            .issue(machine.clone(), request("grant_type=urn:example:magic"))
-            .await
-            .unwrap_err();
-        assert_eq!(err.code, ErrorCode::UnsupportedGrantType);
-        let err = grants
-            .issue(
-                machine,
-                request("grant_type=password&username=alice&password=pw"),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(err.code, ErrorCode::UnauthorizedClient);
-    }
-
-    #[actix::test]
     async fn restarted_actors_keep_serving() {
         let grants = supervisor();
         let machine = client("client_credentials");
         grants.restart_all();
         for _ in 0..3 {
             grants
-                .issue(machine.clone(), request("grant_type=client_credentials"))
+                .issue(
+                    machine.clone(),
+                    request("grant_type=client_credentials", &machine),
+                )
                 .await
                 .unwrap();
         }

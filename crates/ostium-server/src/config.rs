@@ -144,7 +144,10 @@ struct IdentityResourceSection {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a preset name such as \"client_credentials\" or a list of grant type names"
+)]
 enum GrantTypesField {
     Preset(String),
     List(Vec<String>),
@@ -264,7 +267,7 @@ impl Checker {
                     name: r.name.clone(),
                     scopes: r.scopes.clone(),
                     api_secrets: self
-                        .secrets(&r.api_secrets)
+                        .secrets(&format!("api resource `{}`", r.name), &r.api_secrets)
                         .map_err(|e| format!("api resource `{}`: api_secrets: {e}", r.name))?,
                 })
             })
@@ -308,6 +311,7 @@ impl Checker {
         )?;
         let mut catalog = ResourceCatalog::new();
         for resource in identity_resources {
+            check_scope_name("identity resource", &resource.name)?;
             catalog.add_identity_resource(&resource.name);
         }
         for scope in api_scopes {
@@ -317,15 +321,7 @@ impl Checker {
                     scope.name
                 ));
             }
-            if ostium_protocol::ScopeSet::parse(&scope.name)
-                .map(|set| set.iter().count() != 1)
-                .unwrap_or(true)
-            {
-                return Err(format!(
-                    "api scope `{}`: name must be one scope token (no spaces, quotes or backslashes)",
-                    scope.name
-                ));
-            }
+            check_scope_name("api scope", &scope.name)?;
             catalog.add_api_scope(&scope.name);
         }
         for resource in api_resources {
@@ -378,7 +374,7 @@ impl Checker {
             }
         }
         let secrets = self
-            .secrets(&c.client_secrets)
+            .secrets(&format!("client `{}`", c.client_id), &c.client_secrets)
             .map_err(|e| format!("client_secrets: {e}"))?;
         if c.require_client_secret && secrets.is_empty() {
             return Err(
@@ -418,22 +414,35 @@ impl Checker {
     }
 
     /// Parses secrets: `sha256:<hex>` digests, or plain text where the policy allows.
-    fn secrets(&mut self, values: &[String]) -> Result<Vec<SecretDigest>, String> {
+    fn secrets(&mut self, owner: &str, values: &[String]) -> Result<Vec<SecretDigest>, String> {
         values
             .iter()
             .map(|value| match SecretDigest::parse(value) {
                 Ok(digest) => Ok(digest),
                 Err(_) if self.secrets == SecretPolicy::AllowPlainText && !value.is_empty() => {
-                    self.warnings.push(
-                        "a secret is given in plain text; use `ostium hash-secret` and store \
-                         its sha256: form outside development"
-                            .into(),
-                    );
+                    self.warnings.push(format!(
+                        "{owner}: a secret is given in plain text; outside development store \
+                         the sha256: form printed by `ostium hash-secret`"
+                    ));
                     Ok(SecretDigest::of(value))
                 }
                 Err(e) => Err(e.to_string()),
             })
             .collect()
+    }
+}
+
+/// A scope name must be a single RFC 6749 §3.3 scope token.
+fn check_scope_name(kind: &str, name: &str) -> Result<(), String> {
+    let single_token = ostium_protocol::ScopeSet::parse(name)
+        .is_ok_and(|set| set.iter().eq(std::iter::once(name)));
+    if single_token {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kind} `{name}`: name must be one scope token (printable ASCII, no spaces, \
+             quotes or backslashes)"
+        ))
     }
 }
 
@@ -473,11 +482,18 @@ fn check_issuer(issuer: &str) -> Result<String, String> {
     } else {
         return Err("must be an absolute https URL".into());
     };
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err("has no host".into());
-    }
     if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("must not contain a query, fragment or whitespace".into());
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if authority.is_empty() {
+        return Err("has no host".into());
+    }
+    if authority.contains('@') {
+        return Err("must not contain user information (`user@`)".into());
+    }
+    if !path.is_empty() {
+        return Err("must not have a path: Ostium serves its endpoints at the root".into());
     }
     Ok(issuer.trim_end_matches('/').to_owned())
 }
@@ -513,4 +529,258 @@ fn check_users(users: Vec<UserSection>) -> Result<Vec<UserSettings>, String> {
     )
     .map_err(|e| e.to_string())?;
     Ok(users)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[server]
+issuer = "https://id.example.com"
+listen = "0.0.0.0:8080"
+data_dir = "/var/lib/ostium"
+
+[[api_scopes]]
+name = "orders.read"
+
+[[api_resources]]
+name = "urn:orders"
+scopes = ["orders.read"]
+api_secrets = ["sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"]
+
+[[identity_resources]]
+name = "openid"
+"#;
+
+    const SECRET: &str = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    fn with_client(grant_types: &str) -> String {
+        format!(
+            "{BASE}\n[[clients]]\nclient_id = \"billing-worker\"\nclient_secrets = [\"{SECRET}\"]\n\
+             allowed_grant_types = {grant_types}\nallowed_scopes = [\"orders.read\"]\n"
+        )
+    }
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "ostium.toml", SecretPolicy::DigestsOnly)
+    }
+
+    #[test]
+    fn the_documented_example_loads() {
+        let config = parse(&with_client("\"client_credentials\"")).unwrap();
+        assert_eq!(config.server.issuer, "https://id.example.com");
+        assert_eq!(config.clients[0].client_id, "billing-worker");
+        assert_eq!(config.signing_algorithm, SigningAlgorithm::ES256);
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn every_preset_loads() {
+        for (preset, _) in ostium_protocol::grant_type::PRESETS {
+            let config = parse(&with_client(&format!("\"{preset}\""))).unwrap();
+            assert_eq!(config.clients.len(), 1, "{preset}");
+        }
+    }
+
+    #[test]
+    fn forbidden_combinations_name_file_client_and_rule() {
+        for (list, rule) in [
+            (
+                r#"["implicit", "authorization_code"]"#,
+                "`implicit` cannot be combined with `authorization_code`",
+            ),
+            (
+                r#"["hybrid", "implicit"]"#,
+                "`implicit` cannot be combined with `hybrid`",
+            ),
+            (
+                r#"["authorization_code", "hybrid"]"#,
+                "`authorization_code` cannot be combined with `hybrid`",
+            ),
+        ] {
+            let err = parse(&with_client(list)).unwrap_err().to_string();
+            assert!(
+                err.starts_with("ostium.toml: client `billing-worker`: allowed_grant_types: "),
+                "{err}"
+            );
+            assert!(err.contains(rule), "{err}");
+        }
+    }
+
+    #[test]
+    fn grant_types_not_served_yet_load_with_a_warning() {
+        let config = parse(&with_client("\"hybrid_and_client_credentials\"")).unwrap();
+        assert!(
+            config.warnings.iter().any(|w| w.contains("`hybrid`")),
+            "{:?}",
+            config.warnings
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_errors() {
+        let text = with_client("\"client_credentials\"").replace("allowed_scopes", "allowed_scope");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("unknown field `allowed_scope`"), "{err}");
+    }
+
+    #[test]
+    fn plain_text_secrets_only_in_development() {
+        let text = with_client("\"client_credentials\"").replace(
+            &format!("client_secrets = [\"{SECRET}\"]"),
+            "client_secrets = [\"not-a-digest\"]",
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("client `billing-worker`: client_secrets: expected `sha256:`"),
+            "{err}"
+        );
+        let config = Config::parse(&text, "dev", SecretPolicy::AllowPlainText).unwrap();
+        assert!(config.clients[0].secrets[0].matches("not-a-digest"));
+        assert!(
+            config.warnings[0].contains("client `billing-worker`"),
+            "{:?}",
+            config.warnings
+        );
+    }
+
+    #[test]
+    fn scopes_must_be_configured() {
+        let text = with_client("\"client_credentials\"").replace(
+            "allowed_scopes = [\"orders.read\"]",
+            "allowed_scopes = [\"orders.write\"]",
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("client `billing-worker`: allowed_scopes: `orders.write`"),
+            "{err}"
+        );
+        let text = BASE.replace("scopes = [\"orders.read\"]", "scopes = [\"nope\"]");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("api resource `urn:orders`: scopes: `nope`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn confidential_clients_need_a_secret_and_public_ones_none() {
+        let text = with_client("\"client_credentials\"").replace(
+            &format!("client_secrets = [\"{SECRET}\"]"),
+            "client_secrets = []",
+        );
+        assert!(
+            parse(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("needs at least one secret")
+        );
+        let text = with_client("\"resource_owner_password\"").replace(
+            "client_secrets",
+            "require_client_secret = false\nclient_secrets",
+        );
+        assert!(
+            parse(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("must not have secrets")
+        );
+    }
+
+    #[test]
+    fn server_section_is_checked() {
+        for (from, to, expected) in [
+            (
+                "https://id.example.com",
+                "http://id.example.com",
+                "must use https",
+            ),
+            (
+                "https://id.example.com",
+                "https://id.example.com/?x=1",
+                "must not contain a query",
+            ),
+            (
+                "https://id.example.com",
+                "id.example.com",
+                "absolute https URL",
+            ),
+            ("0.0.0.0:8080", "0.0.0.0", "[server] listen"),
+        ] {
+            let err = parse(&BASE.replace(from, to)).unwrap_err().to_string();
+            assert!(err.contains(expected), "{to}: {err}");
+        }
+        for loopback in [
+            "http://127.0.0.1:8080",
+            "http://localhost/",
+            "http://[::1]:9000",
+        ] {
+            parse(&BASE.replace("https://id.example.com", loopback)).unwrap();
+        }
+    }
+
+    #[test]
+    fn duplicates_are_errors() {
+        let text = format!(
+            "{}{}",
+            with_client("\"client_credentials\""),
+            &with_client("\"client_credentials\"")[BASE.len()..]
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("client `billing-worker` is defined more than once"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn users_need_argon2_hashes() {
+        let text = format!(
+            "{BASE}\n[[users]]\nsubject = \"1\"\nusername = \"alice\"\npassword_hash = \"plain\"\n"
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("user `alice`: password_hash"), "{err}");
+    }
+
+    #[test]
+    fn scope_names_are_single_tokens() {
+        let text = format!("{BASE}\n[[identity_resources]]\nname = \"has space\"\n");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("identity resource `has space`"), "{err}");
+        let err = parse(&BASE.replace("name = \"orders.read\"", "name = \"a\\\\b\"")).unwrap_err();
+        assert!(err.to_string().contains("api scope"), "{err}");
+    }
+
+    #[test]
+    fn grant_types_of_the_wrong_type_say_what_is_expected() {
+        let err = parse(&with_client("5")).unwrap_err().to_string();
+        assert!(err.contains("a preset name"), "{err}");
+    }
+
+    #[test]
+    fn refresh_and_reference_tokens_are_not_offered_yet() {
+        let text = format!("{BASE}\n[[identity_resources]]\nname = \"profile\"\n");
+        parse(&text).unwrap();
+        let text = with_client("\"client_credentials\"").replace(
+            "allowed_scopes = [\"orders.read\"]",
+            "allowed_scopes = [\"offline_access\"]",
+        );
+        assert!(
+            parse(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("offline_access")
+        );
+        let text = with_client("\"client_credentials\"").replace(
+            "allowed_scopes",
+            "access_token_type = \"reference\"\nallowed_scopes",
+        );
+        assert!(
+            parse(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("access_token_type")
+        );
+    }
 }

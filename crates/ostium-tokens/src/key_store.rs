@@ -109,7 +109,7 @@ impl KeyStore {
             path: path.clone(),
             source,
         };
-        fs::create_dir_all(&self.dir).map_err(io)?;
+        private_dir(&self.dir).map_err(io)?;
         let mut out = private_file(&temporary).map_err(io)?;
         out.write_all(&serde_json::to_vec_pretty(&file)?)
             .and_then(|()| out.sync_all())
@@ -143,6 +143,21 @@ fn load_file(path: &Path) -> Result<StoredKey, TokenError> {
         created_at: file.created_at,
         key,
     })
+}
+
+/// Creates the key directory (and its parents) readable by the owner only.
+#[cfg(unix)]
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+#[cfg(not(unix))]
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(path)
 }
 
 #[cfg(unix)]
@@ -207,8 +222,10 @@ mod tests {
         let path = dir
             .join("keys")
             .join(format!("{}.json", ring.active().kid()));
-        let mode = fs::metadata(path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+        for path in [path, dir.join("keys")] {
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{}: mode {mode:o}", path.display());
+        }
         fs::remove_dir_all(dir).unwrap();
     }
 

@@ -43,6 +43,9 @@ enum Command {
     CheckConfig {
         /// The configuration file.
         file: PathBuf,
+        /// Check as `serve --dev --config` would: plain-text secrets are accepted.
+        #[arg(long)]
+        dev: bool,
     },
     /// Print the `sha256:` digest of a client or API secret, for `client_secrets`
     /// and `api_secrets`. Reads the secret from standard input if not given.
@@ -55,8 +58,8 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve { config, dev } => serve(config, dev),
-        Command::CheckConfig { file } => {
-            let config = Config::load(&file, SecretPolicy::DigestsOnly)?;
+        Command::CheckConfig { file, dev } => {
+            let config = Config::load(&file, secret_policy(dev))?;
             for warning in &config.warnings {
                 eprintln!("warning: {warning}");
             }
@@ -85,11 +88,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
-    let policy = if dev {
-        SecretPolicy::AllowPlainText
-    } else {
-        SecretPolicy::DigestsOnly
-    };
+    let policy = secret_policy(dev);
     let telemetry = telemetry::init()?;
     let config = match &config_file {
         Some(file) => Config::load(file, policy)?,
@@ -106,6 +105,14 @@ fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
     let result = actix_web::rt::System::new().block_on(server.run(shutdown_signal()));
     telemetry.shutdown();
     result.context("server stopped with an error")
+}
+
+fn secret_policy(dev: bool) -> SecretPolicy {
+    if dev {
+        SecretPolicy::AllowPlainText
+    } else {
+        SecretPolicy::DigestsOnly
+    }
 }
 
 /// Completes on SIGINT or SIGTERM (what Kubernetes sends before killing a pod).

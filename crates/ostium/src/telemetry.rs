@@ -1,5 +1,5 @@
 //! Logs and traces: `tracing` to standard error, and to an OpenTelemetry collector
-//! over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) is set.
 //!
 //! `RUST_LOG` filters as usual (default `info`); `OSTIUM_LOG_FORMAT=json` writes one
 //! JSON object per line for log shippers. The W3C trace-context propagator is
@@ -37,19 +37,29 @@ pub fn init() -> anyhow::Result<Telemetry> {
     } else {
         fmt.boxed()
     };
-    let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .build()?;
-            Some(
-                SdkTracerProvider::builder()
-                    .with_batch_exporter(exporter)
-                    .with_resource(Resource::builder().with_service_name("ostium").build())
-                    .build(),
-            )
+    let exporting = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty()));
+    let provider = if exporting {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()?;
+        // The builder reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES itself.
+        let mut resource = Resource::builder();
+        if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+            resource = resource.with_service_name("ostium");
         }
-        _ => None,
+        Some(
+            SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(resource.build())
+                .build(),
+        )
+    } else {
+        None
     };
     let otel = provider
         .as_ref()

@@ -21,46 +21,42 @@ use crate::scope::ScopeSet;
 pub enum TokenRequest {
     ClientCredentials(ClientCredentialsRequest),
     Password(PasswordRequest),
-    /// A `grant_type` this server does not serve; answered `unsupported_grant_type`.
-    Unsupported(String),
 }
 
 impl TokenRequest {
-    /// Parses the grant-specific parameters of a token request.
-    pub fn from_form(form: &Form) -> Result<Self, OAuthError> {
-        let grant_type = form.require("grant_type")?;
-        Ok(match grant_type {
-            "client_credentials" => Self::ClientCredentials(ClientCredentialsRequest::parse(form)?),
-            "password" => Self::Password(PasswordRequest::parse(form)?),
-            other => Self::Unsupported(other.chars().take(100).collect()),
-        })
-    }
-
-    /// The grant type this request uses, if it is one the server serves.
-    pub fn grant_type(&self) -> Option<GrantType> {
-        match self {
-            Self::ClientCredentials(_) => Some(GrantType::ClientCredentials),
-            Self::Password(_) => Some(GrantType::Password),
-            Self::Unsupported(_) => None,
-        }
-    }
-
-    /// Refuses the request unless the server serves its grant type and the client is
-    /// allowed to use it.
-    pub fn check_allowed(&self, client: &Client) -> Result<GrantType, OAuthError> {
-        let grant = self.grant_type().ok_or_else(|| {
-            OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "this grant type is not supported",
-            )
-        })?;
+    /// Parses a token request from an authenticated `client`, refusing, in this
+    /// order: a missing `grant_type` (`invalid_request`), one this server does not
+    /// serve (`unsupported_grant_type`), one the client is not allowed
+    /// (`unauthorized_client`), and then whatever the grant's own parameters lack.
+    pub fn parse(form: &Form, client: &Client) -> Result<Self, OAuthError> {
+        let grant = match form.require("grant_type")? {
+            "client_credentials" => GrantType::ClientCredentials,
+            "password" => GrantType::Password,
+            _ => {
+                return Err(OAuthError::new(
+                    ErrorCode::UnsupportedGrantType,
+                    "this grant type is not supported",
+                ));
+            }
+        };
         if !client.allowed_grant_types.allows(&grant) {
             return Err(OAuthError::unauthorized_client(format!(
                 "the client is not allowed the `{}` grant type",
                 grant.name()
             )));
         }
-        Ok(grant)
+        Ok(match grant {
+            GrantType::Password => Self::Password(PasswordRequest::parse(form)?),
+            _ => Self::ClientCredentials(ClientCredentialsRequest::parse(form)?),
+        })
+    }
+
+    /// The grant type, as a metrics label.
+    pub fn grant_name(&self) -> &'static str {
+        match self {
+            Self::ClientCredentials(_) => "client_credentials",
+            Self::Password(_) => "password",
+        }
     }
 }
 
@@ -87,42 +83,60 @@ mod tests {
         }
     }
 
+    fn parse(body: &str, preset: &str) -> Result<TokenRequest, OAuthError> {
+        TokenRequest::parse(&Form::parse(body.as_bytes()).unwrap(), &client(preset))
+    }
+
     #[test]
     fn missing_grant_type_is_invalid_request() {
-        let form = Form::parse(b"scope=a").unwrap();
         assert_eq!(
-            TokenRequest::from_form(&form).unwrap_err().code,
+            parse("scope=a", "client_credentials").unwrap_err().code,
             ErrorCode::InvalidRequest
         );
     }
 
     #[test]
-    fn unknown_grant_type_is_unsupported() {
-        let form = Form::parse(b"grant_type=urn:example:magic").unwrap();
-        let request = TokenRequest::from_form(&form).unwrap();
-        assert_eq!(
-            request
-                .check_allowed(&client("client_credentials"))
+    fn grant_types_not_served_are_unsupported() {
+        for grant in [
+            "urn:example:magic",
+            "authorization_code",
+            "refresh_token",
+            "implicit",
+        ] {
+            assert_eq!(
+                parse(
+                    &format!("grant_type={grant}"),
+                    "hybrid_and_client_credentials"
+                )
                 .unwrap_err()
                 .code,
-            ErrorCode::UnsupportedGrantType
-        );
+                ErrorCode::UnsupportedGrantType,
+                "{grant}"
+            );
+        }
     }
 
     #[test]
-    fn grant_the_client_lacks_is_unauthorized_client() {
-        let form = Form::parse(b"grant_type=password&username=a&password=b").unwrap();
-        let request = TokenRequest::from_form(&form).unwrap();
+    fn grant_the_client_lacks_is_unauthorized_client_before_its_parameters() {
+        // No username or password: still unauthorized_client, not invalid_request.
         assert_eq!(
-            request
-                .check_allowed(&client("client_credentials"))
+            parse("grant_type=password", "client_credentials")
                 .unwrap_err()
                 .code,
             ErrorCode::UnauthorizedClient
         );
+        assert!(matches!(
+            parse(
+                "grant_type=password&username=a&password=b",
+                "resource_owner_password"
+            ),
+            Ok(TokenRequest::Password(_))
+        ));
         assert_eq!(
-            request.check_allowed(&client("resource_owner_password")),
-            Ok(GrantType::Password)
+            parse("grant_type=password", "resource_owner_password")
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidRequest
         );
     }
 }

@@ -22,23 +22,34 @@ pub(crate) async fn token(
     shared: web::Data<Shared>,
     grants: web::Data<GrantSupervisor>,
 ) -> HttpResponse {
-    match issue(&request, payload, &shared, &grants).await {
+    let form = match read_form(&request, payload, shared.max_body_bytes).await {
+        Ok(form) => form,
+        Err(refused) => return refuse(&shared, "unknown", &refused),
+    };
+    match issue(&request, &form, &shared, &grants).await {
         Ok(body) => no_store(HttpResponse::Ok())
             .content_type("application/json")
             .body(body),
-        Err(refused) => error_response(&refused),
+        Err(refused) => refuse(&shared, grant_label(&form), &refused),
     }
+}
+
+async fn read_form(
+    request: &HttpRequest,
+    payload: web::Payload,
+    max_body_bytes: usize,
+) -> Result<Form, OAuthError> {
+    require_form_content_type(request)?;
+    let body = read_body(request, payload, max_body_bytes).await?;
+    Form::parse(&body)
 }
 
 async fn issue(
     request: &HttpRequest,
-    payload: web::Payload,
+    form: &Form,
     shared: &Shared,
     grants: &GrantSupervisor,
 ) -> Result<Vec<u8>, OAuthError> {
-    require_form_content_type(request)?;
-    let body = read_body(request, payload, shared.max_body_bytes).await?;
-    let form = Form::parse(&body)?;
     let authorization = request
         .headers()
         .get(AUTHORIZATION)
@@ -47,14 +58,32 @@ async fn issue(
                 .map_err(|_| OAuthError::invalid_client("malformed Authorization header"))
         })
         .transpose()?;
-    let credentials = ClientCredentials::from_request(authorization, &form)?;
+    let credentials = ClientCredentials::from_request(authorization, form)?;
     let client = authenticate(shared, &credentials)?;
-    let token_request = TokenRequest::from_form(&form)?;
+    let token_request = TokenRequest::parse(form, &client)?;
     let response = grants.issue(client, token_request).await?;
     serde_json::to_vec(&response).map_err(|e| {
         tracing::error!(error = %e, "could not encode a token response");
         OAuthError::server_error()
     })
+}
+
+/// A bounded label for metrics: known grant types by name, anything else lumped.
+fn grant_label(form: &Form) -> &'static str {
+    match form.get("grant_type") {
+        Some("client_credentials") => "client_credentials",
+        Some("password") => "password",
+        Some(_) => "other",
+        None => "unknown",
+    }
+}
+
+fn refuse(shared: &Shared, grant_type: &'static str, refused: &OAuthError) -> HttpResponse {
+    shared
+        .grant_context
+        .metrics
+        .request_refused(grant_type, refused.code.as_str());
+    error_response(refused)
 }
 
 fn authenticate(

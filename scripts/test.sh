@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every Ostium test: formatting, lints, unit tests, and the end-to-end tests
+# that start real nodes and drive them with real client libraries.
+#
+# On a fresh Debian machine it first installs what the tests need (Node.js and npm
+# for the openid-client test, cargo-nextest if missing); everything the tests start
+# binds free loopback ports and is stopped when they end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "==> installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+echo "==> JavaScript client test dependencies"
+npm ci --prefix tests/js --no-audit --no-fund --silent
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> building the ostium binary for the end-to-end tests"
+cargo build --locked -p ostium
+
+echo "==> tests"
+cargo nextest run --workspace --locked --no-fail-fast "$@"

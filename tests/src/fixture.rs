@@ -1,0 +1,115 @@
+//! The standard single-node setup most end-to-end tests run against: one API, a
+//! machine client, a first-party app using the password grant, a public client and
+//! a user, with their secrets known to the test.
+
+use crate::{Node, TestDir, free_port, password_hash};
+
+pub const API_SCOPE: &str = "orders.read";
+pub const OTHER_SCOPE: &str = "orders.write";
+pub const AUDIENCE: &str = "urn:orders";
+pub const MACHINE_ID: &str = "billing-worker";
+/// Characters that must be form-encoded inside Basic credentials (RFC 6749 §2.3.1).
+pub const MACHINE_SECRET: &str = "s3cr:t+/ x%";
+pub const APP_ID: &str = "first-party-app";
+pub const APP_SECRET: &str = "app-secret-0123456789";
+pub const PUBLIC_ID: &str = "cli-tool";
+pub const USERNAME: &str = "alice";
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const SUBJECT: &str = "8f1c2a3b-alice";
+
+/// A running node with the standard clients, and its directory.
+pub struct SingleNode {
+    pub node: Node,
+    pub issuer: String,
+    pub dir: TestDir,
+}
+
+fn digest(secret: &str) -> String {
+    let (ok, out, err) = crate::run_cli(&["hash-secret"], Some(secret));
+    assert!(ok, "hash-secret failed: {err}");
+    out.trim().to_owned()
+}
+
+/// The standard configuration for a node listening on `port`, with `extra` TOML
+/// appended (more clients, say).
+pub fn config(port: u16, dir: &std::path::Path, algorithm: &str, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+issuer = "http://127.0.0.1:{port}"
+listen = "127.0.0.1:{port}"
+data_dir = "{data}"
+workers = 2
+
+[signing]
+algorithm = "{algorithm}"
+
+[[api_scopes]]
+name = "{API_SCOPE}"
+
+[[api_scopes]]
+name = "{OTHER_SCOPE}"
+
+[[api_resources]]
+name = "{AUDIENCE}"
+scopes = ["{API_SCOPE}", "{OTHER_SCOPE}"]
+
+[[identity_resources]]
+name = "openid"
+
+[[clients]]
+client_id = "{MACHINE_ID}"
+client_secrets = ["{machine}"]
+allowed_grant_types = "client_credentials"
+allowed_scopes = ["{API_SCOPE}"]
+access_token_lifetime = 600
+
+[[clients]]
+client_id = "{APP_ID}"
+client_secrets = ["{app}"]
+allowed_grant_types = "resource_owner_password_and_client_credentials"
+allowed_scopes = ["openid", "profile", "{API_SCOPE}", "{OTHER_SCOPE}"]
+
+[[clients]]
+client_id = "{PUBLIC_ID}"
+require_client_secret = false
+allowed_grant_types = ["password"]
+allowed_scopes = ["openid", "{API_SCOPE}"]
+
+[[users]]
+subject = "{SUBJECT}"
+username = "{USERNAME}"
+password_hash = "{hash}"
+[users.claims]
+name = "Alice"
+{extra}
+"#,
+        data = dir.join("data").display(),
+        machine = digest(MACHINE_SECRET),
+        app = digest(APP_SECRET),
+        hash = password_hash(PASSWORD),
+    )
+}
+
+impl SingleNode {
+    /// Starts a node with the standard configuration and ES256 keys.
+    pub fn start(name: &str) -> Self {
+        Self::start_with(name, "ES256", "")
+    }
+
+    pub fn start_with(name: &str, algorithm: &str, extra: &str) -> Self {
+        let dir = TestDir::new(name);
+        let port = free_port();
+        let issuer = format!("http://127.0.0.1:{port}");
+        let node = Node::start(
+            dir.path(),
+            &config(port, dir.path(), algorithm, extra),
+            &issuer,
+        );
+        Self { node, issuer, dir }
+    }
+
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/connect/token", self.issuer)
+    }
+}
