@@ -98,14 +98,16 @@ impl SingleNode {
     }
 
     pub fn start_with(name: &str, algorithm: &str, extra: &str) -> Self {
+        Self::start_with_env(name, algorithm, extra, &[])
+    }
+
+    /// As [`SingleNode::start_with`], with extra environment variables for the node.
+    pub fn start_with_env(name: &str, algorithm: &str, extra: &str, env: &[(&str, &str)]) -> Self {
         let dir = TestDir::new(name);
         let port = free_port();
         let issuer = format!("http://127.0.0.1:{port}");
-        let node = Node::start(
-            dir.path(),
-            &config(port, dir.path(), algorithm, extra),
-            &issuer,
-        );
+        let config = config(port, dir.path(), algorithm, extra);
+        let node = Node::start_with_env(dir.path(), &config, &issuer, env);
         Self { node, issuer, dir }
     }
 

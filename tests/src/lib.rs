@@ -122,6 +122,7 @@ pub fn password_hash(password: &str) -> String {
 pub struct Node {
     child: Option<Child>,
     config: PathBuf,
+    env: Vec<(String, String)>,
     log: PathBuf,
     pub base_url: String,
 }
@@ -130,11 +131,20 @@ impl Node {
     /// Writes `config` (TOML) into `dir`, starts a node on it and waits until
     /// `/readyz` answers. `base_url` is where the node listens.
     pub fn start(dir: &Path, config: &str, base_url: &str) -> Self {
+        Self::start_with_env(dir, config, base_url, &[])
+    }
+
+    /// As [`Node::start`], with extra environment variables for the process.
+    pub fn start_with_env(dir: &Path, config: &str, base_url: &str, env: &[(&str, &str)]) -> Self {
         let path = dir.join("ostium.toml");
         std::fs::write(&path, config).expect("write configuration");
         let mut node = Self {
             child: None,
             config: path,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             log: dir.join("ostium.log"),
             base_url: base_url.to_owned(),
         };
@@ -154,6 +164,8 @@ impl Node {
             .arg(&self.config)
             .env("RUST_LOG", "info")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)
             .spawn()
