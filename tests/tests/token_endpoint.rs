@@ -15,23 +15,14 @@ const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Basic credentials, form-encoded first as RFC 6749 §2.3.1 says.
 fn basic(id: &str, secret: &str) -> String {
-    let encode = |s: &str| form_encode(s);
     format!(
         "Basic {}",
-        STANDARD.encode(format!("{}:{}", encode(id), encode(secret)))
+        STANDARD.encode(format!("{}:{}", form_encode(id), form_encode(secret)))
     )
 }
 
 fn form_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                (b as char).to_string()
-            }
-            b' ' => "+".into(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn post(node: &SingleNode, auth: Option<(&str, &str)>, body: &str) -> Response {

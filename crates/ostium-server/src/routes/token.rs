@@ -91,11 +91,12 @@ fn authenticate(
     credentials: &ClientCredentials,
 ) -> Result<Arc<Client>, OAuthError> {
     let client = shared.clients.get(&credentials.client_id).ok_or_else(|| {
-        tracing::info!(client_id = %credentials.client_id, "token request from an unknown client");
+        // Debug formatting escapes control characters a client could use to forge log lines.
+        tracing::info!(client_id = ?credentials.client_id, "token request from an unknown client");
         OAuthError::invalid_client("client authentication failed")
     })?;
     client.authenticate(credentials).inspect_err(|_| {
-        tracing::info!(client_id = %credentials.client_id, method = credentials.method.name(), "client authentication failed");
+        tracing::info!(client_id = ?credentials.client_id, method = credentials.method.name(), "client authentication failed");
     })?;
     Ok(client.clone())
 }
