@@ -16,6 +16,7 @@
 //! - [`client`]: the client model and client authentication (RFC 6749 §2.3).
 //! - [`grant`]: one module per grant: parse the request, validate it for a client.
 //! - [`response`]: the successful token response (RFC 6749 §5.1).
+//! - [`token_management`]: revocation (RFC 7009) and introspection (RFC 7662) requests.
 
 pub mod client;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod grant_type;
 pub mod response;
 pub mod scope;
 pub mod secret;
+pub mod token_management;
 
 pub use client::{Client, ClientAuthMethod, ClientCredentials};
 pub use error::{ErrorCode, OAuthError};

@@ -1,5 +1,15 @@
-//! Random identifiers: token ids (`jti`) and, later, opaque handles.
+//! Random identifiers and opaque handles: token ids (`jti`), refresh tokens and
+//! reference tokens.
+//!
+//! A handle is 256 random bits, base64url. The server keeps only its SHA-256
+//! [`digest`], so a copy of the replicated state or the cache yields no usable token.
+//! A rotated refresh token's successor is derived from the presented handle with a
+//! cluster-wide key ([`RefreshHandles::successor`]): a client retrying a refresh
+//! whose answer it lost gets the same successor from any node, so a retry never
+//! opens a second branch of the token family.
 
+use aws_lc_rs::digest::{SHA256, digest as sha256};
+use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,9 +25,75 @@ pub fn random_id<const N: usize>() -> Result<String, TokenError> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A new opaque handle: 32 random bytes, base64url.
+pub fn new_handle() -> Result<String, TokenError> {
+    random_id::<32>()
+}
+
+/// The SHA-256 digest under which a handle is stored.
+pub fn digest(handle: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(sha256(&SHA256, handle.as_bytes()).as_ref());
+    out
+}
+
+/// Derives refresh-token successors with a key every node of a cluster shares.
+pub struct RefreshHandles {
+    key: hmac::Key,
+}
+
+impl RefreshHandles {
+    /// `key` must be secret and the same on every node (derived from the cluster
+    /// secret); at least 32 bytes.
+    pub fn new(key: &[u8]) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key),
+        }
+    }
+
+    /// The handle that replaces `presented` when it is rotated.
+    pub fn successor(&self, presented: &str) -> String {
+        let mut context = hmac::Context::with_key(&self.key);
+        context.update(b"ostium refresh-token successor v1\0");
+        context.update(presented.as_bytes());
+        URL_SAFE_NO_PAD.encode(context.sign().as_ref())
+    }
+}
+
+impl std::fmt::Debug for RefreshHandles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshHandles(..)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handles_are_256_bit_and_stored_as_digests() {
+        let handle = new_handle().unwrap();
+        assert_eq!(handle.len(), 43);
+        assert_ne!(handle, new_handle().unwrap());
+        assert_eq!(digest(&handle), digest(&handle.clone()));
+        assert_ne!(digest(&handle), digest(&new_handle().unwrap()));
+    }
+
+    #[test]
+    fn successors_are_deterministic_per_key_and_handle() {
+        let one = RefreshHandles::new(&[7u8; 32]);
+        let same = RefreshHandles::new(&[7u8; 32]);
+        let other = RefreshHandles::new(&[8u8; 32]);
+        let handle = new_handle().unwrap();
+        assert_eq!(one.successor(&handle), same.successor(&handle));
+        assert_ne!(one.successor(&handle), other.successor(&handle));
+        assert_ne!(
+            one.successor(&handle),
+            one.successor(&new_handle().unwrap())
+        );
+        assert_eq!(one.successor(&handle).len(), 43);
+        assert_ne!(one.successor(&handle), handle);
+    }
 
     #[test]
     fn ids_are_distinct_and_sized() {

@@ -14,7 +14,7 @@
 //! - [`key_store`]: keys on disk in the data directory.
 //! - [`jws`]: compact JWS serialization.
 //! - [`access_token`]: RFC 9068 claims and the JWT access-token strategy.
-//! - [`handle`]: random identifiers (`jti`, opaque handles).
+//! - [`handle`]: random identifiers, opaque handles and refresh-token successors.
 
 pub mod access_token;
 pub mod algorithm;

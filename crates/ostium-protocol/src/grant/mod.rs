@@ -6,9 +6,11 @@
 
 pub mod client_credentials;
 pub mod password;
+pub mod refresh_token;
 
 pub use client_credentials::ClientCredentialsRequest;
 pub use password::PasswordRequest;
+pub use refresh_token::RefreshTokenRequest;
 
 use crate::client::Client;
 use crate::error::{ErrorCode, OAuthError};
