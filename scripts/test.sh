@@ -3,8 +3,8 @@
 # that start real nodes and drive them with real client libraries.
 #
 # On a fresh Debian machine it first installs what the tests need (Node.js and npm
-# for the openid-client test, cargo-nextest if missing); everything the tests start
-# binds free loopback ports and is stopped when they end.
+# for the openid-client test, redis-server for the cache tests, cargo-nextest);
+# everything the tests start binds free loopback ports and is stopped when they end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   as_root apt-get update -qq

@@ -4,7 +4,8 @@
 //! Every end-to-end test uses this one harness, so that starting a node, finding a
 //! free port or waiting for readiness is written once. Nodes run the binary built
 //! by `cargo build -p ostium` (or the one named by `OSTIUM_BIN`), each in its own
-//! temporary directory that holds its configuration, data and log.
+//! temporary directory that holds its configuration, data and log. [`redis::Redis`]
+//! runs a real `redis-server` the same way.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -14,6 +15,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod fixture;
+pub mod redis;
 
 /// How long a node may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
