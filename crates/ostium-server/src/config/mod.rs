@@ -5,6 +5,8 @@
 //! the file, the entry (client, resource or user) and the field, so that an
 //! operator can fix it without reading our source.
 
+mod file;
+
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -14,7 +16,11 @@ use ostium_protocol::grant_type::GrantType;
 use ostium_protocol::scope::{ApiResource, OFFLINE_ACCESS};
 use ostium_protocol::{AllowedGrantTypes, Client, ResourceCatalog, SecretDigest};
 use ostium_tokens::SigningAlgorithm;
-use serde::Deserialize;
+
+use file::{
+    ApiResourceSection, ApiScopeSection, ClientSection, File, GrantTypesField,
+    IdentityResourceSection, ServerSection, UserSection,
+};
 
 /// The longest access-token lifetime a client may be given: one day.
 const MAX_ACCESS_TOKEN_LIFETIME: u32 = 86_400;
@@ -67,135 +73,6 @@ pub struct UserSettings {
     pub user: User,
     pub claims: BTreeMap<String, toml::Value>,
 }
-
-// ---- the file's shape ----
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    server: ServerSection,
-    #[serde(default)]
-    signing: SigningSection,
-    #[serde(default)]
-    api_scopes: Vec<ApiScopeSection>,
-    #[serde(default)]
-    api_resources: Vec<ApiResourceSection>,
-    #[serde(default)]
-    identity_resources: Vec<IdentityResourceSection>,
-    #[serde(default)]
-    clients: Vec<ClientSection>,
-    #[serde(default)]
-    users: Vec<UserSection>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServerSection {
-    issuer: String,
-    listen: String,
-    data_dir: PathBuf,
-    workers: Option<usize>,
-    #[serde(default = "default_max_body_bytes")]
-    max_body_bytes: usize,
-}
-
-fn default_max_body_bytes() -> usize {
-    16 * 1024
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct SigningSection {
-    #[serde(default)]
-    algorithm: SigningAlgorithm,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApiScopeSection {
-    name: String,
-    #[allow(dead_code)]
-    display_name: Option<String>,
-    #[allow(dead_code)]
-    description: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApiResourceSection {
-    name: String,
-    #[allow(dead_code)]
-    display_name: Option<String>,
-    #[serde(default)]
-    scopes: Vec<String>,
-    #[serde(default)]
-    api_secrets: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IdentityResourceSection {
-    name: String,
-    #[allow(dead_code)]
-    display_name: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    user_claims: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(
-    untagged,
-    expecting = "a preset name such as \"client_credentials\" or a list of grant type names"
-)]
-enum GrantTypesField {
-    Preset(String),
-    List(Vec<String>),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClientSection {
-    client_id: String,
-    client_name: Option<String>,
-    #[serde(default = "yes")]
-    enabled: bool,
-    #[serde(default)]
-    client_secrets: Vec<String>,
-    #[serde(default = "yes")]
-    require_client_secret: bool,
-    allowed_grant_types: GrantTypesField,
-    #[serde(default)]
-    allowed_scopes: Vec<String>,
-    #[serde(default = "default_access_token_lifetime")]
-    access_token_lifetime: u32,
-    #[serde(default = "default_access_token_type")]
-    access_token_type: String,
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn default_access_token_lifetime() -> u32 {
-    3600
-}
-
-fn default_access_token_type() -> String {
-    "jwt".into()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserSection {
-    subject: String,
-    username: String,
-    password_hash: String,
-    #[serde(default)]
-    claims: BTreeMap<String, toml::Value>,
-}
-
-// ---- loading and checking ----
 
 /// How strict to be about secrets given in plain text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
