@@ -170,6 +170,8 @@ mod tests {
             allowed_grant_types: AllowedGrantTypes::preset(preset).unwrap(),
             allowed_scopes: vec!["orders.read".into(), "openid".into()],
             access_token_lifetime: 120,
+            access_token_type: Default::default(),
+            refresh_tokens: Default::default(),
         })
     }
 

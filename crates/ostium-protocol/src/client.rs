@@ -8,10 +8,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
 
 use crate::error::OAuthError;
 use crate::form::Form;
-use crate::grant_type::AllowedGrantTypes;
+use crate::grant_type::{AllowedGrantTypes, GrantType};
 use crate::secret::SecretDigest;
 
 /// A registered client.
@@ -27,6 +28,72 @@ pub struct Client {
     pub allowed_scopes: Vec<String>,
     /// Lifetime of access tokens issued to this client, in seconds.
     pub access_token_lifetime: u32,
+    pub access_token_type: AccessTokenType,
+    pub refresh_tokens: RefreshTokenPolicy,
+}
+
+/// `access_token_type`: what kind of access token a client receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessTokenType {
+    /// A signed JWT (RFC 9068) that resource servers verify offline.
+    #[default]
+    Jwt,
+    /// An opaque handle that resource servers introspect (RFC 7662).
+    Reference,
+}
+
+/// `refresh_token_usage` (IdentityServer's `RefreshTokenUsage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshTokenUsage {
+    /// Each redemption rotates the token: the presented one is spent, a successor issued.
+    #[default]
+    OneTimeOnly,
+    /// The same token is redeemed again and again until it expires.
+    ReUse,
+}
+
+/// `refresh_token_expiration` (IdentityServer's `TokenExpiration`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshTokenExpiration {
+    /// Expires at the family's absolute expiry, however often it is used.
+    #[default]
+    Absolute,
+    /// Each use pushes expiry out by the sliding lifetime, never past the absolute expiry.
+    Sliding,
+}
+
+/// Whether and how a client gets refresh tokens (RFC 6749 §1.5, §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshTokenPolicy {
+    /// `allow_offline_access`: the client may ask for `offline_access`, and so for
+    /// refresh tokens, and may use the refresh_token grant.
+    pub allow_offline_access: bool,
+    pub usage: RefreshTokenUsage,
+    pub expiration: RefreshTokenExpiration,
+    /// Seconds from the first issue after which no token of the family is valid.
+    pub absolute_lifetime: u32,
+    /// Seconds a sliding token stays valid after each use.
+    pub sliding_lifetime: u32,
+    /// Seconds during which a rotated token may be presented again and get the same
+    /// answer, for clients that lost a response; after that, reuse revokes the family.
+    pub grace_period: u32,
+}
+
+/// IdentityServer's defaults: 30 days absolute, 15 days sliding, one-time use.
+impl Default for RefreshTokenPolicy {
+    fn default() -> Self {
+        Self {
+            allow_offline_access: false,
+            usage: RefreshTokenUsage::OneTimeOnly,
+            expiration: RefreshTokenExpiration::Absolute,
+            absolute_lifetime: 2_592_000,
+            sliding_lifetime: 1_296_000,
+            grace_period: 5,
+        }
+    }
 }
 
 /// How the client presented itself.
@@ -166,6 +233,13 @@ impl Client {
         }
     }
 
+    /// Whether this client may use `grant`. The refresh_token grant comes with
+    /// `allow_offline_access`, as in IdentityServer, whether or not it is listed.
+    pub fn allows(&self, grant: &GrantType) -> bool {
+        self.allowed_grant_types.allows(grant)
+            || (*grant == GrantType::RefreshToken && self.refresh_tokens.allow_offline_access)
+    }
+
     /// Whether this client holds a secret (confidential) or not (public).
     pub fn is_confidential(&self) -> bool {
         self.require_client_secret
@@ -191,6 +265,8 @@ mod tests {
             allowed_grant_types: AllowedGrantTypes::preset("client_credentials").unwrap(),
             allowed_scopes: vec![],
             access_token_lifetime: 3600,
+            access_token_type: Default::default(),
+            refresh_tokens: Default::default(),
         }
     }
 
@@ -281,6 +357,16 @@ mod tests {
         .unwrap();
         assert_eq!(creds.method, ClientAuthMethod::None);
         public.authenticate(&creds).unwrap();
+    }
+
+    #[test]
+    fn offline_access_brings_the_refresh_token_grant() {
+        let mut c = client();
+        assert!(!c.allows(&GrantType::RefreshToken));
+        c.refresh_tokens.allow_offline_access = true;
+        assert!(c.allows(&GrantType::RefreshToken));
+        assert!(c.allows(&GrantType::ClientCredentials));
+        assert!(!c.allows(&GrantType::Password));
     }
 
     #[test]

@@ -28,7 +28,10 @@ pub mod scope;
 pub mod secret;
 pub mod token_management;
 
-pub use client::{Client, ClientAuthMethod, ClientCredentials};
+pub use client::{
+    AccessTokenType, Client, ClientAuthMethod, ClientCredentials, RefreshTokenExpiration,
+    RefreshTokenPolicy, RefreshTokenUsage,
+};
 pub use error::{ErrorCode, OAuthError};
 pub use form::Form;
 pub use grant::TokenRequest;

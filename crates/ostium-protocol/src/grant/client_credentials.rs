@@ -58,6 +58,8 @@ mod tests {
             allowed_grant_types: AllowedGrantTypes::preset("client_credentials").unwrap(),
             allowed_scopes: vec!["orders.read".into(), "openid".into()],
             access_token_lifetime: 60,
+            access_token_type: Default::default(),
+            refresh_tokens: Default::default(),
         };
         (client, catalog)
     }

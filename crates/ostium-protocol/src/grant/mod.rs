@@ -41,7 +41,7 @@ impl TokenRequest {
                 ));
             }
         };
-        if !client.allowed_grant_types.allows(&grant) {
+        if !client.allows(&grant) {
             return Err(OAuthError::unauthorized_client(format!(
                 "the client is not allowed the `{}` grant type",
                 grant.name()
@@ -82,6 +82,8 @@ mod tests {
             allowed_grant_types: AllowedGrantTypes::preset(preset).unwrap(),
             allowed_scopes: vec![],
             access_token_lifetime: 60,
+            access_token_type: Default::default(),
+            refresh_tokens: Default::default(),
         }
     }
 

@@ -90,6 +90,8 @@ mod tests {
             allowed_grant_types: AllowedGrantTypes::list(["password", "refresh_token"]).unwrap(),
             allowed_scopes: vec![],
             access_token_lifetime: 60,
+            access_token_type: Default::default(),
+            refresh_tokens: Default::default(),
         }
     }
 

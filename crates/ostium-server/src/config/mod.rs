@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use ostium_grants::User;
 use ostium_protocol::grant_type::GrantType;
 use ostium_protocol::scope::{ApiResource, OFFLINE_ACCESS};
-use ostium_protocol::{AllowedGrantTypes, Client, ResourceCatalog, SecretDigest};
+use ostium_protocol::{
+    AccessTokenType, AllowedGrantTypes, Client, RefreshTokenPolicy, ResourceCatalog, SecretDigest,
+};
 use ostium_tokens::SigningAlgorithm;
 
 use file::{
@@ -287,6 +289,8 @@ impl Checker {
             allowed_grant_types,
             allowed_scopes: c.allowed_scopes,
             access_token_lifetime: c.access_token_lifetime,
+            access_token_type: AccessTokenType::Jwt,
+            refresh_tokens: RefreshTokenPolicy::default(),
         })
     }
 
