@@ -10,6 +10,8 @@
 //! the proposer), never from the clock of the node that applies it, so every node
 //! reaches the same state and clock skew cannot extend a token (DESIGN §9).
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::digest::TokenDigest;
@@ -70,6 +72,46 @@ pub enum StateCommand {
     /// Drops everything that has expired by `at`.
     #[serde(rename = "purge/v1")]
     Purge { at: u64 },
+}
+
+/// One line for Raft's logs: the command and the digests or ids it is about, which are
+/// safe to log; never subjects or scopes.
+impl fmt::Display for StateCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::IssueRefreshToken {
+                family, digest, at, ..
+            } => {
+                write!(
+                    f,
+                    "issue_refresh_token(family={}, digest={digest}, at={at})",
+                    family.0
+                )
+            }
+            Self::RedeemRefreshToken {
+                digest,
+                successor,
+                at,
+                ..
+            } => {
+                write!(
+                    f,
+                    "redeem_refresh_token(digest={digest}, successor={successor}, at={at})"
+                )
+            }
+            Self::RevokeRefreshFamily { family, at } => {
+                write!(f, "revoke_refresh_family(family={}, at={at})", family.0)
+            }
+            Self::RevokeToken { at, .. } => write!(f, "revoke_token(at={at})"),
+            Self::StoreReferenceToken { digest, at, .. } => {
+                write!(f, "store_reference_token(digest={digest}, at={at})")
+            }
+            Self::RevokeReferenceToken { digest, at } => {
+                write!(f, "revoke_reference_token(digest={digest}, at={at})")
+            }
+            Self::Purge { at } => write!(f, "purge(at={at})"),
+        }
+    }
 }
 
 /// The outcome of applying one log entry.

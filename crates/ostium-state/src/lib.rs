@@ -12,6 +12,8 @@ pub mod command;
 pub mod digest;
 pub mod record;
 pub mod state;
+pub mod store;
+pub mod typ;
 
 pub use command::{StateCommand, StateResponse};
 pub use digest::TokenDigest;
