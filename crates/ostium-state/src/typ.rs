@@ -30,6 +30,10 @@ pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, Snapsho
 pub type RaftMetrics = openraft::RaftMetrics<TypeConfig>;
 
 pub type RPCError = openraft::errors::RPCError<TypeConfig>;
-pub type RaftError<E = std::convert::Infallible> = openraft::errors::RaftError<TypeConfig, E>;
+pub type RaftError<E = openraft::errors::Infallible> = openraft::errors::RaftError<TypeConfig, E>;
 pub type ClientWriteError = openraft::errors::ClientWriteError<TypeConfig>;
 pub type ForwardToLeader = openraft::errors::ForwardToLeader<TypeConfig>;
+
+/// The Raft handle of a node.
+pub type Raft = openraft::Raft<TypeConfig, crate::store::StateMachineStore>;
+pub use openraft::ServerState;
