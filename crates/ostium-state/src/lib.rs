@@ -3,7 +3,7 @@
 //! in a redb database in the data directory, and the authenticated Raft network.
 //! Every change is one [`StateCommand`] in the Raft log; `apply` checks and changes in
 //! one step, so invariants such as "a refresh token is redeemed at most once" hold
-//! across the cluster.
+//! across the cluster. A [`StateNode`] is one member of the cluster.
 //!
 //! Layout:
 //! - [`digest`]: SHA-256 digests of opaque handles, the only form a token is stored in.
@@ -14,10 +14,12 @@
 //! - [`store`]: the Raft log and the state machine with snapshots, on redb.
 //! - [`network`]: Raft RPCs over HTTP, signed with the cluster secret; the client
 //!   for openraft and the server side for whatever HTTP server hosts the Raft listener.
+//! - [`node`]: [`StateNode`]: start, propose, read, membership, status, shutdown.
 
 pub mod command;
 pub mod digest;
 pub mod network;
+pub mod node;
 pub mod record;
 pub mod state;
 pub mod store;
@@ -26,6 +28,7 @@ pub mod typ;
 pub use command::{StateCommand, StateResponse};
 pub use digest::TokenDigest;
 pub use network::{ClusterSecret, RaftService};
+pub use node::{StateNode, StateNodeConfig};
 pub use record::{
     FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, TokenExpiration, TokenUsage,
 };
