@@ -1,0 +1,151 @@
+//! The client side of the Raft network: openraft's `RaftNetworkV2` over reqwest, which
+//! posts each RPC to `http://{raft address}/raft/{rpc}` with the cluster auth tag.
+//!
+//! Transport failures become the errors openraft expects: a peer that cannot be
+//! connected to, refuses our credentials or has stopped is `Unreachable` (openraft backs
+//! off), anything else on the way is a `Network` error (openraft retries).
+
+use std::future::Future;
+use std::time::Duration;
+
+use openraft::OptionalSend;
+use openraft::errors::{NetworkError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::auth::{CLUSTER_AUTH_HEADER, ClusterSecret};
+use super::rpc::{RaftRpc, encode_snapshot};
+use crate::typ::{NodeId, RPCError, RaftError, RaftNode, Snapshot, SnapshotData, TypeConfig, Vote};
+
+/// Makes one [`PeerClient`] per peer; all share one connection pool.
+#[derive(Clone)]
+pub struct RaftNetwork {
+    http: reqwest::Client,
+    secret: ClusterSecret,
+}
+
+impl RaftNetwork {
+    pub fn new(secret: ClusterSecret) -> Result<Self, reqwest::Error> {
+        // Raft addresses are cluster-internal: never send them through a proxy.
+        let http = reqwest::Client::builder().no_proxy().build()?;
+        Ok(Self { http, secret })
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for RaftNetwork {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &RaftNode) -> PeerClient {
+        PeerClient {
+            target,
+            addr: node.addr.clone(),
+            http: self.http.clone(),
+            secret: self.secret.clone(),
+        }
+    }
+}
+
+/// Sends Raft RPCs to one peer.
+pub struct PeerClient {
+    target: NodeId,
+    addr: String,
+    http: reqwest::Client,
+    secret: ClusterSecret,
+}
+
+impl PeerClient {
+    async fn call<Reply>(
+        &self,
+        rpc: RaftRpc,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Reply, RPCError>
+    where
+        Reply: DeserializeOwned,
+    {
+        let url = format!("http://{}/raft/{}", self.addr, rpc.name());
+        let tag = self.secret.sign(rpc.name(), &body);
+        let response = self
+            .http
+            .post(&url)
+            .header(CLUSTER_AUTH_HEADER, tag)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(body)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    RPCError::Unreachable(Unreachable::new(&e))
+                } else {
+                    RPCError::Network(NetworkError::new(&e))
+                }
+            })?;
+
+        let status = response.status();
+        if status == StatusCode::UNAUTHORIZED {
+            tracing::warn!(target = self.target, addr = %self.addr, "peer refused our cluster authentication");
+            return Err(RPCError::Unreachable(Unreachable::from_string(format!(
+                "{url} refused our cluster authentication"
+            ))));
+        }
+        if !status.is_success() {
+            return Err(RPCError::Network(NetworkError::from_string(format!(
+                "HTTP {status} from {url}"
+            ))));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let reply: Result<Reply, RaftError> =
+            serde_json::from_slice(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        // The only error a peer's Raft returns here is Fatal: it has stopped.
+        reply.map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, RPCError> {
+    serde_json::to_vec(value).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerClient {
+    type SnapshotData = SnapshotData;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError> {
+        self.call(RaftRpc::Append, encode(&rpc)?, option.soft_ttl())
+            .await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError> {
+        self.call(RaftRpc::Vote, encode(&rpc)?, option.soft_ttl())
+            .await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let body = encode_snapshot(&vote, &snapshot.meta, &snapshot.snapshot)
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        tokio::select! {
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            reply = self.call(RaftRpc::Snapshot, body, option.hard_ttl()) => Ok(reply?),
+        }
+    }
+}

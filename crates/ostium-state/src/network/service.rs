@@ -1,0 +1,84 @@
+//! The serving side of the Raft network, independent of any HTTP server: whatever
+//! serves the Raft listener hands over the RPC name (the last path segment of
+//! `/raft/{rpc}`), the raw body and the `x-ostium-cluster-auth` header, and sends back
+//! the bytes returned, or the status of the error.
+//!
+//! A request is authenticated before its body is parsed. A refusal is logged with the
+//! RPC name only: never the secret or the tag.
+
+use super::auth::{AuthError, ClusterSecret};
+use super::rpc::{RaftRpc, WireError, decode_snapshot};
+use crate::typ::{Raft, RaftError, Snapshot};
+
+#[derive(Clone)]
+pub struct RaftService {
+    raft: Raft,
+    secret: ClusterSecret,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RaftServiceError {
+    #[error("unknown Raft RPC")]
+    UnknownRpc,
+    #[error(transparent)]
+    Unauthenticated(#[from] AuthError),
+    #[error(transparent)]
+    Malformed(#[from] WireError),
+    #[error("could not encode the reply: {0}")]
+    Encode(serde_json::Error),
+}
+
+impl RaftServiceError {
+    /// The HTTP status to answer with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::UnknownRpc => 404,
+            Self::Unauthenticated(_) => 401,
+            Self::Malformed(_) => 400,
+            Self::Encode(_) => 500,
+        }
+    }
+}
+
+impl RaftService {
+    pub fn new(raft: Raft, secret: ClusterSecret) -> Self {
+        Self { raft, secret }
+    }
+
+    /// Serves one Raft RPC.
+    pub async fn handle(
+        &self,
+        rpc: &str,
+        body: &[u8],
+        auth: Option<&str>,
+    ) -> Result<Vec<u8>, RaftServiceError> {
+        let rpc = RaftRpc::from_name(rpc).ok_or(RaftServiceError::UnknownRpc)?;
+        if let Err(refused) = self.secret.verify(rpc.name(), body, auth) {
+            tracing::warn!(rpc = rpc.name(), reason = %refused, "refused a Raft request: wrong or missing cluster authentication");
+            return Err(refused.into());
+        }
+        match rpc {
+            RaftRpc::Append => {
+                let request = serde_json::from_slice(body).map_err(WireError::from)?;
+                reply(&self.raft.append_entries(request).await)
+            }
+            RaftRpc::Vote => {
+                let request = serde_json::from_slice(body).map_err(WireError::from)?;
+                reply(&self.raft.vote(request).await)
+            }
+            RaftRpc::Snapshot => {
+                let (vote, meta, snapshot) = decode_snapshot(body)?;
+                let installed = self
+                    .raft
+                    .install_full_snapshot(vote, Snapshot { meta, snapshot })
+                    .await
+                    .map_err(RaftError::Fatal);
+                reply(&installed)
+            }
+        }
+    }
+}
+
+fn reply<T: serde::Serialize>(result: &Result<T, RaftError>) -> Result<Vec<u8>, RaftServiceError> {
+    serde_json::to_vec(result).map_err(RaftServiceError::Encode)
+}

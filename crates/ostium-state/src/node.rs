@@ -1,0 +1,351 @@
+//! One node of the replicated state: its stores in the data directory, its Raft
+//! instance and network, and the operations the rest of Ostium needs — propose a
+//! command, read locally or linearizably, and manage membership.
+//!
+//! Raft runs on the current tokio multi-thread runtime (never on actix's
+//! single-threaded workers, DESIGN §11). The node does not listen by itself: serve
+//! [`StateNode::raft_service`] on the Raft listener at `raft_addr`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use openraft::async_runtime::watch::WatchReceiver;
+use openraft::errors::{ClientWriteError, LinearizableReadError};
+use openraft::{ChangeMembers, Config, ReadPolicy, SnapshotPolicy};
+use redb::Database;
+
+use crate::command::{StateCommand, StateResponse};
+use crate::network::{ClusterSecret, RaftNetwork, RaftService};
+use crate::state::State;
+use crate::store::{self, LogStore, StateMachineStore, StateReader};
+use crate::typ::{ForwardToLeader, NodeId, Raft, RaftError, RaftNode, ServerState};
+
+/// How a node is started.
+#[derive(Debug, Clone)]
+pub struct StateNodeConfig {
+    pub node_id: NodeId,
+    /// The address other nodes reach this node's Raft listener at (`host:port`).
+    pub raft_addr: String,
+    pub data_dir: PathBuf,
+    pub secret: ClusterSecret,
+    pub heartbeat_interval: Duration,
+    pub election_timeout: (Duration, Duration),
+    /// A snapshot is taken after this many log entries, and the log compacted.
+    pub snapshot_every: u64,
+    /// Entries kept in the log behind a snapshot, so that a slightly lagging follower
+    /// catches up from the log rather than by a full snapshot.
+    pub log_kept_behind_snapshot: u64,
+}
+
+impl StateNodeConfig {
+    pub fn new(
+        node_id: NodeId,
+        raft_addr: impl Into<String>,
+        data_dir: impl Into<PathBuf>,
+        secret: ClusterSecret,
+    ) -> Self {
+        Self {
+            node_id,
+            raft_addr: raft_addr.into(),
+            data_dir: data_dir.into(),
+            secret,
+            heartbeat_interval: Duration::from_millis(150),
+            election_timeout: (Duration::from_millis(1000), Duration::from_millis(2000)),
+            snapshot_every: 10_000,
+            log_kept_behind_snapshot: 1_000,
+        }
+    }
+
+    fn raft_config(&self) -> Result<Config, StateNodeError> {
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Config {
+            cluster_name: "ostium".into(),
+            heartbeat_interval: millis(self.heartbeat_interval),
+            election_timeout_min: millis(self.election_timeout.0),
+            election_timeout_max: millis(self.election_timeout.1),
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            max_in_snapshot_log_to_keep: self.log_kept_behind_snapshot,
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| StateNodeError::Config(e.to_string()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateNodeError {
+    #[error("invalid Raft configuration: {0}")]
+    Config(String),
+    #[error("could not open the state store in the data directory: {0}")]
+    Store(#[from] std::io::Error),
+    #[error("could not build the Raft network client: {0}")]
+    Network(#[from] reqwest::Error),
+    #[error("Raft stopped: {0}")]
+    Raft(String),
+    #[error("the state store was still in use {SHUTDOWN_GRACE:?} after Raft stopped")]
+    StillOpen,
+}
+
+/// How long `shutdown` waits for the database to close.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Where a request that only the leader can serve should go instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leader {
+    pub id: Option<NodeId>,
+    /// The leader's Raft address, when known.
+    pub raft_addr: Option<String>,
+}
+
+impl From<ForwardToLeader> for Leader {
+    fn from(forward: ForwardToLeader) -> Self {
+        Self {
+            id: forward.leader_id,
+            raft_addr: forward.leader_node.map(|node| node.addr),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    /// This node is not the leader: forward the command to `Leader`.
+    #[error("not the leader; forward to {0:?}")]
+    ForwardToLeader(Leader),
+    /// Leadership changed after the command entered this node's log: it may or may not
+    /// be committed. Commands are written so that proposing the same one again is safe
+    /// (a redemption retried with the same successor answers `AlreadyRotated`).
+    #[error("leadership changed; the command may or may not have been applied; forward to {0:?}")]
+    OutcomeUnknown(Leader),
+    #[error("proposal refused: {0}")]
+    Refused(String),
+    #[error("Raft stopped: {0}")]
+    Stopped(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("not the leader; forward to {0:?}")]
+    ForwardToLeader(Leader),
+    #[error("leadership could not be confirmed by a quorum: {0}")]
+    NoQuorum(String),
+    #[error("Raft stopped: {0}")]
+    Stopped(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MembershipError {
+    #[error("not the leader; forward to {0:?}")]
+    ForwardToLeader(Leader),
+    #[error("membership change refused: {0}")]
+    Refused(String),
+    #[error("Raft stopped: {0}")]
+    Stopped(String),
+}
+
+/// A node's view of the cluster, for `ostium cluster status` and the Raft metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterStatus {
+    pub id: NodeId,
+    pub state: ServerState,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub committed_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    pub snapshot_index: Option<u64>,
+    /// The log is compacted up to here: a follower behind it catches up by snapshot.
+    pub purged_index: Option<u64>,
+    pub voters: BTreeSet<NodeId>,
+    /// Every member, voter or learner, with its Raft address.
+    pub nodes: BTreeMap<NodeId, String>,
+}
+
+pub struct StateNode {
+    id: NodeId,
+    raft: Raft,
+    /// Watched at shutdown: the database file is closed when the last handle goes.
+    db: Weak<Database>,
+    reader: StateReader,
+    service: RaftService,
+}
+
+impl StateNode {
+    /// Opens the stores in `data_dir` (starting from the last snapshot and log there)
+    /// and starts Raft. A node restarted with its data rejoins its cluster by itself.
+    pub async fn start(config: StateNodeConfig) -> Result<Self, StateNodeError> {
+        let raft_config = Arc::new(config.raft_config()?);
+        let db = store::open(&config.data_dir)?;
+        let state_machine = StateMachineStore::open(db.clone()).await?;
+        let reader = state_machine.reader();
+        let network = RaftNetwork::new(config.secret.clone())?;
+        let raft = Raft::new(
+            config.node_id,
+            raft_config,
+            network,
+            LogStore::new(db.clone()),
+            state_machine,
+        )
+        .await
+        .map_err(|e| StateNodeError::Raft(e.to_string()))?;
+        let service = RaftService::new(raft.clone(), config.secret);
+        Ok(Self {
+            id: config.node_id,
+            db: Arc::downgrade(&db),
+            raft,
+            reader,
+            service,
+        })
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The server side of this node's Raft network, to mount on the Raft listener.
+    pub fn raft_service(&self) -> RaftService {
+        self.service.clone()
+    }
+
+    /// Appends `command` to the log and waits until it is committed and applied here.
+    /// Only the leader accepts proposals; others answer `ForwardToLeader`.
+    pub async fn propose(&self, command: StateCommand) -> Result<StateResponse, ProposeError> {
+        match self.raft.client_write(command).await {
+            Ok(written) => Ok(written.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Err(ProposeError::ForwardToLeader(forward.into()))
+            }
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(forward))) => {
+                Err(ProposeError::OutcomeUnknown(forward.into()))
+            }
+            Err(RaftError::APIError(refused)) => Err(ProposeError::Refused(refused.to_string())),
+            Err(RaftError::Fatal(fatal)) => Err(ProposeError::Stopped(fatal.to_string())),
+        }
+    }
+
+    /// Reads the state as applied on this node, which may lag the leader.
+    pub fn read<T>(&self, read: impl FnOnce(&State) -> T) -> T {
+        self.reader.read(read)
+    }
+
+    /// Reads the state after confirming with a quorum that this node is still the leader
+    /// and has applied everything committed before the call (Raft's ReadIndex). Only the
+    /// leader can answer; others answer `ForwardToLeader`.
+    pub async fn linearizable_read<T>(
+        &self,
+        read: impl FnOnce(&State) -> T,
+    ) -> Result<T, ReadError> {
+        match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            Ok(_) => Ok(self.reader.read(read)),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => {
+                Err(ReadError::ForwardToLeader(forward.into()))
+            }
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e))) => {
+                Err(ReadError::NoQuorum(e.to_string()))
+            }
+            Err(RaftError::Fatal(fatal)) => Err(ReadError::Stopped(fatal.to_string())),
+        }
+    }
+
+    /// Forms a new cluster of `members` (id → Raft address). Call it once, on one node
+    /// with an empty log; a node that already has a log refuses.
+    pub async fn initialize(
+        &self,
+        members: BTreeMap<NodeId, String>,
+    ) -> Result<(), MembershipError> {
+        let members: BTreeMap<NodeId, RaftNode> = members
+            .into_iter()
+            .map(|(id, addr)| (id, RaftNode::new(addr)))
+            .collect();
+        self.raft.initialize(members).await.map_err(|e| match e {
+            RaftError::APIError(refused) => MembershipError::Refused(refused.to_string()),
+            RaftError::Fatal(fatal) => MembershipError::Stopped(fatal.to_string()),
+        })
+    }
+
+    /// Adds a non-voting member and waits until it has caught up with the log.
+    pub async fn add_learner(&self, id: NodeId, raft_addr: String) -> Result<(), MembershipError> {
+        let added = self
+            .raft
+            .add_learner(id, RaftNode::new(raft_addr), true)
+            .await;
+        added.map(|_| ()).map_err(membership_error)
+    }
+
+    /// Makes `voters` the voting members (joint consensus); members left out become
+    /// learners, which `remove_nodes` then drops.
+    pub async fn change_membership(&self, voters: BTreeSet<NodeId>) -> Result<(), MembershipError> {
+        let changed = self.raft.change_membership(voters, true).await;
+        changed.map(|_| ()).map_err(membership_error)
+    }
+
+    /// Drops learners from the cluster.
+    pub async fn remove_nodes(&self, ids: BTreeSet<NodeId>) -> Result<(), MembershipError> {
+        let changed = self
+            .raft
+            .change_membership(ChangeMembers::RemoveNodes(ids), false)
+            .await;
+        changed.map(|_| ()).map_err(membership_error)
+    }
+
+    pub fn status(&self) -> ClusterStatus {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let membership = metrics.membership_config.membership();
+        ClusterStatus {
+            id: metrics.id,
+            state: metrics.state,
+            leader: metrics.current_leader,
+            term: metrics.current_term,
+            last_log_index: metrics.last_log_index,
+            committed_index: metrics.local_committed.map(|id| id.index),
+            applied_index: metrics.last_applied.map(|id| id.index),
+            snapshot_index: metrics.snapshot.map(|id| id.index),
+            purged_index: metrics.purged.map(|id| id.index),
+            voters: membership.voter_ids().collect(),
+            nodes: membership
+                .nodes()
+                .map(|(id, node)| (*id, node.addr.clone()))
+                .collect(),
+        }
+    }
+
+    /// Waits until this node has applied the log up to `index`, or `timeout` passes.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> Result<(), ReadError> {
+        self.raft
+            .wait(Some(timeout))
+            .applied_index_at_least(Some(index), "wait_applied")
+            .await
+            .map(|_| ())
+            .map_err(|e| ReadError::NoQuorum(e.to_string()))
+    }
+
+    /// Stops Raft and waits (up to `SHUTDOWN_GRACE`) until the database in the data
+    /// directory is closed, so that the node can be started again on it at once.
+    pub async fn shutdown(self) -> Result<(), StateNodeError> {
+        self.raft
+            .shutdown()
+            .await
+            .map_err(|e| StateNodeError::Raft(e.to_string()))?;
+        // Raft's tasks and blocking store calls let go of their handles on the database
+        // as they wind down, after `shutdown` has returned.
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        while self.db.strong_count() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StateNodeError::StillOpen);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+}
+
+fn membership_error(e: RaftError<ClientWriteError<crate::typ::TypeConfig>>) -> MembershipError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
+            MembershipError::ForwardToLeader(forward.into())
+        }
+        RaftError::APIError(refused) => MembershipError::Refused(refused.to_string()),
+        RaftError::Fatal(fatal) => MembershipError::Stopped(fatal.to_string()),
+    }
+}

@@ -1,0 +1,114 @@
+//! What the replicated state remembers about each token: refresh-token records and
+//! their families, and reference (opaque, introspected) access tokens (RFC 7662).
+//!
+//! Every time is in seconds since the Unix epoch and was written by the proposer of a
+//! command, never read from the clock of the node that applies it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::TokenDigest;
+
+/// Identifies a refresh-token family: the first token issued by a grant and every
+/// token rotated from it. Reuse of a rotated token revokes the whole family.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FamilyId(pub String);
+
+/// `refresh_token_usage` (IdentityServer's `RefreshTokenUsage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenUsage {
+    /// Each redemption rotates the token: the presented one is spent, a successor issued.
+    OneTimeOnly,
+    /// The same token is redeemed again and again until it expires.
+    ReUse,
+}
+
+/// `refresh_token_expiration` (IdentityServer's `TokenExpiration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenExpiration {
+    /// Expires at the family's absolute expiry, however often it is used.
+    Absolute,
+    /// Each use pushes expiry out by the sliding lifetime, never past the absolute expiry.
+    Sliding,
+}
+
+/// A rotated refresh token remembers what replaced it, so that a retry within the
+/// grace period gets the same answer and a later reuse can be recognised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub successor: TokenDigest,
+    pub rotated_at: u64,
+}
+
+/// One refresh token, by the digest of its handle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshTokenRecord {
+    pub digest: TokenDigest,
+    pub family: FamilyId,
+    pub client_id: String,
+    pub subject: String,
+    pub scope: String,
+    pub audiences: Vec<String>,
+    pub usage: TokenUsage,
+    pub expiration: TokenExpiration,
+    pub issued_at: u64,
+    /// No token of the family is valid at or after this time.
+    pub absolute_expires_at: u64,
+    pub sliding_lifetime: Option<u32>,
+    /// When this token stops being valid (equal to `absolute_expires_at` unless sliding).
+    pub expires_at: u64,
+    pub rotation: Option<Rotation>,
+}
+
+impl RefreshTokenRecord {
+    /// The expiry of a token of this kind used (or issued) at `at`.
+    pub(crate) fn expiry_if_used_at(&self, at: u64) -> u64 {
+        expiry(
+            self.expiration,
+            self.absolute_expires_at,
+            self.sliding_lifetime,
+            at,
+        )
+    }
+}
+
+/// Expiry of a refresh token issued or last used at `at`.
+pub(crate) fn expiry(
+    expiration: TokenExpiration,
+    absolute_expires_at: u64,
+    sliding_lifetime: Option<u32>,
+    at: u64,
+) -> u64 {
+    match (expiration, sliding_lifetime) {
+        (TokenExpiration::Sliding, Some(lifetime)) => {
+            absolute_expires_at.min(at.saturating_add(u64::from(lifetime)))
+        }
+        // Sliding without a sliding lifetime has nothing to slide by.
+        (TokenExpiration::Sliding, None) | (TokenExpiration::Absolute, _) => absolute_expires_at,
+    }
+}
+
+/// The family a refresh token belongs to: which token is current, and whether the
+/// family was revoked (by the client, an administrator, or reuse detection).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshFamily {
+    pub client_id: String,
+    pub current: TokenDigest,
+    pub absolute_expires_at: u64,
+    pub revoked_at: Option<u64>,
+}
+
+/// A reference access token: the token is an opaque handle, its claims live here and
+/// are handed out by introspection (RFC 7662 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceTokenRecord {
+    pub digest: TokenDigest,
+    pub client_id: String,
+    pub subject: Option<String>,
+    pub scope: String,
+    pub audiences: Vec<String>,
+    pub issued_at: u64,
+    pub expires_at: u64,
+}

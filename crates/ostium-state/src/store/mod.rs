@@ -1,0 +1,240 @@
+//! Durable storage for openraft in one redb database in the data directory: the Raft
+//! log (`log`) and the state machine with its snapshots (`state_machine`).
+//!
+//! redb commits with `Durability::Immediate` (an fsync) by default, and every write
+//! here is a committed transaction before it is reported done, so nothing openraft
+//! believes persisted can be lost by a crash. redb calls block, so they run on tokio's
+//! blocking pool, never on a Raft task.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::Database;
+
+pub mod log;
+pub mod state_machine;
+
+pub use log::LogStore;
+pub use state_machine::{StateMachineStore, StateReader};
+
+/// The file inside the data directory that holds the log and the state machine.
+pub const DATABASE_FILE: &str = "state.redb";
+
+/// Opens (or creates) the database in `data_dir` and makes sure every table exists,
+/// so that readers never meet a missing table.
+pub fn open(data_dir: &Path) -> io::Result<Arc<Database>> {
+    std::fs::create_dir_all(data_dir)?;
+    let db = Database::create(data_dir.join(DATABASE_FILE)).map_err(io::Error::other)?;
+    let tx = db.begin_write().map_err(io::Error::other)?;
+    log::create_tables(&tx).map_err(io::Error::other)?;
+    state_machine::create_tables(&tx).map_err(io::Error::other)?;
+    tx.commit().map_err(io::Error::other)?;
+    Ok(Arc::new(db))
+}
+
+/// Runs a blocking redb operation on the blocking pool.
+pub(crate) async fn blocking<T, F>(f: F) -> io::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, redb::Error> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(io::Error::other)?
+        .map_err(io::Error::other)
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, redb::Error> {
+    serde_json::to_vec(value)
+        .map_err(|e| redb::Error::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, redb::Error> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| redb::Error::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::entry::RaftEntry;
+    use openraft::storage::{IOFlushed, RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
+    use openraft::testing::log::{StoreBuilder, Suite};
+    use openraft::testing::{blank_ent, log_id};
+    use openraft::type_config::TypeConfigExt;
+    use openraft::{Membership, RaftLogReader, StorageError};
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::command::StateCommand;
+    use crate::typ::{Entry, TypeConfig};
+
+    struct RedbStores;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for RedbStores {
+        async fn build(
+            &self,
+        ) -> Result<(TempDir, LogStore, StateMachineStore), StorageError<TypeConfig>> {
+            let dir =
+                TempDir::new().map_err(|e| StorageError::read(TypeConfig::err_from_error(&e)))?;
+            let db =
+                open(dir.path()).map_err(|e| StorageError::read(TypeConfig::err_from_error(&e)))?;
+            let sm = StateMachineStore::open(db.clone())
+                .await
+                .map_err(|e| StorageError::read(TypeConfig::err_from_error(&e)))?;
+            Ok((dir, LogStore::new(db), sm))
+        }
+    }
+
+    /// openraft's own conformance suite for log and state-machine stores.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn openraft_storage_suite() {
+        Suite::test_all(RedbStores).await.unwrap();
+    }
+
+    fn revoke(index: u64) -> Entry {
+        Entry::new_normal(
+            log_id::<TypeConfig>(1, 1, index),
+            StateCommand::RevokeToken {
+                token_id: format!("jti-{index}"),
+                expires_at: 2_000_000_000,
+                at: 1_800_000_000,
+            },
+        )
+    }
+
+    async fn append(log: &mut LogStore, entries: Vec<Entry>) {
+        let (tx, rx) = TypeConfig::oneshot();
+        log.append(entries, IOFlushed::signal(tx)).await.unwrap();
+        rx.await.unwrap().unwrap();
+    }
+
+    async fn apply(sm: &mut StateMachineStore, entries: Vec<Entry>) {
+        let stream = futures_util::stream::iter(entries.into_iter().map(|e| Ok((e, None))));
+        sm.apply(stream).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn log_vote_and_committed_survive_a_reopen() {
+        let dir = TempDir::new().unwrap();
+        {
+            let db = open(dir.path()).unwrap();
+            let mut log = LogStore::new(db);
+            append(
+                &mut log,
+                vec![blank_ent::<TypeConfig>(1, 1, 1), revoke(2), revoke(3)],
+            )
+            .await;
+            log.save_vote(&openraft::Vote::new(1, 1)).await.unwrap();
+            log.save_committed(Some(log_id::<TypeConfig>(1, 1, 2)))
+                .await
+                .unwrap();
+            log.purge(log_id::<TypeConfig>(1, 1, 1)).await.unwrap();
+        }
+        let db = open(dir.path()).unwrap();
+        let mut log = LogStore::new(db);
+        let entries = log.try_get_log_entries(0..10).await.unwrap();
+        assert_eq!(entries, vec![revoke(2), revoke(3)]);
+        assert_eq!(
+            log.read_vote().await.unwrap(),
+            Some(openraft::Vote::new(1, 1))
+        );
+        assert_eq!(
+            log.read_committed().await.unwrap(),
+            Some(log_id::<TypeConfig>(1, 1, 2))
+        );
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(
+            state.last_purged_log_id,
+            Some(log_id::<TypeConfig>(1, 1, 1))
+        );
+        assert_eq!(state.last_log_id, Some(log_id::<TypeConfig>(1, 1, 3)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reopened_state_machine_starts_from_its_last_snapshot() {
+        let dir = TempDir::new().unwrap();
+        let membership = Membership::new_with_defaults(vec![[1u64].into()], []);
+        {
+            let db = open(dir.path()).unwrap();
+            let mut sm = StateMachineStore::open(db).await.unwrap();
+            let first = Entry::new_membership(log_id::<TypeConfig>(1, 1, 1), membership.clone());
+            apply(&mut sm, vec![first, revoke(2), revoke(3)]).await;
+            sm.get_snapshot_builder()
+                .await
+                .build_snapshot()
+                .await
+                .unwrap();
+            // Applied after the snapshot: not in it, to be re-applied from the log.
+            apply(&mut sm, vec![revoke(4)]).await;
+        }
+        let db = open(dir.path()).unwrap();
+        let mut sm = StateMachineStore::open(db).await.unwrap();
+        let (last_applied, stored) = sm.applied_state().await.unwrap();
+        assert_eq!(last_applied, Some(log_id::<TypeConfig>(1, 1, 3)));
+        assert_eq!(stored.membership(), &membership);
+        let reader = sm.reader();
+        let now = 1_900_000_000;
+        assert_eq!(
+            reader.read(|s| (
+                s.is_revoked("jti-2", now),
+                s.is_revoked("jti-3", now),
+                s.is_revoked("jti-4", now)
+            )),
+            (true, true, false)
+        );
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(
+            current.meta.last_log_id,
+            Some(log_id::<TypeConfig>(1, 1, 3))
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_installed_snapshot_replaces_the_state_and_persists() {
+        let source_dir = TempDir::new().unwrap();
+        let mut source = StateMachineStore::open(open(source_dir.path()).unwrap())
+            .await
+            .unwrap();
+        apply(&mut source, vec![revoke(1), revoke(2)]).await;
+        let snapshot = source
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+
+        let dir = TempDir::new().unwrap();
+        {
+            let mut sm = StateMachineStore::open(open(dir.path()).unwrap())
+                .await
+                .unwrap();
+            apply(&mut sm, vec![revoke(1)]).await;
+            sm.install_snapshot(&snapshot.meta, snapshot.snapshot.clone())
+                .await
+                .unwrap();
+        }
+        let sm = StateMachineStore::open(open(dir.path()).unwrap())
+            .await
+            .unwrap();
+        let expected = source.reader().read(|s| serde_json::to_vec(s).unwrap());
+        assert_eq!(
+            sm.reader().read(|s| serde_json::to_vec(s).unwrap()),
+            expected
+        );
+        assert_eq!(sm.reader().last_applied_index(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_entry_advances_last_applied_and_commands_change_state() {
+        let dir = TempDir::new().unwrap();
+        let mut sm = StateMachineStore::open(open(dir.path()).unwrap())
+            .await
+            .unwrap();
+        apply(&mut sm, vec![blank_ent::<TypeConfig>(1, 1, 1)]).await;
+        assert_eq!(sm.reader().last_applied_index(), 1);
+        apply(&mut sm, vec![revoke(2)]).await;
+        assert_eq!(sm.reader().last_applied_index(), 2);
+        assert!(sm.reader().read(|s| s.is_revoked("jti-2", 1_900_000_000)));
+    }
+}

@@ -1,0 +1,39 @@
+//! When the leader stops, the others elect a new one and writes go on; nothing that
+//! was acknowledged is lost (DESIGN §4 invariant 4).
+
+use ostium_state::StateResponse;
+
+use crate::support::TestCluster;
+use crate::{T0, revoke};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_leader_is_elected_and_writes_continue() {
+    let mut cluster = TestCluster::start(3).await;
+    let first_leader = cluster.leader().await;
+    for i in 0..5 {
+        cluster
+            .propose(first_leader, revoke(&format!("before-{i}")))
+            .await;
+    }
+
+    cluster.node_mut(first_leader).stop().await;
+    let second_leader = cluster.leader().await;
+    assert_ne!(second_leader, first_leader);
+
+    for i in 0..5 {
+        let response = cluster
+            .propose(second_leader, revoke(&format!("after-{i}")))
+            .await;
+        assert_eq!(response, StateResponse::Revoked);
+    }
+    cluster.converge().await;
+    for node in cluster.nodes.iter().filter(|n| n.is_running()) {
+        let all = node.node().read(|state| {
+            (0..5).all(|i| {
+                state.is_revoked(&format!("before-{i}"), T0)
+                    && state.is_revoked(&format!("after-{i}"), T0)
+            })
+        });
+        assert!(all, "node {} lost an acknowledged write", node.id);
+    }
+}

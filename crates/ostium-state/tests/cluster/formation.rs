@@ -1,0 +1,61 @@
+//! A cluster forms, a write at any node is applied on all of them, and reads agree.
+
+use ostium_state::node::ReadError;
+use ostium_state::{StateResponse, TokenDigest};
+
+use crate::support::TestCluster;
+use crate::{T0, issue, revoke};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_form_a_cluster_and_apply_every_write() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let status = cluster.node(leader).node().status();
+    assert_eq!(status.voters, [1, 2, 3].into());
+    assert_eq!(status.nodes.len(), 3);
+
+    // A write proposed at a follower is forwarded to the leader.
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    assert_eq!(
+        cluster.propose(follower, issue("fam-1", "rt-1")).await,
+        StateResponse::Issued
+    );
+    assert_eq!(
+        cluster.propose(leader, revoke("jti-1")).await,
+        StateResponse::Revoked
+    );
+    cluster.converge().await;
+
+    for node in &cluster.nodes {
+        let (has_token, revoked) = node.node().read(|state| {
+            (
+                state
+                    .refresh_token(&TokenDigest::of_handle("rt-1"))
+                    .is_some(),
+                state.is_revoked("jti-1", T0 + 1),
+            )
+        });
+        assert!(
+            has_token && revoked,
+            "node {} has not applied both writes",
+            node.id
+        );
+    }
+
+    // Linearizable reads are served by the leader; a follower points at it.
+    let revoked = cluster
+        .node(leader)
+        .node()
+        .linearizable_read(|s| s.is_revoked("jti-1", T0 + 1))
+        .await;
+    assert!(revoked.unwrap());
+    match cluster
+        .node(follower)
+        .node()
+        .linearizable_read(|_| ())
+        .await
+    {
+        Err(ReadError::ForwardToLeader(to)) => assert_eq!(to.id, Some(leader)),
+        other => panic!("a follower must forward linearizable reads, got {other:?}"),
+    }
+}

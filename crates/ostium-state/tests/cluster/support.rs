@@ -1,0 +1,249 @@
+//! A test cluster in one process: each node is a real `StateNode` with its own data
+//! directory and a real loopback HTTP listener serving its `RaftService`, so every
+//! Raft message crosses the network code and the cluster-secret check.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use ostium_state::network::{CLUSTER_AUTH_HEADER, ClusterSecret, RaftService};
+use ostium_state::node::{ProposeError, StateNode, StateNodeConfig};
+use ostium_state::{StateCommand, StateResponse};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+pub const SECRET: &[u8] = b"test cluster secret, 32 bytes ok";
+/// Generous: this machine is slow and shared.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub fn secret() -> ClusterSecret {
+    ClusterSecret::new(SECRET).unwrap()
+}
+
+/// Serves `service` on `listener` until the returned task is aborted; aborting it
+/// also ends every connection it accepted.
+pub fn serve(listener: TcpListener, service: RaftService) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = service.clone();
+            connections.spawn(async move {
+                let handler = service_fn(move |request| handle(service.clone(), request));
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), handler)
+                    .await;
+            });
+        }
+    })
+}
+
+async fn handle(
+    service: RaftService,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let rpc = request
+        .uri()
+        .path()
+        .strip_prefix("/raft/")
+        .map(str::to_owned);
+    let auth = request
+        .headers()
+        .get(CLUSTER_AUTH_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = match request.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return Ok(status(StatusCode::BAD_REQUEST)),
+    };
+    let Some(rpc) = rpc else {
+        return Ok(status(StatusCode::NOT_FOUND));
+    };
+    Ok(match service.handle(&rpc, &body, auth.as_deref()).await {
+        Ok(reply) => Response::new(Full::new(Bytes::from(reply))),
+        Err(e) => status(StatusCode::from_u16(e.http_status()).unwrap()),
+    })
+}
+
+fn status(code: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = code;
+    response
+}
+
+/// One node: its data directory outlives restarts.
+pub struct TestNode {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    secret: ClusterSecret,
+    running: Option<(StateNode, JoinHandle<()>)>,
+}
+
+impl TestNode {
+    pub async fn start(id: u64, dir: PathBuf, secret: ClusterSecret) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut node = Self {
+            id,
+            addr,
+            dir,
+            secret,
+            running: None,
+        };
+        node.run(listener).await;
+        node
+    }
+
+    async fn run(&mut self, listener: TcpListener) {
+        let mut config = StateNodeConfig::new(
+            self.id,
+            self.addr.to_string(),
+            &self.dir,
+            self.secret.clone(),
+        );
+        config.heartbeat_interval = Duration::from_millis(100);
+        config.election_timeout = (Duration::from_millis(600), Duration::from_millis(1200));
+        // Small, so that tests cross snapshots, log compaction and snapshot install.
+        config.snapshot_every = 10;
+        config.log_kept_behind_snapshot = 2;
+        let state_node = StateNode::start(config).await.unwrap();
+        let server = serve(listener, state_node.raft_service());
+        self.running = Some((state_node, server));
+    }
+
+    pub fn node(&self) -> &StateNode {
+        &self.running.as_ref().expect("node is stopped").0
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Stops Raft and the listener, as a crash would, but keeps the data directory.
+    pub async fn stop(&mut self) {
+        if let Some((node, server)) = self.running.take() {
+            server.abort();
+            let _ = server.await;
+            node.shutdown().await.unwrap();
+        }
+    }
+
+    /// Starts again from the data directory, on the same address.
+    pub async fn restart(&mut self) {
+        let deadline = Instant::now() + PATIENCE;
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("rebinding {}: {e}", self.addr);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("cannot rebind {}: {e}", self.addr),
+            }
+        };
+        self.run(listener).await;
+    }
+}
+
+pub struct TestCluster {
+    _dirs: TempDir,
+    pub nodes: Vec<TestNode>,
+}
+
+impl TestCluster {
+    /// Starts `n` nodes (ids 1..=n) and forms a cluster of all of them from node 1.
+    pub async fn start(n: u64) -> Self {
+        let dirs = TempDir::new().unwrap();
+        let mut nodes = Vec::new();
+        for id in 1..=n {
+            nodes.push(TestNode::start(id, dirs.path().join(format!("node-{id}")), secret()).await);
+        }
+        let members: BTreeMap<u64, String> =
+            nodes.iter().map(|n| (n.id, n.addr.to_string())).collect();
+        nodes[0].node().initialize(members).await.unwrap();
+        let cluster = Self { _dirs: dirs, nodes };
+        cluster.leader().await;
+        cluster
+    }
+
+    pub fn dir(&self, name: &str) -> PathBuf {
+        self._dirs.path().join(name)
+    }
+
+    pub fn node(&self, id: u64) -> &TestNode {
+        self.nodes.iter().find(|n| n.id == id).unwrap()
+    }
+
+    pub fn node_mut(&mut self, id: u64) -> &mut TestNode {
+        self.nodes.iter_mut().find(|n| n.id == id).unwrap()
+    }
+
+    /// Waits until the running nodes agree on a leader that is itself running.
+    pub async fn leader(&self) -> u64 {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let running: Vec<_> = self.nodes.iter().filter(|n| n.is_running()).collect();
+            let leaders: Vec<_> = running.iter().map(|n| n.node().status().leader).collect();
+            if let Some(Some(leader)) = leaders.first()
+                && leaders.iter().all(|l| *l == Some(*leader))
+                && running
+                    .iter()
+                    .any(|n| n.id == *leader && n.node().status().leader == Some(n.id))
+            {
+                return *leader;
+            }
+            assert!(Instant::now() < deadline, "no agreed leader: {leaders:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Proposes at node `at`, following `ForwardToLeader` the way a server forwards a
+    /// write to the leader, and retrying while an election is under way.
+    pub async fn propose(&self, at: u64, command: StateCommand) -> StateResponse {
+        let deadline = Instant::now() + PATIENCE;
+        let mut target = at;
+        loop {
+            let result = self.node(target).node().propose(command.clone()).await;
+            match result {
+                Ok(response) => return response,
+                Err(ProposeError::ForwardToLeader(leader))
+                | Err(ProposeError::OutcomeUnknown(leader)) => match leader.id {
+                    Some(id) if self.node(id).is_running() => target = id,
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                },
+                Err(e) => panic!("proposal failed: {e}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "proposal did not go through in time"
+            );
+        }
+    }
+
+    /// Waits until every running node has applied the leader's last log entry.
+    pub async fn converge(&self) -> u64 {
+        let leader = self.leader().await;
+        let index = self
+            .node(leader)
+            .node()
+            .status()
+            .last_log_index
+            .unwrap_or(0);
+        for node in self.nodes.iter().filter(|n| n.is_running()) {
+            node.node().wait_applied(index, PATIENCE).await.unwrap();
+        }
+        index
+    }
+}
