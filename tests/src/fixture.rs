@@ -13,6 +13,13 @@ pub const MACHINE_SECRET: &str = "s3cr:t+/ x%";
 pub const APP_ID: &str = "first-party-app";
 pub const APP_SECRET: &str = "app-secret-0123456789";
 pub const PUBLIC_ID: &str = "cli-tool";
+/// A first-party app allowed refresh tokens: one-time use, a 2-second grace period.
+pub const OFFLINE_ID: &str = "offline-app";
+pub const OFFLINE_SECRET: &str = "offline-secret-0123456789";
+/// Like [`OFFLINE_ID`] but with no grace period at all.
+pub const STRICT_ID: &str = "strict-app";
+/// Refresh tokens that are used again and again (`re_use`), and reference access tokens.
+pub const REUSE_ID: &str = "reuse-app";
 pub const USERNAME: &str = "alice";
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const SUBJECT: &str = "8f1c2a3b-alice";
@@ -76,6 +83,31 @@ require_client_secret = false
 allowed_grant_types = ["password"]
 allowed_scopes = ["openid", "{API_SCOPE}"]
 
+[[clients]]
+client_id = "{OFFLINE_ID}"
+client_secrets = ["{offline}"]
+allowed_grant_types = ["password"]
+allowed_scopes = ["openid", "{API_SCOPE}", "{OTHER_SCOPE}"]
+allow_offline_access = true
+refresh_token_grace_period = 2
+
+[[clients]]
+client_id = "{STRICT_ID}"
+client_secrets = ["{offline}"]
+allowed_grant_types = ["password"]
+allowed_scopes = ["openid", "{API_SCOPE}"]
+allow_offline_access = true
+refresh_token_grace_period = 0
+
+[[clients]]
+client_id = "{REUSE_ID}"
+client_secrets = ["{offline}"]
+allowed_grant_types = "resource_owner_password_and_client_credentials"
+allowed_scopes = ["openid", "{API_SCOPE}"]
+allow_offline_access = true
+refresh_token_usage = "re_use"
+access_token_type = "reference"
+
 [[users]]
 subject = "{SUBJECT}"
 username = "{USERNAME}"
@@ -87,6 +119,7 @@ name = "Alice"
         data = dir.join("data").display(),
         machine = digest(MACHINE_SECRET),
         app = digest(APP_SECRET),
+        offline = digest(OFFLINE_SECRET),
         hash = password_hash(PASSWORD),
     )
 }

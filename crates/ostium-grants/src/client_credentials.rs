@@ -1,9 +1,10 @@
 //! `ClientCredentialsActor`: tokens for a client acting on its own behalf
-//! (RFC 6749 §4.4). It touches no state, so it scales with CPU alone.
+//! (RFC 6749 §4.4). With JWT access tokens it touches no state, so it scales with
+//! CPU alone; reference tokens are recorded in the replicated state.
 
 use std::sync::Arc;
 
-use actix::{Handler, Message};
+use actix::{Handler, Message, ResponseFuture};
 use ostium_protocol::grant::ClientCredentialsRequest;
 use ostium_protocol::{Client, OAuthError, TokenResponse};
 use ostium_tokens::AccessTokenGrant;
@@ -33,26 +34,34 @@ impl Message for IssueClientCredentials {
 }
 
 impl Handler<IssueClientCredentials> for ClientCredentialsActor {
-    type Result = Result<TokenResponse, OAuthError>;
+    type Result = ResponseFuture<Result<TokenResponse, OAuthError>>;
 
     fn handle(&mut self, msg: IssueClientCredentials, _: &mut Self::Context) -> Self::Result {
-        let IssueClientCredentials { client, request } = msg;
-        let granted = request.validate(&client, &self.context.catalog)?;
-        let scope = granted.scope_string();
-        let access_token = self.context.mint(&AccessTokenGrant {
-            client_id: &client.client_id,
-            subject: None,
-            scope: &scope,
-            audiences: &granted.audiences,
-            issued_at: now(),
-            lifetime: client.access_token_lifetime,
-            auth_time: None,
-            amr: None,
-        })?;
-        Ok(TokenResponse::bearer(
-            access_token,
-            client.access_token_lifetime,
-            scope,
-        ))
+        let context = self.context.clone();
+        Box::pin(async move {
+            let IssueClientCredentials { client, request } = msg;
+            let granted = request.validate(&client, &context.catalog)?;
+            let scope = granted.scope_string();
+            let access_token = context
+                .mint(
+                    &client,
+                    &AccessTokenGrant {
+                        client_id: &client.client_id,
+                        subject: None,
+                        scope: &scope,
+                        audiences: &granted.audiences,
+                        issued_at: now(),
+                        lifetime: client.access_token_lifetime,
+                        auth_time: None,
+                        amr: None,
+                    },
+                )
+                .await?;
+            Ok(TokenResponse::bearer(
+                access_token,
+                client.access_token_lifetime,
+                scope,
+            ))
+        })
     }
 }

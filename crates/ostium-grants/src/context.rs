@@ -1,26 +1,71 @@
-//! What every grant actor is given: the rules' inputs and the means to mint.
+//! What every grant actor is given: the rules' inputs, the replicated token state,
+//! and the means to mint.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ostium_protocol::{OAuthError, ResourceCatalog};
-use ostium_tokens::{AccessTokenGrant, AccessTokenStrategy, TokenError};
+use ostium_protocol::{AccessTokenType, Client, OAuthError, ResourceCatalog};
+use ostium_state::{StateCommand, StateResponse, TokenDigest};
+use ostium_tokens::handle::{RefreshHandles, new_handle};
+use ostium_tokens::{AccessTokenGrant, AccessTokenStrategy};
 
 use crate::metrics::GrantMetrics;
+use crate::token_state::TokenState;
 
-/// Shared, read-only dependencies of the grant actors.
+/// Shared dependencies of the grant actors.
 pub struct GrantContext {
     pub catalog: ResourceCatalog,
+    /// Self-contained (JWT) access tokens.
     pub access_tokens: Arc<dyn AccessTokenStrategy>,
+    pub state: Arc<dyn TokenState>,
+    pub refresh_handles: RefreshHandles,
     pub metrics: GrantMetrics,
 }
 
 impl GrantContext {
-    /// Mints an access token; a failure is logged here and becomes `server_error`.
-    pub fn mint(&self, grant: &AccessTokenGrant<'_>) -> Result<String, OAuthError> {
-        self.access_tokens.issue(grant).map_err(|e: TokenError| {
-            tracing::error!(error = %e, client_id = grant.client_id, "could not mint an access token");
-            OAuthError::server_error()
+    /// Mints the access token `client` is configured for: a JWT, or a reference
+    /// token recorded in the replicated state before it is handed out.
+    pub async fn mint(
+        &self,
+        client: &Client,
+        grant: &AccessTokenGrant<'_>,
+    ) -> Result<String, OAuthError> {
+        match client.access_token_type {
+            AccessTokenType::Jwt => self.access_tokens.issue(grant).map_err(|e| {
+                tracing::error!(error = %e, client_id = grant.client_id, "could not mint an access token");
+                OAuthError::server_error()
+            }),
+            AccessTokenType::Reference => {
+                let handle = new_handle().map_err(|e| {
+                    tracing::error!(error = %e, "could not make a token handle");
+                    OAuthError::server_error()
+                })?;
+                let command = StateCommand::StoreReferenceToken {
+                    digest: TokenDigest::of_handle(&handle),
+                    client_id: grant.client_id.to_owned(),
+                    subject: grant.subject.map(str::to_owned),
+                    scope: grant.scope.to_owned(),
+                    audiences: grant.audiences.to_vec(),
+                    expires_at: grant.issued_at + u64::from(grant.lifetime),
+                    at: grant.issued_at,
+                };
+                match self.propose(command).await? {
+                    StateResponse::Issued => Ok(handle),
+                    other => {
+                        tracing::error!(?other, "the state refused a new reference token");
+                        Err(OAuthError::server_error())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Proposes a command; an unavailable state is `temporarily_unavailable`, so the
+    /// client knows to retry.
+    pub async fn propose(&self, command: StateCommand) -> Result<StateResponse, OAuthError> {
+        self.state.propose(command).await.map_err(|e| {
+            tracing::warn!(error = %e, "token state unavailable");
+            OAuthError::temporarily_unavailable("the token state is unavailable; retry shortly")
         })
     }
 }

@@ -12,9 +12,10 @@
 //! bottleneck of a busy node.
 //!
 //! Layout:
-//! - [`context`]: what actors share: resource catalog, token strategy, metrics, clock.
+//! - [`context`]: what actors share: resource catalog, token state, minting, metrics.
 //! - [`supervisor`]: starting, restarting and routing.
-//! - [`client_credentials`], [`password`]: one actor per grant.
+//! - [`client_credentials`], [`password`], [`refresh`]: one actor per grant.
+//! - [`token_state`]: the replicated token state as grants see it.
 //! - [`password_validator`]: the `ResourceOwnerPasswordValidator` extension point and
 //!   the built-in Argon2id validator over configured users.
 //! - [`metrics`]: tokens issued, failures and restarts, for Prometheus.
@@ -24,7 +25,9 @@ pub mod context;
 pub mod metrics;
 pub mod password;
 pub mod password_validator;
+pub mod refresh;
 pub mod supervisor;
+pub mod token_state;
 
 pub use context::GrantContext;
 pub use metrics::GrantMetrics;
@@ -32,3 +35,4 @@ pub use password_validator::{
     Argon2PasswordValidator, ResourceOwnerPasswordValidator, User, ValidatedUser, ValidatorError,
 };
 pub use supervisor::GrantSupervisor;
+pub use token_state::{InMemoryState, StateUnavailable, TokenState};

@@ -11,6 +11,7 @@ use ostium_tokens::AccessTokenGrant;
 
 use crate::context::{GrantContext, now};
 use crate::password_validator::{ResourceOwnerPasswordValidator, ValidatorError};
+use crate::refresh::issue_refresh_token;
 
 pub struct PasswordActor {
     context: Arc<GrantContext>,
@@ -47,11 +48,6 @@ impl Handler<IssuePassword> for PasswordActor {
         Box::pin(async move {
             let IssuePassword { client, request } = msg;
             let granted = request.validate(&client, &context.catalog)?;
-            if granted.offline_access {
-                return Err(OAuthError::invalid_scope(
-                    "refresh tokens are not available on this server",
-                ));
-            }
             let user = match validator.validate(request.username, request.password).await {
                 Ok(Some(user)) => user,
                 Ok(None) => return Err(OAuthError::invalid_grant("invalid username or password")),
@@ -67,21 +63,40 @@ impl Handler<IssuePassword> for PasswordActor {
             };
             let scope = granted.scope_string();
             let issued_at = now();
-            let access_token = context.mint(&AccessTokenGrant {
-                client_id: &client.client_id,
-                subject: Some(&user.subject),
-                scope: &scope,
-                audiences: &granted.audiences,
-                issued_at,
-                lifetime: client.access_token_lifetime,
-                auth_time: Some(issued_at),
-                amr: Some("pwd"),
-            })?;
-            Ok(TokenResponse::bearer(
-                access_token,
-                client.access_token_lifetime,
-                scope,
-            ))
+            let access_token = context
+                .mint(
+                    &client,
+                    &AccessTokenGrant {
+                        client_id: &client.client_id,
+                        subject: Some(&user.subject),
+                        scope: &scope,
+                        audiences: &granted.audiences,
+                        issued_at,
+                        lifetime: client.access_token_lifetime,
+                        auth_time: Some(issued_at),
+                        amr: Some("pwd"),
+                    },
+                )
+                .await?;
+            let refresh_token = if granted.offline_access {
+                Some(
+                    issue_refresh_token(
+                        &context,
+                        &client,
+                        &user.subject,
+                        &scope,
+                        &granted.audiences,
+                        issued_at,
+                    )
+                    .await?,
+                )
+            } else {
+                None
+            };
+            Ok(TokenResponse {
+                refresh_token,
+                ..TokenResponse::bearer(access_token, client.access_token_lifetime, scope)
+            })
         })
     }
 }

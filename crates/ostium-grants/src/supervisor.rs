@@ -16,6 +16,7 @@ use crate::client_credentials::{ClientCredentialsActor, IssueClientCredentials};
 use crate::context::GrantContext;
 use crate::password::{IssuePassword, PasswordActor};
 use crate::password_validator::ResourceOwnerPasswordValidator;
+use crate::refresh::{IssueRefresh, RefreshActor};
 
 /// Asks a grant actor to stop so that its supervisor starts a fresh one.
 #[derive(actix::Message)]
@@ -54,6 +55,7 @@ pub struct GrantSupervisor {
     context: Arc<GrantContext>,
     client_credentials: Addr<ClientCredentialsActor>,
     password: Addr<PasswordActor>,
+    refresh: Addr<RefreshActor>,
 }
 
 impl GrantSupervisor {
@@ -71,10 +73,15 @@ impl GrantSupervisor {
             let context = context.clone();
             Supervisor::start(move |_| PasswordActor::new(context, password_validator))
         };
+        let refresh = {
+            let context = context.clone();
+            Supervisor::start(move |_| RefreshActor::new(context))
+        };
         Self {
             context,
             client_credentials,
             password,
+            refresh,
         }
     }
 
@@ -104,6 +111,14 @@ impl GrantSupervisor {
                     })
                     .await,
             ),
+            TokenRequest::RefreshToken(request) => delivered(
+                self.refresh
+                    .send(IssueRefresh {
+                        client: client.clone(),
+                        request,
+                    })
+                    .await,
+            ),
         };
         if result.is_ok() {
             self.context
@@ -117,6 +132,7 @@ impl GrantSupervisor {
     pub fn restart_all(&self) {
         self.client_credentials.do_send(Restart);
         self.password.do_send(Restart);
+        self.refresh.do_send(Restart);
     }
 }
 
@@ -136,7 +152,9 @@ mod tests {
     use super::*;
     use crate::metrics::GrantMetrics;
     use crate::password_validator::{Argon2PasswordValidator, User, hash_password};
+    use crate::token_state::InMemoryState;
     use ostium_protocol::{AllowedGrantTypes, ErrorCode, Form, ResourceCatalog};
+    use ostium_tokens::handle::RefreshHandles;
     use ostium_tokens::{JwtAccessTokens, KeyRing, SigningAlgorithm, SigningKey};
 
     fn supervisor() -> GrantSupervisor {
@@ -149,6 +167,8 @@ mod tests {
                 "https://id.example.com",
                 Arc::new(KeyRing::new(key, vec![])),
             )),
+            state: Arc::new(InMemoryState::default()),
+            refresh_handles: RefreshHandles::new(&[7; 32]),
             metrics: GrantMetrics::default(),
         });
         let users = [User {

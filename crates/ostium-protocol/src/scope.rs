@@ -200,17 +200,22 @@ impl ResourceCatalog {
                 "no scope requested and the client has no API scope to grant by default",
             ));
         }
+        Ok(GrantedScopes {
+            offline_access: scopes.iter().any(|s| s == OFFLINE_ACCESS),
+            audiences: self.audiences(&scopes),
+            scopes,
+        })
+    }
+
+    /// The API resources that own any of `scopes`, sorted: a token's `aud`.
+    pub fn audiences(&self, scopes: &[String]) -> Vec<String> {
         let audiences: BTreeSet<&str> = self
             .api_resources
             .iter()
             .filter(|r| r.scopes.iter().any(|s| scopes.contains(s)))
             .map(|r| r.name.as_str())
             .collect();
-        Ok(GrantedScopes {
-            offline_access: scopes.iter().any(|s| s == OFFLINE_ACCESS),
-            audiences: audiences.into_iter().map(str::to_owned).collect(),
-            scopes,
-        })
+        audiences.into_iter().map(str::to_owned).collect()
     }
 }
 

@@ -9,12 +9,14 @@
 //! Layout:
 //! - [`config`]: the TOML file, validated with errors naming file, entry and field.
 //! - [`server`]: building the shared state and running the HTTP server.
+//! - `replication`: this node's Raft node, on a runtime of its own.
 //! - `routes`: `token` (the token endpoint), `discovery` (metadata and JWKS),
 //!   `ops` (health, readiness, Prometheus).
 //! - `http_metrics`: request counts and latency per route.
 
 pub mod config;
 mod http_metrics;
+mod replication;
 mod routes;
 pub mod server;
 mod state;

@@ -11,11 +11,13 @@ use ostium_grants::{
     Argon2PasswordValidator, GrantContext, GrantMetrics, GrantSupervisor,
     ResourceOwnerPasswordValidator,
 };
+use ostium_tokens::handle::RefreshHandles;
 use ostium_tokens::{JwtAccessTokens, KeyStore, TokenError};
 use prometheus_client::registry::Registry;
 
 use crate::config::Config;
 use crate::http_metrics::HttpMetrics;
+use crate::replication::{Replication, ReplicationError};
 use crate::routes;
 use crate::state::Shared;
 
@@ -35,12 +37,15 @@ pub enum ServerError {
     },
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error(transparent)]
+    Replication(#[from] ReplicationError),
 }
 
 /// A node ready to serve.
 pub struct Server {
     config: Config,
     shared: web::Data<Shared>,
+    replication: Replication,
 }
 
 impl Server {
@@ -62,6 +67,7 @@ impl Server {
             KeyStore::new(&config.server.data_dir)
                 .load_or_create(config.signing_algorithm, ostium_grants::context::now())?,
         );
+        let replication = Replication::start_single(&config.server.data_dir)?;
         let mut registry = Registry::default();
         let metrics = GrantMetrics::default();
         metrics.register(&mut registry);
@@ -69,6 +75,8 @@ impl Server {
         let grant_context = Arc::new(GrantContext {
             catalog: config.catalog.clone(),
             access_tokens: Arc::new(JwtAccessTokens::new(&config.server.issuer, keys.clone())),
+            state: Arc::new(replication.node().clone()),
+            refresh_handles: RefreshHandles::from_cluster_secret(replication.secret()),
             metrics,
         });
         let (openid_configuration, authorization_server_metadata) =
@@ -89,7 +97,11 @@ impl Server {
             http_metrics,
             max_body_bytes: config.server.max_body_bytes,
         });
-        Ok(Self { config, shared })
+        Ok(Self {
+            config,
+            shared,
+            replication,
+        })
     }
 
     /// The `kid` of the key that signs new tokens.
@@ -98,8 +110,9 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests (up to 10 s).
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-        let shared = self.shared;
+    /// Call [`Server::shutdown`] afterwards, outside the async runtime.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let shared = self.shared.clone();
         let workers = self.config.server.workers.unwrap_or_else(cpus);
         let addr = self.config.server.listen;
         let server = HttpServer::new(move || {
@@ -150,6 +163,19 @@ impl Server {
             }
         };
         result.map_err(ServerError::Http)
+    }
+}
+
+impl Server {
+    /// Stops the replicated state once the HTTP server has stopped.
+    pub fn shutdown(self) {
+        let Self {
+            shared,
+            replication,
+            ..
+        } = self;
+        drop(shared);
+        replication.shutdown();
     }
 }
 

@@ -248,6 +248,15 @@ impl StateNode {
         }
     }
 
+    /// Whether this node has been part of a cluster before (it has a log or a vote):
+    /// a restarted node must not form a new one.
+    pub async fn is_initialized(&self) -> Result<bool, StateNodeError> {
+        self.raft
+            .is_initialized()
+            .await
+            .map_err(|e| StateNodeError::Raft(e.to_string()))
+    }
+
     /// Forms a new cluster of `members` (id → Raft address). Call it once, on one node
     /// with an empty log; a node that already has a log refuses.
     pub async fn initialize(

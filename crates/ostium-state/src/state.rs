@@ -169,7 +169,9 @@ impl State {
         }
 
         if let Some(rotation) = &token.rotation {
-            let within_grace = at.saturating_sub(rotation.rotated_at) <= u64::from(grace_period);
+            // The window is [rotated_at, rotated_at + grace): a grace period of 0 allows
+            // no retry at all, not one within the same second.
+            let within_grace = at.saturating_sub(rotation.rotated_at) < u64::from(grace_period);
             if within_grace && rotation.successor == *successor {
                 return match self.refresh_tokens.get(successor) {
                     Some(record) => StateResponse::AlreadyRotated {
@@ -386,7 +388,7 @@ mod tests {
                 Sliding,
                 vec![
                     redeem("rt0", "app", "rt1", T0 + 10),
-                    redeem("rt0", "app", "rt1", T0 + 10 + 5),
+                    redeem("rt0", "app", "rt1", T0 + 10 + 4),
                 ],
                 vec!["rotated", "already_rotated"],
                 false,
@@ -397,7 +399,7 @@ mod tests {
                 Sliding,
                 vec![
                     redeem("rt0", "app", "rt1", T0 + 10),
-                    redeem("rt0", "app", "rt1", T0 + 10 + 6),
+                    redeem("rt0", "app", "rt1", T0 + 10 + 5),
                     redeem("rt1", "app", "rt2", T0 + 17),
                 ],
                 vec!["rotated", "reuse_detected", "invalid"],

@@ -43,12 +43,18 @@ pub struct RefreshHandles {
 }
 
 impl RefreshHandles {
-    /// `key` must be secret and the same on every node (derived from the cluster
-    /// secret); at least 32 bytes.
+    /// `key` must be secret and the same on every node; at least 32 bytes.
     pub fn new(key: &[u8]) -> Self {
         Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, key),
         }
+    }
+
+    /// Derives the key from the cluster secret, under a label of its own so that it
+    /// is never the key that signs Raft traffic.
+    pub fn from_cluster_secret(secret: &[u8]) -> Self {
+        let root = hmac::Key::new(hmac::HMAC_SHA256, secret);
+        Self::new(hmac::sign(&root, b"ostium refresh-token successor key v1").as_ref())
     }
 
     /// The handle that replaces `presented` when it is rotated.
@@ -93,6 +99,13 @@ mod tests {
         );
         assert_eq!(one.successor(&handle).len(), 43);
         assert_ne!(one.successor(&handle), handle);
+        let from_secret = RefreshHandles::from_cluster_secret(b"cluster secret of 32 bytes or so");
+        assert_ne!(from_secret.successor(&handle), one.successor(&handle));
+        assert_eq!(
+            from_secret.successor(&handle),
+            RefreshHandles::from_cluster_secret(b"cluster secret of 32 bytes or so")
+                .successor(&handle)
+        );
     }
 
     #[test]

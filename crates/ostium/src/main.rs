@@ -108,6 +108,7 @@ fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
         dev::print_banner(&issuer);
     }
     let result = actix_web::rt::System::new().block_on(server.run(shutdown_signal()));
+    server.shutdown();
     telemetry.shutdown();
     result.context("server stopped with an error")
 }

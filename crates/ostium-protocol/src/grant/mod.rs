@@ -23,6 +23,7 @@ use crate::scope::ScopeSet;
 pub enum TokenRequest {
     ClientCredentials(ClientCredentialsRequest),
     Password(PasswordRequest),
+    RefreshToken(RefreshTokenRequest),
 }
 
 impl TokenRequest {
@@ -34,6 +35,7 @@ impl TokenRequest {
         let grant = match form.require("grant_type")? {
             "client_credentials" => GrantType::ClientCredentials,
             "password" => GrantType::Password,
+            "refresh_token" => GrantType::RefreshToken,
             _ => {
                 return Err(OAuthError::new(
                     ErrorCode::UnsupportedGrantType,
@@ -49,6 +51,7 @@ impl TokenRequest {
         }
         Ok(match grant {
             GrantType::Password => Self::Password(PasswordRequest::parse(form)?),
+            GrantType::RefreshToken => Self::RefreshToken(RefreshTokenRequest::parse(form)?),
             _ => Self::ClientCredentials(ClientCredentialsRequest::parse(form)?),
         })
     }
@@ -58,6 +61,7 @@ impl TokenRequest {
         match self {
             Self::ClientCredentials(_) => "client_credentials",
             Self::Password(_) => "password",
+            Self::RefreshToken(_) => "refresh_token",
         }
     }
 }
@@ -101,12 +105,7 @@ mod tests {
 
     #[test]
     fn grant_types_not_served_are_unsupported() {
-        for grant in [
-            "urn:example:magic",
-            "authorization_code",
-            "refresh_token",
-            "implicit",
-        ] {
+        for grant in ["urn:example:magic", "authorization_code", "implicit"] {
             assert_eq!(
                 parse(
                     &format!("grant_type={grant}"),
@@ -118,6 +117,26 @@ mod tests {
                 "{grant}"
             );
         }
+    }
+
+    #[test]
+    fn refresh_token_grant_needs_offline_access() {
+        assert_eq!(
+            parse(
+                "grant_type=refresh_token&refresh_token=x",
+                "resource_owner_password"
+            )
+            .unwrap_err()
+            .code,
+            ErrorCode::UnauthorizedClient
+        );
+        let mut offline = client("resource_owner_password");
+        offline.refresh_tokens.allow_offline_access = true;
+        let form = Form::parse(b"grant_type=refresh_token&refresh_token=x").unwrap();
+        assert!(matches!(
+            TokenRequest::parse(&form, &offline),
+            Ok(TokenRequest::RefreshToken(_))
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use ostium_protocol::{AccessTokenType, RefreshTokenExpiration, RefreshTokenUsage};
 use ostium_tokens::SigningAlgorithm;
 use serde::Deserialize;
 
@@ -108,8 +109,15 @@ pub(super) struct ClientSection {
     pub(super) allowed_scopes: Vec<String>,
     #[serde(default = "default_access_token_lifetime")]
     pub(super) access_token_lifetime: u32,
-    #[serde(default = "default_access_token_type")]
-    pub(super) access_token_type: String,
+    #[serde(default)]
+    pub(super) access_token_type: AccessTokenType,
+    #[serde(default)]
+    pub(super) allow_offline_access: bool,
+    pub(super) refresh_token_usage: Option<RefreshTokenUsage>,
+    pub(super) refresh_token_expiration: Option<RefreshTokenExpiration>,
+    pub(super) absolute_refresh_token_lifetime: Option<u32>,
+    pub(super) sliding_refresh_token_lifetime: Option<u32>,
+    pub(super) refresh_token_grace_period: Option<u32>,
 }
 
 pub(super) fn yes() -> bool {
@@ -118,10 +126,6 @@ pub(super) fn yes() -> bool {
 
 pub(super) fn default_access_token_lifetime() -> u32 {
     3600
-}
-
-pub(super) fn default_access_token_type() -> String {
-    "jwt".into()
 }
 
 #[derive(Deserialize)]

@@ -15,7 +15,7 @@ use ostium_grants::User;
 use ostium_protocol::grant_type::GrantType;
 use ostium_protocol::scope::{ApiResource, OFFLINE_ACCESS};
 use ostium_protocol::{
-    AccessTokenType, AllowedGrantTypes, Client, RefreshTokenPolicy, ResourceCatalog, SecretDigest,
+    AllowedGrantTypes, Client, RefreshTokenPolicy, ResourceCatalog, SecretDigest,
 };
 use ostium_tokens::SigningAlgorithm;
 
@@ -27,9 +27,16 @@ use file::{
 /// The longest access-token lifetime a client may be given: one day.
 const MAX_ACCESS_TOKEN_LIFETIME: u32 = 86_400;
 
+/// The longest window in which a rotated refresh token may be presented again.
+const MAX_REFRESH_GRACE_PERIOD: u32 = 300;
+
 /// Grant types this version serves at the token endpoint. Others may be configured
 /// (so that a client definition can be written once) but are refused at run time.
-const SERVED_GRANT_TYPES: &[GrantType] = &[GrantType::ClientCredentials, GrantType::Password];
+const SERVED_GRANT_TYPES: &[GrantType] = &[
+    GrantType::ClientCredentials,
+    GrantType::Password,
+    GrantType::RefreshToken,
+];
 
 /// A configuration error, naming where it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -237,20 +244,25 @@ impl Checker {
                 ));
             }
         }
-        for scope in &c.allowed_scopes {
+        let refresh_tokens = self.check_refresh_tokens(&c)?;
+        let mut allowed_scopes = c.allowed_scopes.clone();
+        for scope in &allowed_scopes {
             if scope == OFFLINE_ACCESS {
-                return Err(
-                    "allowed_scopes: `offline_access` needs refresh tokens, which this version \
-                     does not issue"
-                        .into(),
-                );
-            }
-            if !catalog.is_known(scope) {
+                if !c.allow_offline_access {
+                    return Err(
+                        "allowed_scopes: `offline_access` needs allow_offline_access = true".into(),
+                    );
+                }
+            } else if !catalog.is_known(scope) {
                 return Err(format!(
                     "allowed_scopes: `{scope}` is neither an [[api_scopes]] nor an \
                      [[identity_resources]] name"
                 ));
             }
+        }
+        // As in IdentityServer, allow_offline_access is what lets a client ask for it.
+        if c.allow_offline_access && !allowed_scopes.iter().any(|s| s == OFFLINE_ACCESS) {
+            allowed_scopes.push(OFFLINE_ACCESS.to_owned());
         }
         let secrets = self
             .secrets(&format!("client `{}`", c.client_id), &c.client_secrets)
@@ -274,12 +286,6 @@ impl Checker {
                 "access_token_lifetime: must be between 1 and {MAX_ACCESS_TOKEN_LIFETIME} seconds"
             ));
         }
-        if c.access_token_type != "jwt" {
-            return Err(format!(
-                "access_token_type: `{}` is not available; this version issues `jwt` access tokens",
-                c.access_token_type
-            ));
-        }
         Ok(Client {
             client_id: c.client_id,
             client_name: c.client_name,
@@ -287,11 +293,60 @@ impl Checker {
             secrets,
             require_client_secret: c.require_client_secret,
             allowed_grant_types,
-            allowed_scopes: c.allowed_scopes,
+            allowed_scopes,
             access_token_lifetime: c.access_token_lifetime,
-            access_token_type: AccessTokenType::Jwt,
-            refresh_tokens: RefreshTokenPolicy::default(),
+            access_token_type: c.access_token_type,
+            refresh_tokens,
         })
+    }
+
+    /// The refresh-token fields; set without `allow_offline_access` they do nothing,
+    /// which deserves a warning rather than silence.
+    fn check_refresh_tokens(&mut self, c: &ClientSection) -> Result<RefreshTokenPolicy, String> {
+        let defaults = RefreshTokenPolicy::default();
+        let policy = RefreshTokenPolicy {
+            allow_offline_access: c.allow_offline_access,
+            usage: c.refresh_token_usage.unwrap_or(defaults.usage),
+            expiration: c.refresh_token_expiration.unwrap_or(defaults.expiration),
+            absolute_lifetime: c
+                .absolute_refresh_token_lifetime
+                .unwrap_or(defaults.absolute_lifetime),
+            sliding_lifetime: c
+                .sliding_refresh_token_lifetime
+                .unwrap_or(defaults.sliding_lifetime),
+            grace_period: c
+                .refresh_token_grace_period
+                .unwrap_or(defaults.grace_period),
+        };
+        let any_set = c.refresh_token_usage.is_some()
+            || c.refresh_token_expiration.is_some()
+            || c.absolute_refresh_token_lifetime.is_some()
+            || c.sliding_refresh_token_lifetime.is_some()
+            || c.refresh_token_grace_period.is_some();
+        if any_set && !c.allow_offline_access {
+            self.warnings.push(format!(
+                "client `{}`: refresh-token settings have no effect without \
+                 allow_offline_access = true",
+                c.client_id
+            ));
+        }
+        if policy.absolute_lifetime == 0 {
+            return Err("absolute_refresh_token_lifetime: must be at least 1 second".into());
+        }
+        if policy.sliding_lifetime == 0 || policy.sliding_lifetime > policy.absolute_lifetime {
+            return Err(
+                "sliding_refresh_token_lifetime: must be between 1 second and \
+                 absolute_refresh_token_lifetime"
+                    .into(),
+            );
+        }
+        if policy.grace_period > MAX_REFRESH_GRACE_PERIOD {
+            return Err(format!(
+                "refresh_token_grace_period: at most {MAX_REFRESH_GRACE_PERIOD} seconds; a longer \
+                 window lets a stolen token be replayed unnoticed"
+            ));
+        }
+        Ok(policy)
     }
 
     /// Parses secrets: `sha256:<hex>` digests, or plain text where the policy allows.
@@ -640,22 +695,97 @@ name = "openid"
     }
 
     #[test]
-    fn refresh_and_reference_tokens_are_not_offered_yet() {
-        let text = format!("{BASE}\n[[identity_resources]]\nname = \"profile\"\n");
-        parse(&text).unwrap();
-        let text = with_client("\"client_credentials\"").replace(
+    fn offline_access_comes_with_allow_offline_access() {
+        let password = with_client("\"resource_owner_password\"");
+        let text = password.replace(
             "allowed_scopes = [\"orders.read\"]",
-            "allowed_scopes = [\"offline_access\"]",
+            "allowed_scopes = [\"orders.read\", \"offline_access\"]",
         );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("needs allow_offline_access = true"), "{err}");
+        let config = parse(&password.replace(
+            "allowed_scopes",
+            "allow_offline_access = true\nallowed_scopes",
+        ))
+        .unwrap();
+        let client = &config.clients[0];
+        assert!(client.allowed_scopes.iter().any(|s| s == "offline_access"));
+        assert_eq!(
+            client.refresh_tokens,
+            RefreshTokenPolicy {
+                allow_offline_access: true,
+                ..RefreshTokenPolicy::default()
+            }
+        );
+    }
+
+    #[test]
+    fn refresh_token_settings_are_read_and_checked() {
+        let with = |fields: &str| {
+            parse(&with_client("\"resource_owner_password\"").replace(
+                "allowed_scopes",
+                &format!("allow_offline_access = true\n{fields}\nallowed_scopes"),
+            ))
+        };
+        let config = with(
+            "refresh_token_usage = \"re_use\"\nrefresh_token_expiration = \"sliding\"\n\
+             absolute_refresh_token_lifetime = 600\nsliding_refresh_token_lifetime = 60\n\
+             refresh_token_grace_period = 0",
+        )
+        .unwrap();
+        let policy = config.clients[0].refresh_tokens;
+        assert_eq!(policy.usage, ostium_protocol::RefreshTokenUsage::ReUse);
+        assert_eq!(
+            policy.expiration,
+            ostium_protocol::RefreshTokenExpiration::Sliding
+        );
+        assert_eq!(
+            (
+                policy.absolute_lifetime,
+                policy.sliding_lifetime,
+                policy.grace_period
+            ),
+            (600, 60, 0)
+        );
+        for (fields, expected) in [
+            ("refresh_token_usage = \"twice\"", "unknown variant `twice`"),
+            (
+                "absolute_refresh_token_lifetime = 60\nsliding_refresh_token_lifetime = 600",
+                "sliding_refresh_token_lifetime",
+            ),
+            (
+                "refresh_token_grace_period = 3600",
+                "refresh_token_grace_period",
+            ),
+        ] {
+            let err = with(fields).unwrap_err().to_string();
+            assert!(err.contains(expected), "{fields}: {err}");
+        }
+        let ignored = parse(&with_client("\"resource_owner_password\"").replace(
+            "allowed_scopes",
+            "refresh_token_usage = \"re_use\"\nallowed_scopes",
+        ))
+        .unwrap();
         assert!(
-            parse(&text)
-                .unwrap_err()
-                .to_string()
-                .contains("offline_access")
+            ignored.warnings[0].contains("without allow_offline_access"),
+            "{:?}",
+            ignored.warnings
         );
+    }
+
+    #[test]
+    fn access_token_types() {
         let text = with_client("\"client_credentials\"").replace(
             "allowed_scopes",
             "access_token_type = \"reference\"\nallowed_scopes",
+        );
+        assert_eq!(
+            parse(&text).unwrap().clients[0].access_token_type,
+            ostium_protocol::AccessTokenType::Reference
+        );
+        let text = with_client("\"client_credentials\"").replace(
+            "allowed_scopes",
+            "access_token_type = \"biscuit\"\nallowed_scopes",
         );
         assert!(
             parse(&text)

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::state::Shared;
 
 /// Grant types the token endpoint serves.
-const GRANT_TYPES: &[&str] = &["client_credentials", "password"];
+const GRANT_TYPES: &[&str] = &["client_credentials", "password", "refresh_token"];
 
 /// Renders `(openid-configuration, oauth-authorization-server)` for `issuer`.
 pub(crate) fn metadata_documents(issuer: &str, catalog: &ResourceCatalog) -> (Bytes, Bytes) {

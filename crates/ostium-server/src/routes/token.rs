@@ -73,6 +73,7 @@ fn grant_label(form: &Form) -> &'static str {
     match form.get("grant_type") {
         Some("client_credentials") => "client_credentials",
         Some("password") => "password",
+        Some("refresh_token") => "refresh_token",
         Some(_) => "other",
         None => "unknown",
     }

@@ -1,0 +1,97 @@
+//! The replicated token state as the grant actors see it: propose one command and
+//! get its outcome once it is applied, or read what is applied on this node.
+//!
+//! A narrow trait rather than the Raft node itself, so that a node that is not the
+//! leader can forward proposals (the server decides how), and so that grant tests
+//! can run against a plain in-memory [`State`].
+
+use std::sync::{Arc, Mutex};
+
+use ostium_state::node::ProposeError;
+use ostium_state::{
+    ReferenceTokenRecord, RefreshTokenRecord, State, StateCommand, StateNode, StateResponse,
+    TokenDigest,
+};
+
+use crate::password_validator::BoxFuture;
+
+/// The state could not take the command now (no leader, or the node is stopping).
+/// Whether a command that failed this way was applied is unknown; commands are
+/// designed so that proposing the same one again is safe.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the token state is unavailable: {0}")]
+pub struct StateUnavailable(pub String);
+
+pub trait TokenState: Send + Sync + 'static {
+    /// Appends `command` to the replicated log and returns its outcome once applied.
+    fn propose(&self, command: StateCommand) -> BoxFuture<Result<StateResponse, StateUnavailable>>;
+
+    /// The refresh token with this digest, as applied on this node.
+    fn refresh_token(&self, digest: &TokenDigest) -> Option<RefreshTokenRecord>;
+
+    /// The live reference token with this digest, as applied on this node.
+    fn reference_token(&self, digest: &TokenDigest, now: u64) -> Option<ReferenceTokenRecord>;
+
+    /// Whether a self-contained token's id is on the deny list, as applied on this node.
+    fn is_revoked(&self, token_id: &str, now: u64) -> bool;
+}
+
+/// A Raft node used directly: right for a single node, where it is always the leader.
+impl TokenState for Arc<StateNode> {
+    fn propose(&self, command: StateCommand) -> BoxFuture<Result<StateResponse, StateUnavailable>> {
+        let node = self.clone();
+        Box::pin(async move {
+            StateNode::propose(&node, command)
+                .await
+                .map_err(|e| match e {
+                    ProposeError::ForwardToLeader(leader) => {
+                        StateUnavailable(format!("not the leader (leader: {:?})", leader.id))
+                    }
+                    other => StateUnavailable(other.to_string()),
+                })
+        })
+    }
+
+    fn refresh_token(&self, digest: &TokenDigest) -> Option<RefreshTokenRecord> {
+        self.read(|state| state.refresh_token(digest).cloned())
+    }
+
+    fn reference_token(&self, digest: &TokenDigest, now: u64) -> Option<ReferenceTokenRecord> {
+        self.read(|state| state.reference_token(digest, now).cloned())
+    }
+
+    fn is_revoked(&self, token_id: &str, now: u64) -> bool {
+        self.read(|state| state.is_revoked(token_id, now))
+    }
+}
+
+/// The state machine without Raft, for tests of the grants.
+#[derive(Default)]
+pub struct InMemoryState(Mutex<State>);
+
+impl InMemoryState {
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        // A poisoned lock only means another test thread panicked; the state is intact.
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut state)
+    }
+}
+
+impl TokenState for InMemoryState {
+    fn propose(&self, command: StateCommand) -> BoxFuture<Result<StateResponse, StateUnavailable>> {
+        let response = self.with(|state| state.apply(&command));
+        Box::pin(std::future::ready(Ok(response)))
+    }
+
+    fn refresh_token(&self, digest: &TokenDigest) -> Option<RefreshTokenRecord> {
+        self.with(|state| state.refresh_token(digest).cloned())
+    }
+
+    fn reference_token(&self, digest: &TokenDigest, now: u64) -> Option<ReferenceTokenRecord> {
+        self.with(|state| state.reference_token(digest, now).cloned())
+    }
+
+    fn is_revoked(&self, token_id: &str, now: u64) -> bool {
+        self.with(|state| state.is_revoked(token_id, now))
+    }
+}
