@@ -144,9 +144,10 @@ pub enum MembershipError {
     Stopped(String),
 }
 
-/// A node's view of the cluster, for `ostium cluster status` and the Raft metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterStatus {
+/// A node's view of the cluster: what `ostium cluster status` prints (as JSON) and what
+/// the Raft metrics export.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeMetrics {
     pub id: NodeId,
     pub state: ServerState,
     pub leader: Option<NodeId>,
@@ -289,10 +290,10 @@ impl StateNode {
         changed.map(|_| ()).map_err(membership_error)
     }
 
-    pub fn status(&self) -> ClusterStatus {
+    pub fn metrics(&self) -> NodeMetrics {
         let metrics = self.raft.metrics().borrow_watched().clone();
         let membership = metrics.membership_config.membership();
-        ClusterStatus {
+        NodeMetrics {
             id: metrics.id,
             state: metrics.state,
             leader: metrics.current_leader,

@@ -1,6 +1,6 @@
 //! A cluster forms, a write at any node is applied on all of them, and reads agree.
 
-use ostium_state::node::ReadError;
+use ostium_state::node::{ProposeError, ReadError};
 use ostium_state::{StateResponse, TokenDigest};
 
 use crate::support::TestCluster;
@@ -10,12 +10,25 @@ use crate::{T0, issue, revoke};
 async fn three_nodes_form_a_cluster_and_apply_every_write() {
     let cluster = TestCluster::start(3).await;
     let leader = cluster.leader().await;
-    let status = cluster.node(leader).node().status();
+    let status = cluster.node(leader).node().metrics();
     assert_eq!(status.voters, [1, 2, 3].into());
     assert_eq!(status.nodes.len(), 3);
 
-    // A write proposed at a follower is forwarded to the leader.
+    // A follower refuses a proposal and names the leader and its Raft address; the
+    // test cluster then forwards, as the server will.
     let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    match cluster
+        .node(follower)
+        .node()
+        .propose(revoke("at-follower"))
+        .await
+    {
+        Err(ProposeError::ForwardToLeader(to)) => {
+            assert_eq!(to.id, Some(leader));
+            assert_eq!(to.raft_addr, Some(cluster.node(leader).addr.to_string()));
+        }
+        other => panic!("a follower must not accept a proposal, got {other:?}"),
+    }
     assert_eq!(
         cluster.propose(follower, issue("fam-1", "rt-1")).await,
         StateResponse::Issued

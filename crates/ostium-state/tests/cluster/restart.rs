@@ -24,7 +24,7 @@ async fn a_restarted_follower_catches_up_without_loss() {
         cluster
             .node(follower)
             .node()
-            .status()
+            .metrics()
             .snapshot_index
             .is_some()
     );
@@ -91,7 +91,7 @@ async fn a_new_learner_catches_up_by_snapshot() {
     cluster.converge().await;
     // Once every follower has the log, the leader compacts it behind its snapshot.
     let deadline = Instant::now() + PATIENCE;
-    while cluster.node(leader).node().status().purged_index.is_none() {
+    while cluster.node(leader).node().metrics().purged_index.is_none() {
         assert!(
             Instant::now() < deadline,
             "the leader never compacted its log"
@@ -111,7 +111,7 @@ async fn a_new_learner_catches_up_by_snapshot() {
     let index = cluster
         .node(leader)
         .node()
-        .status()
+        .metrics()
         .last_log_index
         .unwrap_or(0);
     learner.node().wait_applied(index, PATIENCE).await.unwrap();
@@ -119,7 +119,7 @@ async fn a_new_learner_catches_up_by_snapshot() {
         .node()
         .read(|state| (0..30).all(|i| state.is_revoked(&format!("jti-{i}"), T0)));
     assert!(all, "the learner is missing writes");
-    let status = learner.node().status();
+    let status = learner.node().metrics();
     assert!(
         status.snapshot_index.is_some(),
         "the learner has no snapshot: {status:?}"

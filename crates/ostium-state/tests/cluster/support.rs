@@ -195,12 +195,12 @@ impl TestCluster {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let running: Vec<_> = self.nodes.iter().filter(|n| n.is_running()).collect();
-            let leaders: Vec<_> = running.iter().map(|n| n.node().status().leader).collect();
+            let leaders: Vec<_> = running.iter().map(|n| n.node().metrics().leader).collect();
             if let Some(Some(leader)) = leaders.first()
                 && leaders.iter().all(|l| *l == Some(*leader))
                 && running
                     .iter()
-                    .any(|n| n.id == *leader && n.node().status().leader == Some(n.id))
+                    .any(|n| n.id == *leader && n.node().metrics().leader == Some(n.id))
             {
                 return *leader;
             }
@@ -238,7 +238,7 @@ impl TestCluster {
         let index = self
             .node(leader)
             .node()
-            .status()
+            .metrics()
             .last_log_index
             .unwrap_or(0);
         for node in self.nodes.iter().filter(|n| n.is_running()) {
