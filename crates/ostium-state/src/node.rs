@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
@@ -166,8 +166,8 @@ pub struct NodeMetrics {
 pub struct StateNode {
     id: NodeId,
     raft: Raft,
-    /// Watched at shutdown: the database file is closed when the last handle goes.
-    db: Weak<Database>,
+    /// Held so that shutdown can be the one to close the database: see `shutdown`.
+    db: Arc<Database>,
     reader: StateReader,
     service: RaftService,
 }
@@ -193,7 +193,7 @@ impl StateNode {
         let service = RaftService::new(raft.clone(), config.secret);
         Ok(Self {
             id: config.node_id,
-            db: Arc::downgrade(&db),
+            db: db.clone(),
             raft,
             reader,
             service,
@@ -321,23 +321,28 @@ impl StateNode {
             .map_err(|e| ReadError::NoQuorum(e.to_string()))
     }
 
-    /// Stops Raft and waits (up to `SHUTDOWN_GRACE`) until the database in the data
-    /// directory is closed, so that the node can be started again on it at once.
+    /// Stops Raft and closes the database in the data directory, so that a node can be
+    /// started on it again at once.
     pub async fn shutdown(self) -> Result<(), StateNodeError> {
         self.raft
             .shutdown()
             .await
             .map_err(|e| StateNodeError::Raft(e.to_string()))?;
         // Raft's tasks and blocking store calls let go of their handles on the database
-        // as they wind down, after `shutdown` has returned.
+        // as they wind down, after `shutdown` has returned. Wait until ours is the last,
+        // then drop it here: redb releases its file lock only when `Database::drop` has
+        // finished, which is after the last handle's count reaches zero.
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-        while self.db.strong_count() > 0 {
+        while Arc::strong_count(&self.db) > 1 {
             if tokio::time::Instant::now() >= deadline {
                 return Err(StateNodeError::StillOpen);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Ok(())
+        let db = self.db;
+        tokio::task::spawn_blocking(move || drop(db))
+            .await
+            .map_err(|e| StateNodeError::Raft(e.to_string()))
     }
 }
 

@@ -88,3 +88,27 @@ async fn unauthenticated_and_forged_requests_get_401() {
         serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
     assert!(reply.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_rpcs_and_malformed_bodies_are_refused() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let addr = cluster.node(leader).addr;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let secret = crate::support::secret();
+    let cases = [
+        ("install", &b"{}"[..], 404),
+        ("append", &b"not json"[..], 400),
+        ("snapshot", &b"\0\0"[..], 400),
+    ];
+    for (rpc, body, expected) in cases {
+        let response = http
+            .post(format!("http://{addr}/raft/{rpc}"))
+            .header(CLUSTER_AUTH_HEADER, secret.sign(rpc, body))
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "{rpc}");
+    }
+}

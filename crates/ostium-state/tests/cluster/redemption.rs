@@ -61,3 +61,33 @@ async fn concurrent_redemptions_at_two_nodes_rotate_once() {
         "{a:?} / {b:?}"
     );
 }
+
+/// The leader acknowledges a rotation and then stops; the client's retry reaches the
+/// new leader, which holds the rotation and answers with the same successor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_acknowledged_rotation_survives_the_leader_and_a_retry_gets_the_same_result() {
+    let mut cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    cluster.propose(leader, issue("fam", "rt")).await;
+    let first = cluster
+        .propose(leader, redeem("rt", "rt-next", T0 + 1))
+        .await;
+    let StateResponse::Rotated { record } = first else {
+        panic!("not rotated: {first:?}")
+    };
+
+    cluster.node_mut(leader).stop().await;
+    let new_leader = cluster.leader().await;
+    let retry = cluster
+        .propose(new_leader, redeem("rt", "rt-next", T0 + 3))
+        .await;
+    assert_eq!(retry, StateResponse::AlreadyRotated { record });
+    // After the grace period the same presentation is reuse, and revokes the family.
+    let late = cluster
+        .propose(new_leader, redeem("rt", "rt-next", T0 + 60))
+        .await;
+    assert!(
+        matches!(late, StateResponse::ReuseDetected { .. }),
+        "{late:?}"
+    );
+}
