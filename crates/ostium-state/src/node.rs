@@ -67,6 +67,9 @@ impl StateNodeConfig {
             election_timeout_max: millis(self.election_timeout.1),
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every),
             max_in_snapshot_log_to_keep: self.log_kept_behind_snapshot,
+            // A node back from a partition must not unseat a healthy leader (the
+            // network implements the pre-vote RPC).
+            enable_pre_vote: Some(true),
             ..Config::default()
         }
         .validate()

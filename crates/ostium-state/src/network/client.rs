@@ -134,6 +134,15 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             .await
     }
 
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError> {
+        self.call(RaftRpc::PreVote, encode(&rpc)?, option.soft_ttl())
+            .await
+    }
+
     async fn full_snapshot(
         &mut self,
         vote: Vote,

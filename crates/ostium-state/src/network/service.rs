@@ -66,6 +66,10 @@ impl RaftService {
                 let request = serde_json::from_slice(body).map_err(WireError::from)?;
                 reply(&self.raft.vote(request).await)
             }
+            RaftRpc::PreVote => {
+                let request = serde_json::from_slice(body).map_err(WireError::from)?;
+                reply(&self.raft.pre_vote(request).await)
+            }
             RaftRpc::Snapshot => {
                 let (vote, meta, snapshot) = decode_snapshot(body)?;
                 let installed = self
