@@ -133,6 +133,8 @@ pub enum ReadError {
     ForwardToLeader(Leader),
     #[error("leadership could not be confirmed by a quorum: {0}")]
     NoQuorum(String),
+    #[error("not applied in time: {0}")]
+    Timeout(String),
     #[error("Raft stopped: {0}")]
     Stopped(String),
 }
@@ -168,6 +170,7 @@ pub struct NodeMetrics {
 
 pub struct StateNode {
     id: NodeId,
+    raft_addr: String,
     raft: Raft,
     /// Held so that shutdown can be the one to close the database: see `shutdown`.
     db: Arc<Database>,
@@ -196,6 +199,7 @@ impl StateNode {
         let service = RaftService::new(raft.clone(), config.secret);
         Ok(Self {
             id: config.node_id,
+            raft_addr: config.raft_addr,
             db: db.clone(),
             raft,
             reader,
@@ -205,6 +209,11 @@ impl StateNode {
 
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// The address the other nodes reach this node's Raft listener at.
+    pub fn raft_addr(&self) -> &str {
+        &self.raft_addr
     }
 
     /// The server side of this node's Raft network, to mount on the Raft listener.
@@ -253,11 +262,21 @@ impl StateNode {
     }
 
     /// Forms a new cluster of `members` (id → Raft address). Call it once, on one node
-    /// with an empty log; a node that already has a log refuses.
+    /// with an empty log; a node that already has a log refuses. This node must be a
+    /// member under the address it was started with, or the others could not reach it.
     pub async fn initialize(
         &self,
         members: BTreeMap<NodeId, String>,
     ) -> Result<(), MembershipError> {
+        match members.get(&self.id) {
+            Some(addr) if *addr == self.raft_addr => {}
+            listed => {
+                return Err(MembershipError::Refused(format!(
+                    "node {} is started at {} but the members list it at {listed:?}",
+                    self.id, self.raft_addr
+                )));
+            }
+        }
         let members: BTreeMap<NodeId, RaftNode> = members
             .into_iter()
             .map(|(id, addr)| (id, RaftNode::new(addr)))
@@ -321,7 +340,7 @@ impl StateNode {
             .applied_index_at_least(Some(index), "wait_applied")
             .await
             .map(|_| ())
-            .map_err(|e| ReadError::NoQuorum(e.to_string()))
+            .map_err(|e| ReadError::Timeout(e.to_string()))
     }
 
     /// Stops Raft and closes the database in the data directory, so that a node can be

@@ -1,6 +1,8 @@
 //! A cluster forms, a write at any node is applied on all of them, and reads agree.
 
-use ostium_state::node::{ProposeError, ReadError};
+use std::collections::BTreeMap;
+
+use ostium_state::node::{MembershipError, ProposeError, ReadError};
 use ostium_state::{StateResponse, TokenDigest};
 
 use crate::support::TestCluster;
@@ -71,4 +73,26 @@ async fn three_nodes_form_a_cluster_and_apply_every_write() {
         Err(ReadError::ForwardToLeader(to)) => assert_eq!(to.id, Some(leader)),
         other => panic!("a follower must forward linearizable reads, got {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_formed_cluster_or_a_wrong_address_refuses_initialization() {
+    let cluster = TestCluster::start(3).await;
+    let members: BTreeMap<u64, String> = cluster
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.addr.to_string()))
+        .collect();
+    for node in &cluster.nodes {
+        let again = node.node().initialize(members.clone()).await;
+        assert!(
+            matches!(again, Err(MembershipError::Refused(_))),
+            "node {}: {again:?}",
+            node.id
+        );
+    }
+    let mut wrong = members.clone();
+    wrong.insert(2, "127.0.0.1:1".into());
+    let refused = cluster.node(2).node().initialize(wrong).await;
+    assert!(matches!(refused, Err(MembershipError::Refused(m)) if m.contains("127.0.0.1:1")));
 }
