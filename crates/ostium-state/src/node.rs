@@ -37,6 +37,9 @@ pub struct StateNodeConfig {
     /// Entries kept in the log behind a snapshot, so that a slightly lagging follower
     /// catches up from the log rather than by a full snapshot.
     pub log_kept_behind_snapshot: u64,
+    /// How long a follower's linearizable read may wait for the leader and then for
+    /// its own state machine to catch up.
+    pub read_timeout: Duration,
 }
 
 impl StateNodeConfig {
@@ -55,6 +58,7 @@ impl StateNodeConfig {
             election_timeout: (Duration::from_millis(1000), Duration::from_millis(2000)),
             snapshot_every: 10_000,
             log_kept_behind_snapshot: 1_000,
+            read_timeout: Duration::from_secs(5),
         }
     }
 
@@ -129,10 +133,13 @@ pub enum ProposeError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("not the leader; forward to {0:?}")]
+    /// No leader is known, or leadership moved during the read: retry, or forward.
+    #[error("no usable leader; forward to {0:?}")]
     ForwardToLeader(Leader),
     #[error("leadership could not be confirmed by a quorum: {0}")]
     NoQuorum(String),
+    #[error("the leader could not be asked: {0}")]
+    LeaderUnreachable(String),
     #[error("not applied in time: {0}")]
     Timeout(String),
     #[error("Raft stopped: {0}")]
@@ -176,6 +183,8 @@ pub struct StateNode {
     db: Arc<Database>,
     reader: StateReader,
     service: RaftService,
+    network: RaftNetwork,
+    read_timeout: Duration,
 }
 
 impl StateNode {
@@ -190,7 +199,7 @@ impl StateNode {
         let raft = Raft::new(
             config.node_id,
             raft_config,
-            network,
+            network.clone(),
             LogStore::new(db.clone()),
             state_machine,
         )
@@ -204,6 +213,8 @@ impl StateNode {
             raft,
             reader,
             service,
+            network,
+            read_timeout: config.read_timeout,
         })
     }
 
@@ -242,23 +253,48 @@ impl StateNode {
         self.reader.read(read)
     }
 
-    /// Reads the state after confirming with a quorum that this node is still the leader
-    /// and has applied everything committed before the call (Raft's ReadIndex). Only the
-    /// leader can answer; others answer `ForwardToLeader`.
+    /// Reads the state with every write acknowledged before the call applied (Raft's
+    /// ReadIndex): the leader confirms with a quorum that it still leads and names the
+    /// log index the read must wait for; a follower asks the leader for that index over
+    /// the Raft network and reads once it has applied that far. This is the read an
+    /// invariant needs ("once a revocation has returned, no node accepts the token").
     pub async fn linearizable_read<T>(
         &self,
         read: impl FnOnce(&State) -> T,
     ) -> Result<T, ReadError> {
-        match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
-            Ok(_) => Ok(self.reader.read(read)),
-            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => {
-                Err(ReadError::ForwardToLeader(forward.into()))
-            }
+        let forward = match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            Ok(_) => return Ok(self.reader.read(read)),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => forward,
             Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e))) => {
-                Err(ReadError::NoQuorum(e.to_string()))
+                return Err(ReadError::NoQuorum(e.to_string()));
             }
-            Err(RaftError::Fatal(fatal)) => Err(ReadError::Stopped(fatal.to_string())),
-        }
+            Err(RaftError::Fatal(fatal)) => return Err(ReadError::Stopped(fatal.to_string())),
+        };
+        let leader = Leader::from(forward);
+        let (Some(id), Some(addr)) = (leader.id, leader.raft_addr.clone()) else {
+            return Err(ReadError::ForwardToLeader(leader));
+        };
+        let index = match self
+            .network
+            .peer(id, addr)
+            .read_index(self.read_timeout)
+            .await
+        {
+            Ok(Ok(read_log_id)) => read_log_id.index(),
+            // Leadership moved on between the two steps: the caller may retry.
+            Ok(Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(_)))) => {
+                return Err(ReadError::ForwardToLeader(leader));
+            }
+            Ok(Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e)))) => {
+                return Err(ReadError::NoQuorum(e.to_string()));
+            }
+            Ok(Err(RaftError::Fatal(fatal))) => {
+                return Err(ReadError::LeaderUnreachable(fatal.to_string()));
+            }
+            Err(unreachable) => return Err(ReadError::LeaderUnreachable(unreachable.to_string())),
+        };
+        self.wait_applied(index, self.read_timeout).await?;
+        Ok(self.reader.read(read))
     }
 
     /// Forms a new cluster of `members` (id → Raft address). Call it once, on one node

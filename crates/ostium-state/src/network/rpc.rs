@@ -1,5 +1,5 @@
 //! What travels between nodes: the Raft RPCs, their names (the last segment of
-//! `/raft/{append,vote,pre-vote,snapshot}`), and how their bodies are framed.
+//! `/raft/{append,vote,pre-vote,snapshot,read-index}`), and how their bodies are framed.
 //!
 //! Requests and replies are JSON (a reply is `Result<reply, RaftError>`), except that a
 //! snapshot's data is sent as raw bytes after a length-prefixed JSON header instead of
@@ -17,14 +17,17 @@ pub enum RaftRpc {
     /// §9.6), so that a node returning from a partition does not unseat a healthy leader.
     PreVote,
     Snapshot,
+    /// A follower asks the leader where a linearizable read must wait for.
+    ReadIndex,
 }
 
 impl RaftRpc {
-    pub const ALL: [RaftRpc; 4] = [
+    pub const ALL: [RaftRpc; 5] = [
         RaftRpc::Append,
         RaftRpc::Vote,
         RaftRpc::PreVote,
         RaftRpc::Snapshot,
+        RaftRpc::ReadIndex,
     ];
 
     /// The name in the URL path and in the authentication tag.
@@ -34,6 +37,7 @@ impl RaftRpc {
             RaftRpc::Vote => "vote",
             RaftRpc::PreVote => "pre-vote",
             RaftRpc::Snapshot => "snapshot",
+            RaftRpc::ReadIndex => "read-index",
         }
     }
 
