@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
@@ -180,7 +180,8 @@ pub struct StateNode {
     raft_addr: String,
     raft: Raft,
     /// Held so that shutdown can be the one to close the database: see `shutdown`.
-    db: Arc<Database>,
+    /// `None` once shut down.
+    db: Mutex<Option<Arc<Database>>>,
     reader: StateReader,
     service: RaftService,
     network: RaftNetwork,
@@ -209,7 +210,7 @@ impl StateNode {
         Ok(Self {
             id: config.node_id,
             raft_addr: config.raft_addr,
-            db: db.clone(),
+            db: Mutex::new(Some(db.clone())),
             raft,
             reader,
             service,
@@ -380,24 +381,32 @@ impl StateNode {
     }
 
     /// Stops Raft and closes the database in the data directory, so that a node can be
-    /// started on it again at once.
-    pub async fn shutdown(self) -> Result<(), StateNodeError> {
+    /// started on it again at once. Takes `&self` so that a node shared by many
+    /// handlers can be stopped; afterwards every operation answers `Stopped`.
+    pub async fn shutdown(&self) -> Result<(), StateNodeError> {
         self.raft
             .shutdown()
             .await
             .map_err(|e| StateNodeError::Raft(e.to_string()))?;
+        let db = self
+            .db
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(db) = db else {
+            return Ok(());
+        };
         // Raft's tasks and blocking store calls let go of their handles on the database
         // as they wind down, after `shutdown` has returned. Wait until ours is the last,
         // then drop it here: redb releases its file lock only when `Database::drop` has
         // finished, which is after the last handle's count reaches zero.
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-        while Arc::strong_count(&self.db) > 1 {
+        while Arc::strong_count(&db) > 1 {
             if tokio::time::Instant::now() >= deadline {
                 return Err(StateNodeError::StillOpen);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let db = self.db;
         tokio::task::spawn_blocking(move || drop(db))
             .await
             .map_err(|e| StateNodeError::Raft(e.to_string()))

@@ -66,7 +66,7 @@ async fn concurrent_redemptions_at_two_nodes_rotate_once() {
 /// new leader, which holds the rotation and answers with the same successor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_acknowledged_rotation_survives_the_leader_and_a_retry_gets_the_same_result() {
-    let mut cluster = TestCluster::start(3).await;
+    let cluster = TestCluster::start(3).await;
     let leader = cluster.leader().await;
     cluster.propose(leader, issue("fam", "rt")).await;
     let first = cluster
@@ -76,7 +76,7 @@ async fn an_acknowledged_rotation_survives_the_leader_and_a_retry_gets_the_same_
         panic!("not rotated: {first:?}")
     };
 
-    cluster.node_mut(leader).stop().await;
+    cluster.node(leader).stop().await;
     let new_leader = cluster.leader().await;
     let retry = cluster
         .propose(new_leader, redeem("rt", "rt-next", T0 + 3))

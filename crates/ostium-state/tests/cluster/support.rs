@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
@@ -82,31 +83,34 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
     response
 }
 
-/// One node: its data directory outlives restarts.
+type Running = (Arc<StateNode>, JoinHandle<()>);
+
+/// One node: its data directory outlives restarts. Stopped and restarted through a
+/// shared reference, so a test can stop a node while other tasks use the cluster.
 pub struct TestNode {
     pub id: u64,
     pub addr: SocketAddr,
     pub dir: PathBuf,
     secret: ClusterSecret,
-    running: Option<(StateNode, JoinHandle<()>)>,
+    running: Mutex<Option<Running>>,
 }
 
 impl TestNode {
     pub async fn start(id: u64, dir: PathBuf, secret: ClusterSecret) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut node = Self {
+        let node = Self {
             id,
             addr,
             dir,
             secret,
-            running: None,
+            running: Mutex::new(None),
         };
         node.run(listener).await;
         node
     }
 
-    async fn run(&mut self, listener: TcpListener) {
+    async fn run(&self, listener: TcpListener) {
         let mut config = StateNodeConfig::new(
             self.id,
             self.addr.to_string(),
@@ -118,22 +122,24 @@ impl TestNode {
         // Small, so that tests cross snapshots, log compaction and snapshot install.
         config.snapshot_every = 10;
         config.log_kept_behind_snapshot = 2;
-        let state_node = StateNode::start(config).await.unwrap();
+        let state_node = Arc::new(StateNode::start(config).await.unwrap());
         let server = serve(listener, state_node.raft_service());
-        self.running = Some((state_node, server));
+        *self.running.lock().unwrap() = Some((state_node, server));
     }
 
-    pub fn node(&self) -> &StateNode {
-        &self.running.as_ref().expect("node is stopped").0
+    pub fn node(&self) -> Arc<StateNode> {
+        let running = self.running.lock().unwrap();
+        running.as_ref().expect("node is stopped").0.clone()
     }
 
     pub fn is_running(&self) -> bool {
-        self.running.is_some()
+        self.running.lock().unwrap().is_some()
     }
 
     /// Stops Raft and the listener, as a crash would, but keeps the data directory.
-    pub async fn stop(&mut self) {
-        if let Some((node, server)) = self.running.take() {
+    pub async fn stop(&self) {
+        let running = self.running.lock().unwrap().take();
+        if let Some((node, server)) = running {
             server.abort();
             let _ = server.await;
             node.shutdown().await.unwrap();
@@ -141,7 +147,7 @@ impl TestNode {
     }
 
     /// Starts again from the data directory, on the same address.
-    pub async fn restart(&mut self) {
+    pub async fn restart(&self) {
         let deadline = Instant::now() + PATIENCE;
         let listener = loop {
             match TcpListener::bind(self.addr).await {
@@ -186,10 +192,6 @@ impl TestCluster {
         self.nodes.iter().find(|n| n.id == id).unwrap()
     }
 
-    pub fn node_mut(&mut self, id: u64) -> &mut TestNode {
-        self.nodes.iter_mut().find(|n| n.id == id).unwrap()
-    }
-
     /// Waits until the running nodes agree on a leader that is itself running.
     pub async fn leader(&self) -> u64 {
         let deadline = Instant::now() + PATIENCE;
@@ -215,7 +217,12 @@ impl TestCluster {
         let deadline = Instant::now() + PATIENCE;
         let mut target = at;
         loop {
-            let result = self.node(target).node().propose(command.clone()).await;
+            let node = self.node(target);
+            let result = if node.is_running() {
+                node.node().propose(command.clone()).await
+            } else {
+                Err(ProposeError::Stopped("stopped".into()))
+            };
             match result {
                 Ok(response) => return response,
                 Err(ProposeError::ForwardToLeader(leader))
