@@ -128,8 +128,12 @@ impl TestNode {
     }
 
     pub fn node(&self) -> Arc<StateNode> {
+        self.try_node().expect("node is stopped")
+    }
+
+    pub fn try_node(&self) -> Option<Arc<StateNode>> {
         let running = self.running.lock().unwrap();
-        running.as_ref().expect("node is stopped").0.clone()
+        running.as_ref().map(|(node, _)| node.clone())
     }
 
     pub fn is_running(&self) -> bool {
@@ -217,19 +221,24 @@ impl TestCluster {
         let deadline = Instant::now() + PATIENCE;
         let mut target = at;
         loop {
-            let node = self.node(target);
-            let result = if node.is_running() {
-                node.node().propose(command.clone()).await
-            } else {
-                Err(ProposeError::Stopped("stopped".into()))
+            let result = match self.node(target).try_node() {
+                Some(node) => node.propose(command.clone()).await,
+                None => Err(ProposeError::Stopped("stopped".into())),
             };
             match result {
                 Ok(response) => return response,
                 Err(ProposeError::ForwardToLeader(leader))
                 | Err(ProposeError::OutcomeUnknown(leader)) => match leader.id {
-                    Some(id) if self.node(id).is_running() => target = id,
+                    Some(id) if id != target && self.node(id).is_running() => target = id,
                     _ => tokio::time::sleep(Duration::from_millis(100)).await,
                 },
+                // The node stopped under the proposal: ask another one.
+                Err(ProposeError::Stopped(_)) => {
+                    if let Some(other) = self.nodes.iter().find(|n| n.is_running()) {
+                        target = other.id;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 Err(e) => panic!("proposal failed: {e}"),
             }
             assert!(
