@@ -1,5 +1,7 @@
-//! The same refresh token redeemed at two nodes at once: exactly one redemption
-//! rotates it (DESIGN §4 invariant 1).
+//! Refresh-token redemption across the cluster (DESIGN §4 invariant 1): the same
+//! token redeemed at two nodes at once rotates exactly once; a rotation acknowledged
+//! by a leader that then stops is kept and a retry gets the same result; a refresh
+//! storm across a leader stop leaves every chain intact.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
