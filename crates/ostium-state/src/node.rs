@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
@@ -37,6 +37,9 @@ pub struct StateNodeConfig {
     /// Entries kept in the log behind a snapshot, so that a slightly lagging follower
     /// catches up from the log rather than by a full snapshot.
     pub log_kept_behind_snapshot: u64,
+    /// How long a follower's linearizable read may wait for the leader and then for
+    /// its own state machine to catch up.
+    pub read_timeout: Duration,
 }
 
 impl StateNodeConfig {
@@ -55,6 +58,7 @@ impl StateNodeConfig {
             election_timeout: (Duration::from_millis(1000), Duration::from_millis(2000)),
             snapshot_every: 10_000,
             log_kept_behind_snapshot: 1_000,
+            read_timeout: Duration::from_secs(5),
         }
     }
 
@@ -67,6 +71,9 @@ impl StateNodeConfig {
             election_timeout_max: millis(self.election_timeout.1),
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every),
             max_in_snapshot_log_to_keep: self.log_kept_behind_snapshot,
+            // A node back from a partition must not unseat a healthy leader (the
+            // network implements the pre-vote RPC).
+            enable_pre_vote: Some(true),
             ..Config::default()
         }
         .validate()
@@ -126,10 +133,15 @@ pub enum ProposeError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("not the leader; forward to {0:?}")]
+    /// No leader is known, or leadership moved during the read: retry, or forward.
+    #[error("no usable leader; forward to {0:?}")]
     ForwardToLeader(Leader),
     #[error("leadership could not be confirmed by a quorum: {0}")]
     NoQuorum(String),
+    #[error("the leader could not be asked: {0}")]
+    LeaderUnreachable(String),
+    #[error("not applied in time: {0}")]
+    Timeout(String),
     #[error("Raft stopped: {0}")]
     Stopped(String),
 }
@@ -144,9 +156,10 @@ pub enum MembershipError {
     Stopped(String),
 }
 
-/// A node's view of the cluster, for `ostium cluster status` and the Raft metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterStatus {
+/// A node's view of the cluster: what `ostium cluster status` prints (as JSON) and what
+/// the Raft metrics export.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeMetrics {
     pub id: NodeId,
     pub state: ServerState,
     pub leader: Option<NodeId>,
@@ -164,11 +177,15 @@ pub struct ClusterStatus {
 
 pub struct StateNode {
     id: NodeId,
+    raft_addr: String,
     raft: Raft,
-    /// Watched at shutdown: the database file is closed when the last handle goes.
-    db: Weak<Database>,
+    /// Held so that shutdown can be the one to close the database: see `shutdown`.
+    /// `None` once shut down.
+    db: Mutex<Option<Arc<Database>>>,
     reader: StateReader,
     service: RaftService,
+    network: RaftNetwork,
+    read_timeout: Duration,
 }
 
 impl StateNode {
@@ -183,7 +200,7 @@ impl StateNode {
         let raft = Raft::new(
             config.node_id,
             raft_config,
-            network,
+            network.clone(),
             LogStore::new(db.clone()),
             state_machine,
         )
@@ -192,15 +209,23 @@ impl StateNode {
         let service = RaftService::new(raft.clone(), config.secret);
         Ok(Self {
             id: config.node_id,
-            db: Arc::downgrade(&db),
+            raft_addr: config.raft_addr,
+            db: Mutex::new(Some(db.clone())),
             raft,
             reader,
             service,
+            network,
+            read_timeout: config.read_timeout,
         })
     }
 
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// The address the other nodes reach this node's Raft listener at.
+    pub fn raft_addr(&self) -> &str {
+        &self.raft_addr
     }
 
     /// The server side of this node's Raft network, to mount on the Raft listener.
@@ -229,23 +254,48 @@ impl StateNode {
         self.reader.read(read)
     }
 
-    /// Reads the state after confirming with a quorum that this node is still the leader
-    /// and has applied everything committed before the call (Raft's ReadIndex). Only the
-    /// leader can answer; others answer `ForwardToLeader`.
+    /// Reads the state with every write acknowledged before the call applied (Raft's
+    /// ReadIndex): the leader confirms with a quorum that it still leads and names the
+    /// log index the read must wait for; a follower asks the leader for that index over
+    /// the Raft network and reads once it has applied that far. This is the read an
+    /// invariant needs ("once a revocation has returned, no node accepts the token").
     pub async fn linearizable_read<T>(
         &self,
         read: impl FnOnce(&State) -> T,
     ) -> Result<T, ReadError> {
-        match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
-            Ok(_) => Ok(self.reader.read(read)),
-            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => {
-                Err(ReadError::ForwardToLeader(forward.into()))
-            }
+        let forward = match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            Ok(_) => return Ok(self.reader.read(read)),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => forward,
             Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e))) => {
-                Err(ReadError::NoQuorum(e.to_string()))
+                return Err(ReadError::NoQuorum(e.to_string()));
             }
-            Err(RaftError::Fatal(fatal)) => Err(ReadError::Stopped(fatal.to_string())),
-        }
+            Err(RaftError::Fatal(fatal)) => return Err(ReadError::Stopped(fatal.to_string())),
+        };
+        let leader = Leader::from(forward);
+        let (Some(id), Some(addr)) = (leader.id, leader.raft_addr.clone()) else {
+            return Err(ReadError::ForwardToLeader(leader));
+        };
+        let index = match self
+            .network
+            .peer(id, addr)
+            .read_index(self.read_timeout)
+            .await
+        {
+            Ok(Ok(read_log_id)) => read_log_id.index(),
+            // Leadership moved on between the two steps: the caller may retry.
+            Ok(Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(_)))) => {
+                return Err(ReadError::ForwardToLeader(leader));
+            }
+            Ok(Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e)))) => {
+                return Err(ReadError::NoQuorum(e.to_string()));
+            }
+            Ok(Err(RaftError::Fatal(fatal))) => {
+                return Err(ReadError::LeaderUnreachable(fatal.to_string()));
+            }
+            Err(unreachable) => return Err(ReadError::LeaderUnreachable(unreachable.to_string())),
+        };
+        self.wait_applied(index, self.read_timeout).await?;
+        Ok(self.reader.read(read))
     }
 
     /// Whether this node has been part of a cluster before (it has a log or a vote):
@@ -258,11 +308,21 @@ impl StateNode {
     }
 
     /// Forms a new cluster of `members` (id → Raft address). Call it once, on one node
-    /// with an empty log; a node that already has a log refuses.
+    /// with an empty log; a node that already has a log refuses. This node must be a
+    /// member under the address it was started with, or the others could not reach it.
     pub async fn initialize(
         &self,
         members: BTreeMap<NodeId, String>,
     ) -> Result<(), MembershipError> {
+        match members.get(&self.id) {
+            Some(addr) if *addr == self.raft_addr => {}
+            listed => {
+                return Err(MembershipError::Refused(format!(
+                    "node {} is started at {} but the members list it at {listed:?}",
+                    self.id, self.raft_addr
+                )));
+            }
+        }
         let members: BTreeMap<NodeId, RaftNode> = members
             .into_iter()
             .map(|(id, addr)| (id, RaftNode::new(addr)))
@@ -298,10 +358,10 @@ impl StateNode {
         changed.map(|_| ()).map_err(membership_error)
     }
 
-    pub fn status(&self) -> ClusterStatus {
+    pub fn metrics(&self) -> NodeMetrics {
         let metrics = self.raft.metrics().borrow_watched().clone();
         let membership = metrics.membership_config.membership();
-        ClusterStatus {
+        NodeMetrics {
             id: metrics.id,
             state: metrics.state,
             leader: metrics.current_leader,
@@ -326,26 +386,39 @@ impl StateNode {
             .applied_index_at_least(Some(index), "wait_applied")
             .await
             .map(|_| ())
-            .map_err(|e| ReadError::NoQuorum(e.to_string()))
+            .map_err(|e| ReadError::Timeout(e.to_string()))
     }
 
-    /// Stops Raft and waits (up to `SHUTDOWN_GRACE`) until the database in the data
-    /// directory is closed, so that the node can be started again on it at once.
-    pub async fn shutdown(self) -> Result<(), StateNodeError> {
+    /// Stops Raft and closes the database in the data directory, so that a node can be
+    /// started on it again at once. Takes `&self` so that a node shared by many
+    /// handlers can be stopped; afterwards every operation answers `Stopped`.
+    pub async fn shutdown(&self) -> Result<(), StateNodeError> {
         self.raft
             .shutdown()
             .await
             .map_err(|e| StateNodeError::Raft(e.to_string()))?;
+        let db = self
+            .db
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(db) = db else {
+            return Ok(());
+        };
         // Raft's tasks and blocking store calls let go of their handles on the database
-        // as they wind down, after `shutdown` has returned.
+        // as they wind down, after `shutdown` has returned. Wait until ours is the last,
+        // then drop it here: redb releases its file lock only when `Database::drop` has
+        // finished, which is after the last handle's count reaches zero.
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-        while self.db.strong_count() > 0 {
+        while Arc::strong_count(&db) > 1 {
             if tokio::time::Instant::now() >= deadline {
                 return Err(StateNodeError::StillOpen);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Ok(())
+        tokio::task::spawn_blocking(move || drop(db))
+            .await
+            .map_err(|e| StateNodeError::Raft(e.to_string()))
     }
 }
 

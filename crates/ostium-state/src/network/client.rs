@@ -9,8 +9,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use openraft::OptionalSend;
-use openraft::errors::{NetworkError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::errors::{
+    LinearizableReadError, NetworkError, ReplicationClosed, StreamingError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::raft::linearizable_read::ReadLogId;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
@@ -34,18 +37,23 @@ impl RaftNetwork {
         let http = reqwest::Client::builder().no_proxy().build()?;
         Ok(Self { http, secret })
     }
+
+    /// A client for the peer `target` listening at `addr`.
+    pub fn peer(&self, target: NodeId, addr: String) -> PeerClient {
+        PeerClient {
+            target,
+            addr,
+            http: self.http.clone(),
+            secret: self.secret.clone(),
+        }
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for RaftNetwork {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &RaftNode) -> PeerClient {
-        PeerClient {
-            target,
-            addr: node.addr.clone(),
-            http: self.http.clone(),
-            secret: self.secret.clone(),
-        }
+        self.peer(target, node.addr.clone())
     }
 }
 
@@ -58,7 +66,19 @@ pub struct PeerClient {
 }
 
 impl PeerClient {
-    async fn call<Reply>(
+    /// Asks this peer, which should be the leader, for the log index a linearizable read
+    /// must wait for (Raft's ReadIndex): the leader confirms its leadership with a quorum
+    /// first. A follower then reads once it has applied up to that index.
+    pub async fn read_index(
+        &self,
+        timeout: Duration,
+    ) -> Result<Result<ReadLogId<TypeConfig>, RaftError<LinearizableReadError<TypeConfig>>>, RPCError>
+    {
+        self.call(RaftRpc::ReadIndex, b"{}".to_vec(), timeout).await
+    }
+
+    /// One of openraft's own RPCs, whose only remote error is Fatal.
+    async fn raft_call<Reply>(
         &self,
         rpc: RaftRpc,
         body: Vec<u8>,
@@ -66,6 +86,20 @@ impl PeerClient {
     ) -> Result<Reply, RPCError>
     where
         Reply: DeserializeOwned,
+    {
+        let reply: Result<Reply, RaftError> = self.call(rpc, body, timeout).await?;
+        // A Fatal error means the peer's Raft has stopped: for us it is unreachable.
+        reply.map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+    }
+
+    async fn call<Reply, E>(
+        &self,
+        rpc: RaftRpc,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Result<Reply, RaftError<E>>, RPCError>
+    where
+        Result<Reply, RaftError<E>>: DeserializeOwned,
     {
         let url = format!("http://{}/raft/{}", self.addr, rpc.name());
         let tag = self.secret.sign(rpc.name(), &body);
@@ -102,10 +136,7 @@ impl PeerClient {
             .bytes()
             .await
             .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let reply: Result<Reply, RaftError> =
-            serde_json::from_slice(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        // The only error a peer's Raft returns here is Fatal: it has stopped.
-        reply.map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+        serde_json::from_slice(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&e)))
     }
 }
 
@@ -121,7 +152,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError> {
-        self.call(RaftRpc::Append, encode(&rpc)?, option.soft_ttl())
+        self.raft_call(RaftRpc::Append, encode(&rpc)?, option.soft_ttl())
             .await
     }
 
@@ -130,7 +161,16 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError> {
-        self.call(RaftRpc::Vote, encode(&rpc)?, option.soft_ttl())
+        self.raft_call(RaftRpc::Vote, encode(&rpc)?, option.soft_ttl())
+            .await
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError> {
+        self.raft_call(RaftRpc::PreVote, encode(&rpc)?, option.soft_ttl())
             .await
     }
 
@@ -145,7 +185,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),
-            reply = self.call(RaftRpc::Snapshot, body, option.hard_ttl()) => Ok(reply?),
+            reply = self.raft_call(RaftRpc::Snapshot, body, option.hard_ttl()) => Ok(reply?),
         }
     }
 }

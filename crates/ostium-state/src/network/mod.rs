@@ -3,7 +3,8 @@
 //!
 //! - [`auth`]: signing and verifying requests with the cluster secret.
 //! - [`rpc`]: the RPCs and how their bodies are framed.
-//! - [`client`]: openraft's `RaftNetworkV2` over reqwest, one client per peer.
+//! - [`client`]: openraft's `RaftNetworkV2` over reqwest, one client per peer, and
+//!   the read-index request a follower sends for a linearizable read.
 //! - [`service`]: the serving side, independent of any HTTP server: it takes a
 //!   request's RPC name, body and auth header and returns the reply body.
 

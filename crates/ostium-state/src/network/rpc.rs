@@ -1,5 +1,5 @@
-//! What travels between nodes: the three Raft RPCs, their names (the last segment of
-//! `/raft/{append,vote,snapshot}`), and how their bodies are framed.
+//! What travels between nodes: the Raft RPCs, their names (the last segment of
+//! `/raft/{append,vote,pre-vote,snapshot,read-index}`), and how their bodies are framed.
 //!
 //! Requests and replies are JSON (a reply is `Result<reply, RaftError>`), except that a
 //! snapshot's data is sent as raw bytes after a length-prefixed JSON header instead of
@@ -13,18 +13,31 @@ use crate::typ::{SnapshotData, SnapshotMeta, Vote};
 pub enum RaftRpc {
     Append,
     Vote,
+    /// Asks whether a vote would be granted, before a node bumps its term (Raft thesis
+    /// §9.6), so that a node returning from a partition does not unseat a healthy leader.
+    PreVote,
     Snapshot,
+    /// A follower asks the leader where a linearizable read must wait for.
+    ReadIndex,
 }
 
 impl RaftRpc {
-    pub const ALL: [RaftRpc; 3] = [RaftRpc::Append, RaftRpc::Vote, RaftRpc::Snapshot];
+    pub const ALL: [RaftRpc; 5] = [
+        RaftRpc::Append,
+        RaftRpc::Vote,
+        RaftRpc::PreVote,
+        RaftRpc::Snapshot,
+        RaftRpc::ReadIndex,
+    ];
 
     /// The name in the URL path and in the authentication tag.
     pub const fn name(self) -> &'static str {
         match self {
             RaftRpc::Append => "append",
             RaftRpc::Vote => "vote",
+            RaftRpc::PreVote => "pre-vote",
             RaftRpc::Snapshot => "snapshot",
+            RaftRpc::ReadIndex => "read-index",
         }
     }
 

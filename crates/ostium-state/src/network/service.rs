@@ -6,6 +6,8 @@
 //! A request is authenticated before its body is parsed. A refusal is logged with the
 //! RPC name only: never the secret or the tag.
 
+use openraft::ReadPolicy;
+
 use super::auth::{AuthError, ClusterSecret};
 use super::rpc::{RaftRpc, WireError, decode_snapshot};
 use crate::typ::{Raft, RaftError, Snapshot};
@@ -66,19 +68,29 @@ impl RaftService {
                 let request = serde_json::from_slice(body).map_err(WireError::from)?;
                 reply(&self.raft.vote(request).await)
             }
+            RaftRpc::PreVote => {
+                let request = serde_json::from_slice(body).map_err(WireError::from)?;
+                reply(&self.raft.pre_vote(request).await)
+            }
             RaftRpc::Snapshot => {
                 let (vote, meta, snapshot) = decode_snapshot(body)?;
                 let installed = self
                     .raft
                     .install_full_snapshot(vote, Snapshot { meta, snapshot })
                     .await
-                    .map_err(RaftError::Fatal);
+                    .map_err(RaftError::<openraft::errors::Infallible>::Fatal);
                 reply(&installed)
+            }
+            RaftRpc::ReadIndex => {
+                reply(&self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await)
             }
         }
     }
 }
 
-fn reply<T: serde::Serialize>(result: &Result<T, RaftError>) -> Result<Vec<u8>, RaftServiceError> {
+fn reply<T, E>(result: &Result<T, RaftError<E>>) -> Result<Vec<u8>, RaftServiceError>
+where
+    Result<T, RaftError<E>>: serde::Serialize,
+{
     serde_json::to_vec(result).map_err(RaftServiceError::Encode)
 }

@@ -57,8 +57,8 @@ impl StateReader {
     }
 
     fn lock(&self) -> RwLockReadGuard<'_, Applied> {
-        // `apply` never panics while holding the lock on any input it is given, so a
-        // poisoned lock still guards a consistent state.
+        // Poisoning needs a panic inside `State::apply`, which has no panicking path;
+        // reads go on rather than take the node down.
         self.applied.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -134,7 +134,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
-        let applied = self.write();
+        let reader = self.reader();
+        let applied = reader.lock();
         Ok((applied.last_applied, applied.membership.clone()))
     }
 

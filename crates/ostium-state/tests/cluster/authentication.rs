@@ -30,7 +30,7 @@ async fn a_node_with_the_wrong_secret_is_refused() {
     )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let status = intruder.node().status();
+    let status = intruder.node().metrics();
     assert_eq!(
         status.last_log_index, None,
         "the intruder received log entries"
@@ -46,7 +46,7 @@ async fn a_node_with_the_wrong_secret_is_refused() {
 async fn unauthenticated_and_forged_requests_get_401() {
     let cluster = TestCluster::start(3).await;
     let leader = cluster.leader().await;
-    let before = cluster.node(leader).node().status();
+    let before = cluster.node(leader).node().metrics();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let url = format!("http://{}/raft/vote", cluster.node(leader).addr);
     // A vote request for a much higher term: were it accepted, the leader would step down.
@@ -70,7 +70,7 @@ async fn unauthenticated_and_forged_requests_get_401() {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 401);
     }
-    let after = cluster.node(leader).node().status();
+    let after = cluster.node(leader).node().metrics();
     assert_eq!((after.term, after.leader), (before.term, before.leader));
 
     // The same body with the right tag is served, so the refusals above were the
@@ -87,4 +87,28 @@ async fn unauthenticated_and_forged_requests_get_401() {
     let reply: Result<VoteResponse<TypeConfig>, RaftError> =
         serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
     assert!(reply.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_rpcs_and_malformed_bodies_are_refused() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let addr = cluster.node(leader).addr;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let secret = crate::support::secret();
+    let cases = [
+        ("install", &b"{}"[..], 404),
+        ("append", &b"not json"[..], 400),
+        ("snapshot", &b"\0\0"[..], 400),
+    ];
+    for (rpc, body, expected) in cases {
+        let response = http
+            .post(format!("http://{addr}/raft/{rpc}"))
+            .header(CLUSTER_AUTH_HEADER, secret.sign(rpc, body))
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "{rpc}");
+    }
 }

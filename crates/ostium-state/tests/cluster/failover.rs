@@ -8,7 +8,7 @@ use crate::{T0, revoke};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_new_leader_is_elected_and_writes_continue() {
-    let mut cluster = TestCluster::start(3).await;
+    let cluster = TestCluster::start(3).await;
     let first_leader = cluster.leader().await;
     for i in 0..5 {
         cluster
@@ -16,7 +16,7 @@ async fn a_new_leader_is_elected_and_writes_continue() {
             .await;
     }
 
-    cluster.node_mut(first_leader).stop().await;
+    cluster.node(first_leader).stop().await;
     let second_leader = cluster.leader().await;
     assert_ne!(second_leader, first_leader);
 

@@ -1,6 +1,8 @@
 //! A cluster forms, a write at any node is applied on all of them, and reads agree.
 
-use ostium_state::node::ReadError;
+use std::collections::BTreeMap;
+
+use ostium_state::node::{MembershipError, ProposeError};
 use ostium_state::{StateResponse, TokenDigest};
 
 use crate::support::TestCluster;
@@ -10,12 +12,25 @@ use crate::{T0, issue, revoke};
 async fn three_nodes_form_a_cluster_and_apply_every_write() {
     let cluster = TestCluster::start(3).await;
     let leader = cluster.leader().await;
-    let status = cluster.node(leader).node().status();
+    let status = cluster.node(leader).node().metrics();
     assert_eq!(status.voters, [1, 2, 3].into());
     assert_eq!(status.nodes.len(), 3);
 
-    // A write proposed at a follower is forwarded to the leader.
+    // A follower refuses a proposal and names the leader and its Raft address; the
+    // test cluster then forwards, as the server will.
     let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    match cluster
+        .node(follower)
+        .node()
+        .propose(revoke("at-follower"))
+        .await
+    {
+        Err(ProposeError::ForwardToLeader(to)) => {
+            assert_eq!(to.id, Some(leader));
+            assert_eq!(to.raft_addr, Some(cluster.node(leader).addr.to_string()));
+        }
+        other => panic!("a follower must not accept a proposal, got {other:?}"),
+    }
     assert_eq!(
         cluster.propose(follower, issue("fam-1", "rt-1")).await,
         StateResponse::Issued
@@ -42,20 +57,40 @@ async fn three_nodes_form_a_cluster_and_apply_every_write() {
         );
     }
 
-    // Linearizable reads are served by the leader; a follower points at it.
-    let revoked = cluster
-        .node(leader)
-        .node()
-        .linearizable_read(|s| s.is_revoked("jti-1", T0 + 1))
-        .await;
-    assert!(revoked.unwrap());
-    match cluster
-        .node(follower)
-        .node()
-        .linearizable_read(|_| ())
-        .await
-    {
-        Err(ReadError::ForwardToLeader(to)) => assert_eq!(to.id, Some(leader)),
-        other => panic!("a follower must forward linearizable reads, got {other:?}"),
+    // A write acknowledged at the leader is seen at once by a linearizable read at
+    // every node, followers included (they ask the leader how far to apply first).
+    for i in 0..10 {
+        let token = format!("jti-at-once-{i}");
+        cluster.propose(leader, revoke(&token)).await;
+        for node in &cluster.nodes {
+            let seen = node
+                .node()
+                .linearizable_read(|s| s.is_revoked(&token, T0 + 1))
+                .await
+                .unwrap();
+            assert!(seen, "node {} did not see {token} at once", node.id);
+        }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_formed_cluster_or_a_wrong_address_refuses_initialization() {
+    let cluster = TestCluster::start(3).await;
+    let members: BTreeMap<u64, String> = cluster
+        .nodes
+        .iter()
+        .map(|n| (n.id, n.addr.to_string()))
+        .collect();
+    for node in &cluster.nodes {
+        let again = node.node().initialize(members.clone()).await;
+        assert!(
+            matches!(again, Err(MembershipError::Refused(_))),
+            "node {}: {again:?}",
+            node.id
+        );
+    }
+    let mut wrong = members.clone();
+    wrong.insert(2, "127.0.0.1:1".into());
+    let refused = cluster.node(2).node().initialize(wrong).await;
+    assert!(matches!(refused, Err(MembershipError::Refused(m)) if m.contains("127.0.0.1:1")));
 }

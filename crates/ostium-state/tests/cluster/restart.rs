@@ -9,7 +9,7 @@ use crate::{T0, revoke};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restarted_follower_catches_up_without_loss() {
-    let mut cluster = TestCluster::start(3).await;
+    let cluster = TestCluster::start(3).await;
     let leader = cluster.leader().await;
     let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
 
@@ -24,12 +24,12 @@ async fn a_restarted_follower_catches_up_without_loss() {
         cluster
             .node(follower)
             .node()
-            .status()
+            .metrics()
             .snapshot_index
             .is_some()
     );
 
-    cluster.node_mut(follower).stop().await;
+    cluster.node(follower).stop().await;
     // (The leader keeps the log the stopped follower still needs: openraft does not
     // purge entries a replication stream has in flight. Catch-up by snapshot install
     // is exercised by `a_new_learner_catches_up_by_snapshot`.)
@@ -39,7 +39,7 @@ async fn a_restarted_follower_catches_up_without_loss() {
             .await;
     }
 
-    cluster.node_mut(follower).restart().await;
+    cluster.node(follower).restart().await;
     let index = cluster.converge().await;
     cluster
         .node(follower)
@@ -56,7 +56,7 @@ async fn a_restarted_follower_catches_up_without_loss() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_restart_of_every_node_keeps_every_write() {
-    let mut cluster = TestCluster::start(3).await;
+    let cluster = TestCluster::start(3).await;
     let leader = cluster.leader().await;
     for i in 0..13 {
         cluster.propose(leader, revoke(&format!("jti-{i}"))).await;
@@ -64,10 +64,10 @@ async fn a_full_restart_of_every_node_keeps_every_write() {
     cluster.converge().await;
 
     for id in [1, 2, 3] {
-        cluster.node_mut(id).stop().await;
+        cluster.node(id).stop().await;
     }
     for id in [1, 2, 3] {
-        cluster.node_mut(id).restart().await;
+        cluster.node(id).restart().await;
     }
     let leader = cluster.leader().await;
     cluster.propose(leader, revoke("after-restart")).await;
@@ -91,7 +91,7 @@ async fn a_new_learner_catches_up_by_snapshot() {
     cluster.converge().await;
     // Once every follower has the log, the leader compacts it behind its snapshot.
     let deadline = Instant::now() + PATIENCE;
-    while cluster.node(leader).node().status().purged_index.is_none() {
+    while cluster.node(leader).node().metrics().purged_index.is_none() {
         assert!(
             Instant::now() < deadline,
             "the leader never compacted its log"
@@ -111,7 +111,7 @@ async fn a_new_learner_catches_up_by_snapshot() {
     let index = cluster
         .node(leader)
         .node()
-        .status()
+        .metrics()
         .last_log_index
         .unwrap_or(0);
     learner.node().wait_applied(index, PATIENCE).await.unwrap();
@@ -119,7 +119,7 @@ async fn a_new_learner_catches_up_by_snapshot() {
         .node()
         .read(|state| (0..30).all(|i| state.is_revoked(&format!("jti-{i}"), T0)));
     assert!(all, "the learner is missing writes");
-    let status = learner.node().status();
+    let status = learner.node().metrics();
     assert!(
         status.snapshot_index.is_some(),
         "the learner has no snapshot: {status:?}"

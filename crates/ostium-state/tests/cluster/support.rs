@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
@@ -82,31 +83,34 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
     response
 }
 
-/// One node: its data directory outlives restarts.
+type Running = (Arc<StateNode>, JoinHandle<()>);
+
+/// One node: its data directory outlives restarts. Stopped and restarted through a
+/// shared reference, so a test can stop a node while other tasks use the cluster.
 pub struct TestNode {
     pub id: u64,
     pub addr: SocketAddr,
     pub dir: PathBuf,
     secret: ClusterSecret,
-    running: Option<(StateNode, JoinHandle<()>)>,
+    running: Mutex<Option<Running>>,
 }
 
 impl TestNode {
     pub async fn start(id: u64, dir: PathBuf, secret: ClusterSecret) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut node = Self {
+        let node = Self {
             id,
             addr,
             dir,
             secret,
-            running: None,
+            running: Mutex::new(None),
         };
         node.run(listener).await;
         node
     }
 
-    async fn run(&mut self, listener: TcpListener) {
+    async fn run(&self, listener: TcpListener) {
         let mut config = StateNodeConfig::new(
             self.id,
             self.addr.to_string(),
@@ -118,22 +122,28 @@ impl TestNode {
         // Small, so that tests cross snapshots, log compaction and snapshot install.
         config.snapshot_every = 10;
         config.log_kept_behind_snapshot = 2;
-        let state_node = StateNode::start(config).await.unwrap();
+        let state_node = Arc::new(StateNode::start(config).await.unwrap());
         let server = serve(listener, state_node.raft_service());
-        self.running = Some((state_node, server));
+        *self.running.lock().unwrap() = Some((state_node, server));
     }
 
-    pub fn node(&self) -> &StateNode {
-        &self.running.as_ref().expect("node is stopped").0
+    pub fn node(&self) -> Arc<StateNode> {
+        self.try_node().expect("node is stopped")
+    }
+
+    pub fn try_node(&self) -> Option<Arc<StateNode>> {
+        let running = self.running.lock().unwrap();
+        running.as_ref().map(|(node, _)| node.clone())
     }
 
     pub fn is_running(&self) -> bool {
-        self.running.is_some()
+        self.running.lock().unwrap().is_some()
     }
 
     /// Stops Raft and the listener, as a crash would, but keeps the data directory.
-    pub async fn stop(&mut self) {
-        if let Some((node, server)) = self.running.take() {
+    pub async fn stop(&self) {
+        let running = self.running.lock().unwrap().take();
+        if let Some((node, server)) = running {
             server.abort();
             let _ = server.await;
             node.shutdown().await.unwrap();
@@ -141,7 +151,7 @@ impl TestNode {
     }
 
     /// Starts again from the data directory, on the same address.
-    pub async fn restart(&mut self) {
+    pub async fn restart(&self) {
         let deadline = Instant::now() + PATIENCE;
         let listener = loop {
             match TcpListener::bind(self.addr).await {
@@ -186,21 +196,17 @@ impl TestCluster {
         self.nodes.iter().find(|n| n.id == id).unwrap()
     }
 
-    pub fn node_mut(&mut self, id: u64) -> &mut TestNode {
-        self.nodes.iter_mut().find(|n| n.id == id).unwrap()
-    }
-
     /// Waits until the running nodes agree on a leader that is itself running.
     pub async fn leader(&self) -> u64 {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let running: Vec<_> = self.nodes.iter().filter(|n| n.is_running()).collect();
-            let leaders: Vec<_> = running.iter().map(|n| n.node().status().leader).collect();
+            let leaders: Vec<_> = running.iter().map(|n| n.node().metrics().leader).collect();
             if let Some(Some(leader)) = leaders.first()
                 && leaders.iter().all(|l| *l == Some(*leader))
                 && running
                     .iter()
-                    .any(|n| n.id == *leader && n.node().status().leader == Some(n.id))
+                    .any(|n| n.id == *leader && n.node().metrics().leader == Some(n.id))
             {
                 return *leader;
             }
@@ -215,14 +221,24 @@ impl TestCluster {
         let deadline = Instant::now() + PATIENCE;
         let mut target = at;
         loop {
-            let result = self.node(target).node().propose(command.clone()).await;
+            let result = match self.node(target).try_node() {
+                Some(node) => node.propose(command.clone()).await,
+                None => Err(ProposeError::Stopped("stopped".into())),
+            };
             match result {
                 Ok(response) => return response,
                 Err(ProposeError::ForwardToLeader(leader))
                 | Err(ProposeError::OutcomeUnknown(leader)) => match leader.id {
-                    Some(id) if self.node(id).is_running() => target = id,
+                    Some(id) if id != target && self.node(id).is_running() => target = id,
                     _ => tokio::time::sleep(Duration::from_millis(100)).await,
                 },
+                // The node stopped under the proposal: ask another one.
+                Err(ProposeError::Stopped(_)) => {
+                    if let Some(other) = self.nodes.iter().find(|n| n.is_running()) {
+                        target = other.id;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 Err(e) => panic!("proposal failed: {e}"),
             }
             assert!(
@@ -238,7 +254,7 @@ impl TestCluster {
         let index = self
             .node(leader)
             .node()
-            .status()
+            .metrics()
             .last_log_index
             .unwrap_or(0);
         for node in self.nodes.iter().filter(|n| n.is_running()) {
