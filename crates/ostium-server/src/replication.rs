@@ -91,7 +91,7 @@ impl Replication {
 
     fn wait_for_leader(&self) {
         let started = Instant::now();
-        while self.node.status().leader.is_none() {
+        while self.node.metrics().leader.is_none() {
             if started.elapsed() > LEADER_WAIT {
                 tracing::warn!("no Raft leader yet; serving, but writes wait for one");
                 return;

@@ -169,13 +169,7 @@ impl Server {
 impl Server {
     /// Stops the replicated state once the HTTP server has stopped.
     pub fn shutdown(self) {
-        let Self {
-            shared,
-            replication,
-            ..
-        } = self;
-        drop(shared);
-        replication.shutdown();
+        self.replication.shutdown();
     }
 }
 

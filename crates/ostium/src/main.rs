@@ -16,11 +16,6 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ostium_server::{Config, SecretPolicy, Server};
 
-/// mimalloc: the token path allocates many small short-lived buffers, where it is
-/// measurably faster than the system allocator (see bench/RESULTS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "ostium",
