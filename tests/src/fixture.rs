@@ -7,6 +7,10 @@ use crate::{Node, TestDir, free_port, password_hash};
 pub const API_SCOPE: &str = "orders.read";
 pub const OTHER_SCOPE: &str = "orders.write";
 pub const AUDIENCE: &str = "urn:orders";
+/// The secret the `urn:orders` API introspects with.
+pub const RESOURCE_SECRET: &str = "orders-api-introspection-secret";
+/// Another API, which must learn nothing about tokens meant for `urn:orders`.
+pub const OTHER_RESOURCE: &str = "urn:billing";
 pub const MACHINE_ID: &str = "billing-worker";
 /// Characters that must be form-encoded inside Basic credentials (RFC 6749 §2.3.1).
 pub const MACHINE_SECRET: &str = "s3cr:t+/ x%";
@@ -57,9 +61,18 @@ name = "{API_SCOPE}"
 [[api_scopes]]
 name = "{OTHER_SCOPE}"
 
+[[api_scopes]]
+name = "billing.read"
+
 [[api_resources]]
 name = "{AUDIENCE}"
 scopes = ["{API_SCOPE}", "{OTHER_SCOPE}"]
+api_secrets = ["{resource}"]
+
+[[api_resources]]
+name = "{OTHER_RESOURCE}"
+scopes = ["billing.read"]
+api_secrets = ["{resource}"]
 
 [[identity_resources]]
 name = "openid"
@@ -120,6 +133,7 @@ name = "Alice"
         machine = digest(MACHINE_SECRET),
         app = digest(APP_SECRET),
         offline = digest(OFFLINE_SECRET),
+        resource = digest(RESOURCE_SECRET),
         hash = password_hash(PASSWORD),
     )
 }

@@ -517,14 +517,17 @@ fn discovery_and_operations_endpoints() {
             serde_json::json!(["client_credentials", "password", "refresh_token"])
         );
         // Nothing is advertised that does not work yet.
-        for absent in [
-            "authorization_endpoint",
-            "revocation_endpoint",
-            "introspection_endpoint",
-            "userinfo_endpoint",
-        ] {
+        for absent in ["authorization_endpoint", "userinfo_endpoint"] {
             assert!(metadata.get(absent).is_none(), "{path} advertises {absent}");
         }
+        assert_eq!(
+            metadata["revocation_endpoint"],
+            format!("{}/connect/revocation", node.issuer)
+        );
+        assert_eq!(
+            metadata["introspection_endpoint"],
+            format!("{}/connect/introspect", node.issuer)
+        );
     }
     let jwks: Value = client
         .get(format!("{}/.well-known/jwks", node.issuer))

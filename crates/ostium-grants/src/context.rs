@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ostium_protocol::{AccessTokenType, Client, OAuthError, ResourceCatalog};
 use ostium_state::{StateCommand, StateResponse, TokenDigest};
 use ostium_tokens::handle::{RefreshHandles, new_handle};
-use ostium_tokens::{AccessTokenGrant, AccessTokenStrategy};
+use ostium_tokens::{AccessTokenGrant, AccessTokenStrategy, JwtAccessTokens};
 
 use crate::metrics::GrantMetrics;
 use crate::token_state::TokenState;
@@ -15,8 +15,9 @@ use crate::token_state::TokenState;
 /// Shared dependencies of the grant actors.
 pub struct GrantContext {
     pub catalog: ResourceCatalog,
-    /// Self-contained (JWT) access tokens.
-    pub access_tokens: Arc<dyn AccessTokenStrategy>,
+    /// Self-contained (JWT) access tokens: minted, and read back for revocation and
+    /// introspection.
+    pub access_tokens: JwtAccessTokens,
     pub state: Arc<dyn TokenState>,
     pub refresh_handles: RefreshHandles,
     pub metrics: GrantMetrics,

@@ -15,6 +15,8 @@
 //! - [`context`]: what actors share: resource catalog, token state, minting, metrics.
 //! - [`supervisor`]: starting, restarting and routing.
 //! - [`client_credentials`], [`password`], [`refresh`]: one actor per grant.
+//! - [`revocation`]: `RevocationActor` (RFC 7009); [`introspection`] (RFC 7662) and
+//!   [`token_lookup`], which both use to tell what a presented token is.
 //! - [`token_state`]: the replicated token state as grants see it.
 //! - [`password_validator`]: the `ResourceOwnerPasswordValidator` extension point and
 //!   the built-in Argon2id validator over configured users.
@@ -22,11 +24,14 @@
 
 pub mod client_credentials;
 pub mod context;
+pub mod introspection;
 pub mod metrics;
 pub mod password;
 pub mod password_validator;
 pub mod refresh;
+pub mod revocation;
 pub mod supervisor;
+pub mod token_lookup;
 pub mod token_state;
 
 pub use context::GrantContext;

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use actix::{Addr, MailboxError, Supervisor};
+use ostium_protocol::token_management::TokenQuery;
 use ostium_protocol::{Client, OAuthError, TokenRequest, TokenResponse};
 
 use crate::client_credentials::{ClientCredentialsActor, IssueClientCredentials};
@@ -17,6 +18,7 @@ use crate::context::GrantContext;
 use crate::password::{IssuePassword, PasswordActor};
 use crate::password_validator::ResourceOwnerPasswordValidator;
 use crate::refresh::{IssueRefresh, RefreshActor};
+use crate::revocation::{RevocationActor, Revoke};
 
 /// Asks a grant actor to stop so that its supervisor starts a fresh one.
 #[derive(actix::Message)]
@@ -56,6 +58,7 @@ pub struct GrantSupervisor {
     client_credentials: Addr<ClientCredentialsActor>,
     password: Addr<PasswordActor>,
     refresh: Addr<RefreshActor>,
+    revocation: Addr<RevocationActor>,
 }
 
 impl GrantSupervisor {
@@ -77,11 +80,16 @@ impl GrantSupervisor {
             let context = context.clone();
             Supervisor::start(move |_| RefreshActor::new(context))
         };
+        let revocation = {
+            let context = context.clone();
+            Supervisor::start(move |_| RevocationActor::new(context))
+        };
         Self {
             context,
             client_credentials,
             password,
             refresh,
+            revocation,
         }
     }
 
@@ -128,11 +136,28 @@ impl GrantSupervisor {
         result
     }
 
+    /// Revokes a token for the authenticated client holding it (RFC 7009).
+    pub async fn revoke(&self, client: Arc<Client>, query: TokenQuery) -> Result<(), OAuthError> {
+        self.revocation
+            .send(Revoke { client, query })
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "revocation actor unreachable");
+                Err(OAuthError::server_error())
+            })
+    }
+
+    /// The context the actors share, for read-only work such as introspection.
+    pub fn context(&self) -> &Arc<GrantContext> {
+        &self.context
+    }
+
     /// Restarts every grant actor (each finishes the message it is handling first).
     pub fn restart_all(&self) {
         self.client_credentials.do_send(Restart);
         self.password.do_send(Restart);
         self.refresh.do_send(Restart);
+        self.revocation.do_send(Restart);
     }
 }
 
@@ -163,10 +188,10 @@ mod tests {
         let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).unwrap();
         let context = Arc::new(GrantContext {
             catalog,
-            access_tokens: Arc::new(JwtAccessTokens::new(
+            access_tokens: JwtAccessTokens::new(
                 "https://id.example.com",
                 Arc::new(KeyRing::new(key, vec![])),
-            )),
+            ),
             state: Arc::new(InMemoryState::default()),
             refresh_handles: RefreshHandles::new(&[7; 32]),
             metrics: GrantMetrics::default(),

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use ostium_state::node::ProposeError;
 use ostium_state::{
-    ReferenceTokenRecord, RefreshTokenRecord, State, StateCommand, StateNode, StateResponse,
-    TokenDigest,
+    FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, State, StateCommand,
+    StateNode, StateResponse, TokenDigest,
 };
 
 use crate::password_validator::BoxFuture;
@@ -28,6 +28,9 @@ pub trait TokenState: Send + Sync + 'static {
 
     /// The refresh token with this digest, as applied on this node.
     fn refresh_token(&self, digest: &TokenDigest) -> Option<RefreshTokenRecord>;
+
+    /// The family a refresh token belongs to, as applied on this node.
+    fn refresh_family(&self, family: &FamilyId) -> Option<RefreshFamily>;
 
     /// The live reference token with this digest, as applied on this node.
     fn reference_token(&self, digest: &TokenDigest, now: u64) -> Option<ReferenceTokenRecord>;
@@ -54,6 +57,10 @@ impl TokenState for Arc<StateNode> {
 
     fn refresh_token(&self, digest: &TokenDigest) -> Option<RefreshTokenRecord> {
         self.read(|state| state.refresh_token(digest).cloned())
+    }
+
+    fn refresh_family(&self, family: &FamilyId) -> Option<RefreshFamily> {
+        self.read(|state| state.refresh_family(family).cloned())
     }
 
     fn reference_token(&self, digest: &TokenDigest, now: u64) -> Option<ReferenceTokenRecord> {
@@ -85,6 +92,10 @@ impl TokenState for InMemoryState {
 
     fn refresh_token(&self, digest: &TokenDigest) -> Option<RefreshTokenRecord> {
         self.with(|state| state.refresh_token(digest).cloned())
+    }
+
+    fn refresh_family(&self, family: &FamilyId) -> Option<RefreshFamily> {
+        self.with(|state| state.refresh_family(family).cloned())
     }
 
     fn reference_token(&self, digest: &TokenDigest, now: u64) -> Option<ReferenceTokenRecord> {

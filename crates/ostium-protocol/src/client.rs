@@ -211,6 +211,18 @@ fn url_decode(component: &str) -> String {
         .unwrap_or_default()
 }
 
+impl ClientCredentials {
+    /// Whether the presented secret matches one of `secrets`, in constant time; every
+    /// digest is checked so the time taken does not depend on which matched.
+    pub fn matches_any(&self, secrets: &[SecretDigest]) -> bool {
+        self.secret.as_deref().is_some_and(|secret| {
+            secrets
+                .iter()
+                .fold(false, |found, digest| digest.matches(secret) | found)
+        })
+    }
+}
+
 impl Client {
     /// Checks the presented credentials against this client. Every failure reads the
     /// same to the caller, so a response never tells which part was wrong.
@@ -220,14 +232,8 @@ impl Client {
             return Err(failed());
         }
         match &credentials.secret {
-            Some(secret) => {
-                // Check every digest so the time taken does not depend on which matched.
-                let matched = self
-                    .secrets
-                    .iter()
-                    .fold(false, |found, digest| digest.matches(secret) | found);
-                if matched { Ok(()) } else { Err(failed()) }
-            }
+            Some(_) if credentials.matches_any(&self.secrets) => Ok(()),
+            Some(_) => Err(failed()),
             None if self.require_client_secret => Err(failed()),
             None => Ok(()),
         }

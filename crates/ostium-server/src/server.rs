@@ -74,7 +74,7 @@ impl Server {
         let http_metrics = HttpMetrics::new(&mut registry);
         let grant_context = Arc::new(GrantContext {
             catalog: config.catalog.clone(),
-            access_tokens: Arc::new(JwtAccessTokens::new(&config.server.issuer, keys.clone())),
+            access_tokens: JwtAccessTokens::new(&config.server.issuer, keys.clone()),
             state: Arc::new(replication.node().clone()),
             refresh_handles: RefreshHandles::from_cluster_secret(replication.secret()),
             metrics,
@@ -86,8 +86,16 @@ impl Server {
             .iter()
             .map(|c| (c.client_id.clone(), Arc::new(c.clone())))
             .collect();
+        let api_resources = config
+            .api_resources
+            .iter()
+            .filter(|r| !r.api_secrets.is_empty())
+            .map(|r| (r.name.clone(), r.api_secrets.clone()))
+            .collect();
         let shared = web::Data::new(Shared {
+            issuer: config.server.issuer.clone(),
             clients,
+            api_resources,
             grant_context,
             password_validator,
             keys,

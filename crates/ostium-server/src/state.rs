@@ -5,14 +5,17 @@ use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use ostium_grants::{GrantContext, ResourceOwnerPasswordValidator};
-use ostium_protocol::Client;
+use ostium_protocol::{Client, SecretDigest};
 use ostium_tokens::KeyRing;
 use prometheus_client::registry::Registry;
 
 use crate::http_metrics::HttpMetrics;
 
 pub(crate) struct Shared {
+    pub issuer: String,
     pub clients: HashMap<String, Arc<Client>>,
+    /// API resources that may introspect, by name, with their secrets.
+    pub api_resources: HashMap<String, Vec<SecretDigest>>,
     pub grant_context: Arc<GrantContext>,
     pub password_validator: Arc<dyn ResourceOwnerPasswordValidator>,
     pub keys: Arc<KeyRing>,

@@ -8,11 +8,11 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::TokenError;
 use crate::handle::random_id;
-use crate::jws::sign_compact;
+use crate::jws::{sign_compact, verify_compact};
 use crate::key_ring::KeyRing;
 
 /// Everything that goes into one access token.
@@ -32,6 +32,38 @@ pub struct AccessTokenGrant<'a> {
     pub auth_time: Option<u64>,
     /// How the user authenticated (RFC 8176 values, e.g. `pwd`).
     pub amr: Option<&'static str>,
+}
+
+/// The claims of a JWT access token this server issued, once its signature checked.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    pub exp: u64,
+    #[serde(deserialize_with = "one_or_many")]
+    pub aud: Vec<String>,
+    pub sub: String,
+    pub client_id: String,
+    pub iat: u64,
+    #[serde(default)]
+    pub nbf: Option<u64>,
+    pub jti: String,
+    pub scope: String,
+    #[serde(default)]
+    pub auth_time: Option<u64>,
+}
+
+/// RFC 7519 §4.1.3: `aud` is a string or an array of strings.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
 }
 
 /// Mints access tokens.
@@ -56,6 +88,16 @@ impl JwtAccessTokens {
             default_audience: format!("{}/resources", issuer.trim_end_matches('/')).into(),
             keys,
         }
+    }
+}
+
+impl JwtAccessTokens {
+    /// The claims of `token` if this server signed it as an access token with a key
+    /// it still publishes. Expiry and revocation are the caller's to check.
+    pub fn decode(&self, token: &str) -> Option<AccessTokenClaims> {
+        let payload = verify_compact(&self.keys, token, "at+jwt")?;
+        let claims: AccessTokenClaims = serde_json::from_slice(&payload).ok()?;
+        (claims.iss == *self.issuer).then_some(claims)
     }
 }
 
@@ -114,6 +156,8 @@ mod tests {
     use super::*;
     use crate::algorithm::SigningAlgorithm;
     use crate::key::SigningKey;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header, jwk::Jwk};
     use serde_json::Value;
 
@@ -203,6 +247,53 @@ mod tests {
         assert_eq!(claims["aud"], serde_json::json!(["urn:a", "urn:b"]));
         assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
         assert_eq!(claims["auth_time"], 1_700_000_000);
+    }
+
+    #[test]
+    fn decode_accepts_only_our_untampered_access_tokens() {
+        let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).unwrap();
+        let ring = Arc::new(KeyRing::new(key, vec![]));
+        let tokens = JwtAccessTokens::new("https://id.example.com", ring.clone());
+        let audiences = vec!["urn:a".to_owned()];
+        let token = tokens
+            .issue(&AccessTokenGrant {
+                client_id: "app",
+                subject: Some("u"),
+                scope: "a",
+                audiences: &audiences,
+                issued_at: 1_000,
+                lifetime: 60,
+                auth_time: None,
+                amr: None,
+            })
+            .unwrap();
+        let claims = tokens.decode(&token).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.exp), ("u", 1_060));
+        assert_eq!(claims.aud, ["urn:a"]);
+        // Another issuer's tokens, tampering, and other keys are refused.
+        let elsewhere = JwtAccessTokens::new("https://other.example.com", ring.clone());
+        assert_eq!(elsewhere.decode(&token), None);
+        let (payload_start, payload_end) =
+            (token.find('.').unwrap() + 1, token.rfind('.').unwrap());
+        let mut tampered = token.clone();
+        tampered.replace_range(payload_start..payload_start + 1, "X");
+        assert_eq!(tokens.decode(&tampered), None);
+        let (other, _) = SigningKey::generate(SigningAlgorithm::ES256).unwrap();
+        let stranger = JwtAccessTokens::new(
+            "https://id.example.com",
+            Arc::new(KeyRing::new(other, vec![])),
+        );
+        assert_eq!(stranger.decode(&token), None);
+        // alg "none" with our kid.
+        let header = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"alg":"none","typ":"at+jwt","kid":"{}"}}"#,
+            ring.active().kid()
+        ));
+        let unsigned = format!("{header}.{}.", &token[payload_start..payload_end]);
+        assert_eq!(tokens.decode(&unsigned), None);
+        for junk in ["", "a.b", "a.b.c.d", "...", "eyJ.eyJ.x"] {
+            assert_eq!(tokens.decode(junk), None, "{junk}");
+        }
     }
 
     #[test]

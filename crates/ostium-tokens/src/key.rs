@@ -150,6 +150,29 @@ impl SigningKey {
         &self.access_token_header
     }
 
+    /// Whether `signature` is this key's signature of `message`.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        let (algorithm, public): (&'static dyn signature::VerificationAlgorithm, &[u8]) =
+            match &self.signer {
+                Signer::Ecdsa(pair) => (
+                    &signature::ECDSA_P256_SHA256_FIXED,
+                    pair.public_key().as_ref(),
+                ),
+                Signer::Ed25519(pair) => (&signature::ED25519, pair.public_key().as_ref()),
+                Signer::Rsa(pair, _) => (
+                    if self.algorithm == SigningAlgorithm::PS256 {
+                        &signature::RSA_PSS_2048_8192_SHA256
+                    } else {
+                        &signature::RSA_PKCS1_2048_8192_SHA256
+                    },
+                    pair.public_key().as_ref(),
+                ),
+            };
+        signature::UnparsedPublicKey::new(algorithm, public)
+            .verify(message, signature)
+            .is_ok()
+    }
+
     /// Signs `message` and returns the JWS signature bytes.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, TokenError> {
         match &self.signer {
@@ -228,6 +251,18 @@ mod tests {
             thumbprint(&jwk).unwrap(),
             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
         );
+    }
+
+    #[test]
+    fn every_algorithm_verifies_its_own_signatures_only() {
+        for algorithm in SigningAlgorithm::ALL {
+            let (key, _) = SigningKey::generate(algorithm).unwrap();
+            let (other, _) = SigningKey::generate(algorithm).unwrap();
+            let signature = key.sign(b"header.payload").unwrap();
+            assert!(key.verify(b"header.payload", &signature), "{algorithm}");
+            assert!(!key.verify(b"header.payloaD", &signature), "{algorithm}");
+            assert!(!other.verify(b"header.payload", &signature), "{algorithm}");
+        }
     }
 
     #[test]

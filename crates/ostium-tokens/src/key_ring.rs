@@ -42,6 +42,11 @@ impl KeyRing {
         self.published.iter().map(|k| k.as_ref())
     }
 
+    /// The published key with this `kid`.
+    pub fn find(&self, kid: &str) -> Option<&SigningKey> {
+        self.published().find(|k| k.kid() == kid)
+    }
+
     /// The JWKS document (RFC 7517 §5) as served at `/.well-known/jwks`.
     pub fn jwks_json(&self) -> &Arc<str> {
         &self.jwks

@@ -24,7 +24,7 @@ pub mod key;
 pub mod key_ring;
 pub mod key_store;
 
-pub use access_token::{AccessTokenGrant, AccessTokenStrategy, JwtAccessTokens};
+pub use access_token::{AccessTokenClaims, AccessTokenGrant, AccessTokenStrategy, JwtAccessTokens};
 pub use algorithm::SigningAlgorithm;
 pub use key::SigningKey;
 pub use key_ring::KeyRing;

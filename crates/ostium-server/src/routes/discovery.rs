@@ -31,8 +31,12 @@ pub(crate) fn metadata_documents(issuer: &str, catalog: &ResourceCatalog) -> (By
         "issuer": issuer,
         "jwks_uri": endpoint("/.well-known/jwks"),
         "token_endpoint": endpoint("/connect/token"),
+        "revocation_endpoint": endpoint("/connect/revocation"),
+        "introspection_endpoint": endpoint("/connect/introspect"),
         "grant_types_supported": GRANT_TYPES,
         "token_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": catalog.all_scopes().collect::<Vec<_>>(),
     });
     let mut openid = common.clone();

@@ -1,11 +1,17 @@
 //! Every route Ostium serves, registered in one place.
 //!
 //! - `token`: `POST /connect/token` (RFC 6749 §3.2).
+//! - `revocation`: `POST /connect/revocation` (RFC 7009).
+//! - `introspection`: `POST /connect/introspect` (RFC 7662).
+//! - `back_channel`: form reading, client authentication and errors they share.
 //! - `discovery`: OpenID Connect Discovery, RFC 8414 metadata, the JWKS.
 //! - `ops`: `/healthz`, `/readyz`, `/metrics`, for orchestrators and Prometheus.
 
+mod back_channel;
 mod discovery;
+mod introspection;
 mod ops;
+mod revocation;
 mod token;
 
 use actix_web::web;
@@ -17,6 +23,16 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/connect/token")
             .route(web::post().to(token::token))
+            .route(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/connect/revocation")
+            .route(web::post().to(revocation::revocation))
+            .route(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/connect/introspect")
+            .route(web::post().to(introspection::introspection))
             .route(web::to(method_not_allowed)),
     )
     .route(

@@ -1,0 +1,121 @@
+//! Token introspection (RFC 7662): whether a token is active, and what it stands for,
+//! answered to a resource server or to the client that holds the token.
+//!
+//! A caller only learns about tokens meant for it: an API resource about access
+//! tokens whose audience names it, a client about tokens issued to it. Anything else
+//! is exactly `{"active": false}` (§2.2), as is every inactive token, so an answer
+//! never tells a caller that someone else's token exists.
+
+use serde::Serialize;
+
+use ostium_protocol::token_management::TokenQuery;
+
+use crate::context::GrantContext;
+use crate::token_lookup::{KnownToken, identify, refresh_token_is_live};
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// An API resource, authenticated with one of its `api_secrets`.
+    Resource(String),
+    /// A client, authenticated as at the token endpoint.
+    Client(String),
+}
+
+/// RFC 7662 §2.2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub details: Option<ActiveToken>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActiveToken {
+    pub token_type: &'static str,
+    pub iss: String,
+    pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    pub scope: String,
+    pub aud: Vec<String>,
+    pub iat: u64,
+    pub exp: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+impl Introspection {
+    pub const INACTIVE: Self = Self {
+        active: false,
+        details: None,
+    };
+}
+
+pub fn introspect(
+    context: &GrantContext,
+    issuer: &str,
+    caller: &Caller,
+    query: &TokenQuery,
+    now: u64,
+) -> Introspection {
+    let Some(token) = identify(context, &query.token, query.hint, now) else {
+        return Introspection::INACTIVE;
+    };
+    let visible = match (caller, &token) {
+        (Caller::Client(id), token) => token.client_id() == id,
+        (Caller::Resource(name), KnownToken::Jwt(claims)) => claims.aud.contains(name),
+        (Caller::Resource(name), KnownToken::Reference(record)) => record.audiences.contains(name),
+        // Refresh tokens are the client's business alone.
+        (Caller::Resource(_), KnownToken::Refresh(_)) => false,
+    };
+    if !visible {
+        return Introspection::INACTIVE;
+    }
+    let details = match token {
+        KnownToken::Jwt(claims) => {
+            let active = now < claims.exp
+                && claims.nbf.is_none_or(|nbf| nbf <= now)
+                && !context.state.is_revoked(&claims.jti, now);
+            active.then_some(ActiveToken {
+                token_type: "access_token",
+                iss: claims.iss,
+                client_id: claims.client_id,
+                sub: Some(claims.sub),
+                scope: claims.scope,
+                aud: claims.aud,
+                iat: claims.iat,
+                exp: claims.exp,
+                jti: Some(claims.jti),
+            })
+        }
+        KnownToken::Reference(record) => Some(ActiveToken {
+            token_type: "access_token",
+            iss: issuer.to_owned(),
+            sub: record.subject.or_else(|| Some(record.client_id.clone())),
+            client_id: record.client_id,
+            scope: record.scope,
+            aud: record.audiences,
+            iat: record.issued_at,
+            exp: record.expires_at,
+            jti: None,
+        }),
+        KnownToken::Refresh(record) => {
+            refresh_token_is_live(context, &record, now).then(|| ActiveToken {
+                token_type: "refresh_token",
+                iss: issuer.to_owned(),
+                client_id: record.client_id,
+                sub: Some(record.subject),
+                scope: record.scope,
+                aud: record.audiences,
+                iat: record.issued_at,
+                exp: record.expires_at,
+                jti: None,
+            })
+        }
+    };
+    Introspection {
+        active: details.is_some(),
+        details,
+    }
+}

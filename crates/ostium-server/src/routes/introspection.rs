@@ -1,0 +1,63 @@
+//! `POST /connect/introspect` (RFC 7662): is this token active, and what does it
+//! stand for? Asked by an API resource (with one of its `api_secrets`) or by a client.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use ostium_grants::GrantSupervisor;
+use ostium_grants::context::now;
+use ostium_grants::introspection::{Caller, Introspection, introspect};
+use ostium_protocol::token_management::TokenQuery;
+use ostium_protocol::{ClientAuthMethod, ClientCredentials, OAuthError};
+
+use super::back_channel::{authenticate, credentials, error_response, no_store, read_form};
+use crate::state::Shared;
+
+pub(crate) async fn introspection(
+    request: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+    grants: web::Data<GrantSupervisor>,
+) -> HttpResponse {
+    match answer(&request, payload, &shared, &grants).await {
+        Ok(body) => no_store(HttpResponse::Ok()).json(body),
+        Err(refused) => error_response(&refused),
+    }
+}
+
+async fn answer(
+    request: &HttpRequest,
+    payload: web::Payload,
+    shared: &Shared,
+    grants: &GrantSupervisor,
+) -> Result<Introspection, OAuthError> {
+    let form = read_form(request, payload, shared.max_body_bytes).await?;
+    let caller = caller(shared, &credentials(request, &form)?)?;
+    let query = TokenQuery::parse(&form)?;
+    Ok(introspect(
+        grants.context(),
+        &shared.issuer,
+        &caller,
+        &query,
+        now(),
+    ))
+}
+
+/// An API resource if the id names one, otherwise a client.
+fn caller(shared: &Shared, credentials: &ClientCredentials) -> Result<Caller, OAuthError> {
+    match shared.api_resources.get(&credentials.client_id) {
+        Some(secrets) => {
+            if credentials.matches_any(secrets) {
+                Ok(Caller::Resource(credentials.client_id.clone()))
+            } else {
+                tracing::info!(resource = ?credentials.client_id, "API resource authentication failed");
+                Err(OAuthError::invalid_client("client authentication failed"))
+            }
+        }
+        // A public client proves nothing by naming itself, so it may not ask.
+        None if credentials.method == ClientAuthMethod::None => Err(OAuthError::invalid_client(
+            "introspection needs a client secret or an API resource secret",
+        )),
+        None => Ok(Caller::Client(
+            authenticate(shared, credentials)?.client_id.clone(),
+        )),
+    }
+}
