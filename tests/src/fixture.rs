@@ -44,10 +44,27 @@ fn digest(secret: &str) -> String {
 /// The standard configuration for a node listening on `port`, with `extra` TOML
 /// appended (more clients, say).
 pub fn config(port: u16, dir: &std::path::Path, algorithm: &str, extra: &str) -> String {
+    config_with_issuer(
+        &format!("http://127.0.0.1:{port}"),
+        port,
+        dir,
+        algorithm,
+        extra,
+    )
+}
+
+/// As [`config`], for a node that is one of several behind a shared `issuer`.
+pub fn config_with_issuer(
+    issuer: &str,
+    port: u16,
+    dir: &std::path::Path,
+    algorithm: &str,
+    extra: &str,
+) -> String {
     format!(
         r#"
 [server]
-issuer = "http://127.0.0.1:{port}"
+issuer = "{issuer}"
 listen = "127.0.0.1:{port}"
 data_dir = "{data}"
 workers = 2

@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod cluster;
 pub mod fixture;
 pub mod redis;
 
@@ -138,6 +139,14 @@ impl Node {
 
     /// As [`Node::start`], with extra environment variables for the process.
     pub fn start_with_env(dir: &Path, config: &str, base_url: &str, env: &[(&str, &str)]) -> Self {
+        let mut node = Self::launch(dir, config, base_url, env);
+        node.wait_ready();
+        node
+    }
+
+    /// Starts the process without waiting for it: a cluster node becomes ready only
+    /// once a quorum of its peers runs, so a cluster launches all, then waits.
+    pub fn launch(dir: &Path, config: &str, base_url: &str, env: &[(&str, &str)]) -> Self {
         let path = dir.join("ostium.toml");
         std::fs::write(&path, config).expect("write configuration");
         let mut node = Self {
@@ -173,10 +182,10 @@ impl Node {
             .spawn()
             .expect("start ostium serve");
         self.child = Some(child);
-        self.wait_ready();
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits until `/readyz` answers, failing with the node's log if it exits first.
+    pub fn wait_ready(&mut self) {
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
@@ -221,6 +230,12 @@ impl Node {
 
     /// Kills the node and starts it again on the same configuration and data.
     pub fn restart(&mut self) {
+        self.relaunch();
+        self.wait_ready();
+    }
+
+    /// Kills the node and starts it again without waiting for it to be ready.
+    pub fn relaunch(&mut self) {
         self.kill();
         self.spawn();
     }

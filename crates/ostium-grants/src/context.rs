@@ -51,7 +51,8 @@ impl GrantContext {
                     at: grant.issued_at,
                 };
                 match self.propose(command).await? {
-                    StateResponse::Issued => Ok(handle),
+                    // Duplicate: a retried proposal that had been applied already.
+                    StateResponse::Issued | StateResponse::Duplicate => Ok(handle),
                     other => {
                         tracing::error!(?other, "the state refused a new reference token");
                         Err(OAuthError::server_error())
@@ -59,6 +60,15 @@ impl GrantContext {
                 }
             }
         }
+    }
+
+    /// Catches up with the replicated state before a read that must see every
+    /// acknowledged write.
+    pub async fn catch_up(&self) -> Result<(), OAuthError> {
+        self.state.catch_up().await.map_err(|e| {
+            tracing::warn!(error = %e, "token state unavailable");
+            OAuthError::temporarily_unavailable("the token state is unavailable; retry shortly")
+        })
     }
 
     /// Proposes a command; an unavailable state is `temporarily_unavailable`, so the

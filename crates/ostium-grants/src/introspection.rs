@@ -8,6 +8,7 @@
 
 use serde::Serialize;
 
+use ostium_protocol::OAuthError;
 use ostium_protocol::token_management::TokenQuery;
 
 use crate::context::GrantContext;
@@ -52,7 +53,20 @@ impl Introspection {
     };
 }
 
-pub fn introspect(
+/// Answers after this node has caught up with every acknowledged write, so that a
+/// token revoked anywhere is inactive here too (invariant 2).
+pub async fn introspect(
+    context: &GrantContext,
+    issuer: &str,
+    caller: &Caller,
+    query: &TokenQuery,
+    now: u64,
+) -> Result<Introspection, OAuthError> {
+    context.catch_up().await?;
+    Ok(answer(context, issuer, caller, query, now))
+}
+
+fn answer(
     context: &GrantContext,
     issuer: &str,
     caller: &Caller,

@@ -61,7 +61,8 @@ pub(crate) async fn issue_refresh_token(
         at,
     };
     match context.propose(command).await? {
-        StateResponse::Issued => Ok(handle),
+        // Duplicate: a retried proposal that had been applied already.
+        StateResponse::Issued | StateResponse::Duplicate => Ok(handle),
         other => {
             tracing::error!(?other, "the state refused a new refresh token");
             Err(OAuthError::server_error())

@@ -52,6 +52,8 @@ async fn revoke(
     client: &Client,
     query: &TokenQuery,
 ) -> Result<(), OAuthError> {
+    // A token issued through another node a moment ago must be found here too.
+    context.catch_up().await?;
     let at = now();
     let Some(token) = identify(context, &query.token, query.hint, at) else {
         return Ok(());

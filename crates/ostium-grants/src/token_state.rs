@@ -5,12 +5,11 @@
 //! leader can forward proposals (the server decides how), and so that grant tests
 //! can run against a plain in-memory [`State`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use ostium_state::node::ProposeError;
 use ostium_state::{
-    FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, State, StateCommand,
-    StateNode, StateResponse, TokenDigest,
+    FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, ReplicatedState, State,
+    StateCommand, StateResponse, TokenDigest,
 };
 
 use crate::password_validator::BoxFuture;
@@ -26,6 +25,10 @@ pub trait TokenState: Send + Sync + 'static {
     /// Appends `command` to the replicated log and returns its outcome once applied.
     fn propose(&self, command: StateCommand) -> BoxFuture<Result<StateResponse, StateUnavailable>>;
 
+    /// Waits until this node has applied every write acknowledged before the call, so
+    /// that the reads after it see them (a revocation, say).
+    fn catch_up(&self) -> BoxFuture<Result<(), StateUnavailable>>;
+
     /// The refresh token with this digest, as applied on this node.
     fn refresh_token(&self, digest: &TokenDigest) -> Option<RefreshTokenRecord>;
 
@@ -39,19 +42,24 @@ pub trait TokenState: Send + Sync + 'static {
     fn is_revoked(&self, token_id: &str, now: u64) -> bool;
 }
 
-/// A Raft node used directly: right for a single node, where it is always the leader.
-impl TokenState for Arc<StateNode> {
+/// The replicated state of a node: proposals are forwarded to the leader.
+impl TokenState for ReplicatedState {
     fn propose(&self, command: StateCommand) -> BoxFuture<Result<StateResponse, StateUnavailable>> {
-        let node = self.clone();
+        // The future must own what it uses; the node and client are cheap handles.
+        let state = self.clone();
         Box::pin(async move {
-            StateNode::propose(&node, command)
+            ReplicatedState::propose(&state, command)
                 .await
-                .map_err(|e| match e {
-                    ProposeError::ForwardToLeader(leader) => {
-                        StateUnavailable(format!("not the leader (leader: {:?})", leader.id))
-                    }
-                    other => StateUnavailable(other.to_string()),
-                })
+                .map_err(|e| StateUnavailable(e.0))
+        })
+    }
+
+    fn catch_up(&self) -> BoxFuture<Result<(), StateUnavailable>> {
+        let state = self.clone();
+        Box::pin(async move {
+            ReplicatedState::catch_up(&state)
+                .await
+                .map_err(|e| StateUnavailable(e.0))
         })
     }
 
@@ -88,6 +96,10 @@ impl TokenState for InMemoryState {
     fn propose(&self, command: StateCommand) -> BoxFuture<Result<StateResponse, StateUnavailable>> {
         let response = self.with(|state| state.apply(&command));
         Box::pin(std::future::ready(Ok(response)))
+    }
+
+    fn catch_up(&self) -> BoxFuture<Result<(), StateUnavailable>> {
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn refresh_token(&self, digest: &TokenDigest) -> Option<RefreshTokenRecord> {

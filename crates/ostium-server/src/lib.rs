@@ -7,6 +7,7 @@
 //! are registered in [`routes::configure`].
 //!
 //! Layout:
+//! - [`cluster_admin`]: `ostium cluster …` against a running node.
 //! - [`config`]: the TOML file, validated with errors naming file, entry and field.
 //! - [`server`]: building the shared state and running the HTTP server.
 //! - `replication`: this node's Raft node, on a runtime of its own.
@@ -14,6 +15,7 @@
 //!   `ops` (health, readiness, Prometheus).
 //! - `http_metrics`: request counts and latency per route.
 
+pub mod cluster_admin;
 pub mod config;
 mod http_metrics;
 mod replication;

@@ -11,8 +11,8 @@ use ostium_grants::{
     Argon2PasswordValidator, GrantContext, GrantMetrics, GrantSupervisor,
     ResourceOwnerPasswordValidator,
 };
+use ostium_tokens::JwtAccessTokens;
 use ostium_tokens::handle::RefreshHandles;
-use ostium_tokens::{JwtAccessTokens, KeyStore, TokenError};
 use prometheus_client::registry::Registry;
 
 use crate::config::Config;
@@ -26,8 +26,6 @@ const MAX_WAITING_LOGINS: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("signing keys: {0}")]
-    Keys(#[from] TokenError),
     #[error("users: {0}")]
     Users(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -63,11 +61,8 @@ impl Server {
         config: Config,
         password_validator: Arc<dyn ResourceOwnerPasswordValidator>,
     ) -> Result<Self, ServerError> {
-        let keys = Arc::new(
-            KeyStore::new(&config.server.data_dir)
-                .load_or_create(config.signing_algorithm, ostium_grants::context::now())?,
-        );
-        let replication = Replication::start_single(&config.server.data_dir)?;
+        let replication = Replication::start(&config)?;
+        let keys = Arc::new(replication.signing_keys(config.signing_algorithm)?);
         let mut registry = Registry::default();
         let metrics = GrantMetrics::default();
         metrics.register(&mut registry);
@@ -75,7 +70,7 @@ impl Server {
         let grant_context = Arc::new(GrantContext {
             catalog: config.catalog.clone(),
             access_tokens: JwtAccessTokens::new(&config.server.issuer, keys.clone()),
-            state: Arc::new(replication.node().clone()),
+            state: Arc::new(replication.state().clone()),
             refresh_handles: RefreshHandles::from_cluster_secret(replication.secret()),
             metrics,
         });
@@ -104,6 +99,7 @@ impl Server {
             registry,
             http_metrics,
             max_body_bytes: config.server.max_body_bytes,
+            state: replication.state().clone(),
         });
         Ok(Self {
             config,

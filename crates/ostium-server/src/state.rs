@@ -26,4 +26,5 @@ pub(crate) struct Shared {
     pub registry: Registry,
     pub http_metrics: HttpMetrics,
     pub max_body_bytes: usize,
+    pub state: ostium_state::ReplicatedState,
 }

@@ -72,6 +72,17 @@ pub enum StateCommand {
     /// Drops everything that has expired by `at`.
     #[serde(rename = "purge/v1")]
     Purge { at: u64 },
+    /// Adds a signing key, its private part sealed with the cluster's key-encryption
+    /// key, so that every node signs with the same keys and verifies every token.
+    #[serde(rename = "add_signing_key/v1")]
+    AddSigningKey {
+        kid: String,
+        /// JWS `alg` name.
+        alg: String,
+        /// Nonce, ciphertext and tag (AES-256-GCM) of the PKCS#8 document.
+        sealed: Vec<u8>,
+        at: u64,
+    },
 }
 
 /// One line for Raft's logs: the command and the digests or ids it is about, which are
@@ -110,6 +121,9 @@ impl fmt::Display for StateCommand {
                 write!(f, "revoke_reference_token(digest={digest}, at={at})")
             }
             Self::Purge { at } => write!(f, "purge(at={at})"),
+            Self::AddSigningKey { kid, alg, at, .. } => {
+                write!(f, "add_signing_key(kid={kid}, alg={alg}, at={at})")
+            }
         }
     }
 }

@@ -15,12 +15,15 @@
 //! - [`network`]: Raft RPCs over HTTP, signed with the cluster secret; the client
 //!   for openraft and the server side for whatever HTTP server hosts the Raft listener.
 //! - [`node`]: [`StateNode`]: start, propose, read, membership, status, shutdown.
+//! - [`replicated`]: [`ReplicatedState`]: propose from any node (forwarding to the
+//!   leader) and read after catching up.
 
 pub mod command;
 pub mod digest;
 pub mod network;
 pub mod node;
 pub mod record;
+pub mod replicated;
 pub mod state;
 pub mod store;
 pub mod typ;
@@ -30,6 +33,8 @@ pub use digest::TokenDigest;
 pub use network::{ClusterSecret, RaftService};
 pub use node::{StateNode, StateNodeConfig};
 pub use record::{
-    FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, TokenExpiration, TokenUsage,
+    FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, SigningKeyRecord,
+    TokenExpiration, TokenUsage,
 };
+pub use replicated::{ReplicatedState, Unavailable};
 pub use state::State;

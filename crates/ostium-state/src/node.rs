@@ -158,7 +158,7 @@ pub enum MembershipError {
 
 /// A node's view of the cluster: what `ostium cluster status` prints (as JSON) and what
 /// the Raft metrics export.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeMetrics {
     pub id: NodeId,
     pub state: ServerState,

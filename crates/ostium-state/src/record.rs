@@ -112,3 +112,16 @@ pub struct ReferenceTokenRecord {
     pub issued_at: u64,
     pub expires_at: u64,
 }
+
+/// A signing key shared by the cluster. The private key is sealed; only nodes that
+/// hold the cluster secret can open it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub sealed: Vec<u8>,
+    pub created_at: u64,
+    /// Position among the keys, in the order they were added: the first key of an
+    /// algorithm is the one every node signs with, whichever node added it.
+    pub order: u64,
+}

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::command::{StateCommand, StateResponse};
 use crate::digest::TokenDigest;
 use crate::record::{
-    FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, Rotation, TokenUsage, expiry,
+    FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, Rotation, SigningKeyRecord,
+    TokenUsage, expiry,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +25,8 @@ pub struct State {
     /// Deny list: token id → when the token would have expired anyway.
     revoked: BTreeMap<String, u64>,
     reference_tokens: BTreeMap<TokenDigest, ReferenceTokenRecord>,
+    #[serde(default)]
+    signing_keys: BTreeMap<String, SigningKeyRecord>,
 }
 
 impl State {
@@ -141,6 +144,29 @@ impl State {
             StateCommand::Purge { at } => StateResponse::Purged {
                 removed: self.purge(*at),
             },
+
+            StateCommand::AddSigningKey {
+                kid,
+                alg,
+                sealed,
+                at,
+            } => {
+                if self.signing_keys.contains_key(kid) {
+                    return StateResponse::Duplicate;
+                }
+                let order = self.signing_keys.len() as u64;
+                self.signing_keys.insert(
+                    kid.clone(),
+                    SigningKeyRecord {
+                        kid: kid.clone(),
+                        alg: alg.clone(),
+                        sealed: sealed.clone(),
+                        created_at: *at,
+                        order,
+                    },
+                );
+                StateResponse::Issued
+            }
         }
     }
 
@@ -250,6 +276,13 @@ impl State {
             + self.families.len()
             + self.revoked.len()
             + self.reference_tokens.len()
+    }
+
+    /// Every signing key, in the order they were added.
+    pub fn signing_keys(&self) -> Vec<&SigningKeyRecord> {
+        let mut keys: Vec<&SigningKeyRecord> = self.signing_keys.values().collect();
+        keys.sort_by_key(|k| k.order);
+        keys
     }
 
     /// The record of a refresh token, spent or not; whether it may be redeemed is for
@@ -682,6 +715,29 @@ mod tests {
         assert_eq!(state.apply(&revoke), StateResponse::Revoked);
         assert!(state.reference_token(&d("ref"), T0 + 2).is_none());
         assert_eq!(state.apply(&revoke), StateResponse::Invalid);
+    }
+
+    #[test]
+    fn signing_keys_keep_the_order_they_were_added_in() {
+        let mut state = State::default();
+        let add = |kid: &str| StateCommand::AddSigningKey {
+            kid: kid.into(),
+            alg: "ES256".into(),
+            sealed: vec![1, 2, 3],
+            at: T0,
+        };
+        assert_eq!(state.apply(&add("b")), StateResponse::Issued);
+        assert_eq!(state.apply(&add("a")), StateResponse::Issued);
+        assert_eq!(state.apply(&add("b")), StateResponse::Duplicate);
+        let kids: Vec<&str> = state
+            .signing_keys()
+            .iter()
+            .map(|k| k.kid.as_str())
+            .collect();
+        assert_eq!(kids, ["b", "a"]);
+        // Purging never drops a key.
+        state.apply(&StateCommand::Purge { at: u64::MAX });
+        assert_eq!(state.signing_keys().len(), 2);
     }
 
     #[test]

@@ -50,9 +50,42 @@ enum Command {
     /// Print the `sha256:` digest of a client or API secret, for `client_secrets`
     /// and `api_secrets`. Reads the secret from standard input if not given.
     HashSecret { secret: Option<String> },
+    /// Ask the cluster, through the node a configuration file describes.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+        /// The configuration file of the node to ask.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+    },
     /// Print the Argon2id PHC string of a user password, for `password_hash`.
     /// Reads the password from standard input if not given.
     HashPassword { password: Option<String> },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Print leader, term, members, commit and applied index as JSON.
+    Status,
+    /// Add a node as a learner: it receives the log but does not vote yet.
+    AddLearner {
+        /// The new node's id.
+        #[arg(long)]
+        id: u64,
+        /// The new node's Raft address (host:port), as the other nodes reach it.
+        #[arg(long)]
+        addr: String,
+    },
+    /// Make a learner a voting member.
+    Promote {
+        #[arg(long)]
+        id: u64,
+    },
+    /// Remove a member (it stops voting first, then leaves).
+    Remove {
+        #[arg(long)]
+        id: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -70,6 +103,10 @@ fn main() -> anyhow::Result<()> {
                 config.users.len()
             );
             Ok(())
+        }
+        Command::Cluster { command, config } => {
+            let file = config.context("--config FILE is required: the node to ask")?;
+            cluster(&Config::load(&file, SecretPolicy::AllowPlainText)?, command)
         }
         Command::HashSecret { secret } => {
             let secret = argument_or_stdin(secret, "secret")?;
@@ -106,6 +143,30 @@ fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
     server.shutdown();
     telemetry.shutdown();
     result.context("server stopped with an error")
+}
+
+fn cluster(config: &Config, command: ClusterCommand) -> anyhow::Result<()> {
+    use ostium_server::cluster_admin::{Admin, Change};
+    let admin = Admin::for_config(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let change = match command {
+        ClusterCommand::Status => {
+            let status = runtime.block_on(admin.status())?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            return Ok(());
+        }
+        ClusterCommand::AddLearner { id, addr } => Change::AddLearner {
+            id,
+            raft_addr: addr,
+        },
+        ClusterCommand::Promote { id } => Change::Promote { id },
+        ClusterCommand::Remove { id } => Change::Remove { id },
+    };
+    runtime.block_on(admin.change(&change))?;
+    println!("done: {change:?}");
+    Ok(())
 }
 
 fn secret_policy(dev: bool) -> SecretPolicy {

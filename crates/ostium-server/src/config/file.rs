@@ -26,6 +26,23 @@ pub(super) struct File {
     pub(super) clients: Vec<ClientSection>,
     #[serde(default)]
     pub(super) users: Vec<UserSection>,
+    pub(super) cluster: Option<ClusterSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ClusterSection {
+    pub(super) node_id: u64,
+    #[serde(default = "core_role")]
+    pub(super) role: String,
+    pub(super) raft_listen: String,
+    pub(super) secret_file: PathBuf,
+    /// Raft address of every core node, by node id (TOML keys are strings).
+    pub(super) peers: BTreeMap<String, String>,
+}
+
+pub(super) fn core_role() -> String {
+    "core".into()
 }
 
 #[derive(Deserialize)]

@@ -55,6 +55,8 @@ pub struct Config {
     pub catalog: ResourceCatalog,
     pub api_resources: Vec<ApiResourceSettings>,
     pub users: Vec<UserSettings>,
+    /// `None`: a single node, a cluster of one.
+    pub cluster: Option<ClusterSettings>,
     /// Things worth an operator's attention that do not stop the server.
     pub warnings: Vec<String>,
 }
@@ -68,6 +70,19 @@ pub struct ServerSettings {
     pub workers: Option<usize>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+}
+
+/// `[cluster]`: this node's place in a Raft cluster of core nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    pub node_id: u64,
+    /// Where this node listens for Raft traffic and the cluster API.
+    pub raft_listen: SocketAddr,
+    /// A file holding the secret every node of the cluster shares (at least 16
+    /// bytes; surrounding whitespace is ignored).
+    pub secret_file: PathBuf,
+    /// Raft address of every core node, by id, this node included.
+    pub peers: BTreeMap<u64, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +184,10 @@ impl Checker {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let users = check_users(file.users)?;
+        let cluster = file
+            .cluster
+            .map(|c| check_cluster(c, server.listen))
+            .transpose()?;
         Ok(Config {
             server,
             signing_algorithm: file.signing.algorithm,
@@ -176,6 +195,7 @@ impl Checker {
             catalog,
             api_resources,
             users,
+            cluster,
             warnings: std::mem::take(&mut self.warnings),
         })
     }
@@ -366,6 +386,62 @@ impl Checker {
             })
             .collect()
     }
+}
+
+fn check_cluster(c: file::ClusterSection, listen: SocketAddr) -> Result<ClusterSettings, String> {
+    if c.role != "core" {
+        return Err(format!(
+            "[cluster] role: `{}` is not available; this version runs `core` nodes only",
+            c.role
+        ));
+    }
+    if c.node_id == 0 {
+        return Err("[cluster] node_id: must be at least 1".into());
+    }
+    let raft_listen: SocketAddr = c.raft_listen.parse().map_err(|_| {
+        format!(
+            "[cluster] raft_listen: `{}` is not an address and port such as 0.0.0.0:9080",
+            c.raft_listen
+        )
+    })?;
+    if raft_listen.port() == listen.port() && raft_listen.ip() == listen.ip() {
+        return Err(
+            "[cluster] raft_listen: must differ from [server] listen; Raft traffic never \
+             shares the public port"
+                .into(),
+        );
+    }
+    let mut peers = BTreeMap::new();
+    for (id, addr) in c.peers {
+        let id: u64 =
+            id.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
+                format!("[cluster.peers]: `{id}` is not a node id (a number from 1)")
+            })?;
+        if addr
+            .rsplit_once(':')
+            .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+        {
+            return Err(format!(
+                "[cluster.peers] {id}: `{addr}` is not a host:port address"
+            ));
+        }
+        peers.insert(id, addr);
+    }
+    if !peers.contains_key(&c.node_id) {
+        return Err(format!(
+            "[cluster.peers]: must list this node ({}) with the address other nodes reach it at",
+            c.node_id
+        ));
+    }
+    if c.secret_file.as_os_str().is_empty() {
+        return Err("[cluster] secret_file: must name the file holding the cluster secret".into());
+    }
+    Ok(ClusterSettings {
+        node_id: c.node_id,
+        raft_listen,
+        secret_file: c.secret_file,
+        peers,
+    })
 }
 
 /// A scope name must be a single RFC 6749 §3.3 scope token.
@@ -692,6 +768,39 @@ name = "openid"
     fn grant_types_of_the_wrong_type_say_what_is_expected() {
         let err = parse(&with_client("5")).unwrap_err().to_string();
         assert!(err.contains("a preset name"), "{err}");
+    }
+
+    #[test]
+    fn cluster_section_is_checked() {
+        let cluster = |body: &str| parse(&format!("{BASE}\n[cluster]\n{body}"));
+        let good = "node_id = 2\nraft_listen = \"0.0.0.0:9080\"\nsecret_file = \"/etc/ostium/secret\"\n\
+                    [cluster.peers]\n1 = \"10.0.0.1:9080\"\n2 = \"10.0.0.2:9080\"\n3 = \"10.0.0.3:9080\"";
+        let settings = cluster(good).unwrap().cluster.unwrap();
+        assert_eq!(settings.node_id, 2);
+        assert_eq!(settings.peers.len(), 3);
+        assert_eq!(settings.peers[&1], "10.0.0.1:9080");
+        for (from, to, expected) in [
+            ("node_id = 2", "node_id = 4", "must list this node (4)"),
+            ("node_id = 2", "node_id = 2\nrole = \"edge\"", "role"),
+            (
+                "0.0.0.0:9080\"\nsecret",
+                "0.0.0.0:8080\"\nsecret",
+                "must differ from [server] listen",
+            ),
+            (
+                "1 = \"10.0.0.1:9080\"",
+                "one = \"10.0.0.1:9080\"",
+                "`one` is not a node id",
+            ),
+            (
+                "1 = \"10.0.0.1:9080\"",
+                "1 = \"10.0.0.1\"",
+                "not a host:port",
+            ),
+        ] {
+            let err = cluster(&good.replace(from, to)).unwrap_err().to_string();
+            assert!(err.contains(expected), "{to}: {err}");
+        }
     }
 
     #[test]

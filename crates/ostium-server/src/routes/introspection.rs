@@ -32,13 +32,7 @@ async fn answer(
     let form = read_form(request, payload, shared.max_body_bytes).await?;
     let caller = caller(shared, &credentials(request, &form)?)?;
     let query = TokenQuery::parse(&form)?;
-    Ok(introspect(
-        grants.context(),
-        &shared.issuer,
-        &caller,
-        &query,
-        now(),
-    ))
+    introspect(grants.context(), &shared.issuer, &caller, &query, now()).await
 }
 
 /// An API resource if the id names one, otherwise a client.

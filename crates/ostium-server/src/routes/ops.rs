@@ -10,11 +10,13 @@ pub(crate) async fn healthz() -> HttpResponse {
 }
 
 /// Readiness: keys are loaded and every grant actor is started before the listener
-/// opens, so a node that answers is ready to issue tokens.
+/// opens, so a node that answers can issue access tokens; the Raft leader it knows
+/// of (if any) says whether it can write refresh tokens and revocations too.
 pub(crate) async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({
         "status": "ready",
         "signing_key": shared.keys.active().kid(),
+        "raft_leader": shared.state.node().metrics().leader,
     }))
 }
 

@@ -5,15 +5,21 @@
 //! - [`rpc`]: the RPCs and how their bodies are framed.
 //! - [`client`]: openraft's `RaftNetworkV2` over reqwest, one client per peer, and
 //!   the read-index request a follower sends for a linearizable read.
+//! - [`cluster`]: writes forwarded to the leader, and the operator's status and
+//!   membership commands, on the same listener.
+//! - [`listener`]: the HTTP server on the Raft address, serving both.
 //! - [`service`]: the serving side, independent of any HTTP server: it takes a
 //!   request's RPC name, body and auth header and returns the reply body.
 
 pub mod auth;
 pub mod client;
+pub mod cluster;
+pub mod listener;
 pub mod rpc;
 pub mod service;
 
 pub use auth::{AuthError, CLUSTER_AUTH_HEADER, ClusterSecret, ClusterSecretError};
 pub use client::{PeerClient, RaftNetwork};
+pub use cluster::{ClusterClient, ClusterReply, ClusterService};
 pub use rpc::RaftRpc;
 pub use service::{RaftService, RaftServiceError};

@@ -1,0 +1,262 @@
+//! The cluster API on the Raft listener, beside the Raft RPCs: writes forwarded by
+//! nodes that are not the leader, and the operator's `ostium cluster …` commands
+//! (status and membership). Signed with the cluster secret like every request on
+//! that listener, under the operation's own name, so a tag for one operation cannot
+//! be replayed as another.
+//!
+//! The serving side ([`ClusterService`]) is independent of any HTTP server: the
+//! listener hands over the operation (the last path segment of `/cluster/{op}`), the
+//! body and the auth header. [`ClusterClient`] is the calling side.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::auth::{AuthError, CLUSTER_AUTH_HEADER, ClusterSecret};
+use crate::command::{StateCommand, StateResponse};
+use crate::node::{Leader, MembershipError, NodeMetrics, ProposeError, StateNode};
+use crate::typ::NodeId;
+
+/// How a forwarded or administrative request ended, as sent back over the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterReply<T> {
+    Done(T),
+    /// This node is not the leader; the leader's Raft address, when known.
+    NotLeader(Option<String>),
+    /// The request could not be carried out now; the reason, for the operator.
+    Failed(String),
+}
+
+/// Adds a learner: the new node's id and Raft address.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddLearner {
+    pub id: NodeId,
+    pub raft_addr: String,
+}
+
+/// Names one member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Member {
+    pub id: NodeId,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterServiceError {
+    #[error("unknown cluster operation")]
+    UnknownOperation,
+    #[error(transparent)]
+    Unauthenticated(#[from] AuthError),
+    #[error("malformed request: {0}")]
+    Malformed(#[from] serde_json::Error),
+}
+
+impl ClusterServiceError {
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::UnknownOperation => 404,
+            Self::Unauthenticated(_) => 401,
+            Self::Malformed(_) => 400,
+        }
+    }
+}
+
+/// Serves the cluster API for one node.
+#[derive(Clone)]
+pub struct ClusterService {
+    node: Arc<StateNode>,
+    secret: ClusterSecret,
+}
+
+impl ClusterService {
+    pub fn new(node: Arc<StateNode>, secret: ClusterSecret) -> Self {
+        Self { node, secret }
+    }
+
+    pub async fn handle(
+        &self,
+        operation: &str,
+        body: &[u8],
+        auth: Option<&str>,
+    ) -> Result<Vec<u8>, ClusterServiceError> {
+        if !matches!(
+            operation,
+            "propose" | "status" | "add-learner" | "promote" | "remove"
+        ) {
+            return Err(ClusterServiceError::UnknownOperation);
+        }
+        if let Err(refused) = self.secret.verify(operation, body, auth) {
+            tracing::warn!(operation, reason = %refused, "refused a cluster request: wrong or missing cluster authentication");
+            return Err(refused.into());
+        }
+        let node = &self.node;
+        let reply = match operation {
+            "propose" => {
+                let command: StateCommand = serde_json::from_slice(body)?;
+                encode(&match node.propose(command).await {
+                    Ok(response) => ClusterReply::Done(response),
+                    Err(ProposeError::ForwardToLeader(leader)) => {
+                        ClusterReply::NotLeader(leader.raft_addr)
+                    }
+                    Err(other) => ClusterReply::Failed(other.to_string()),
+                })
+            }
+            "status" => encode(&ClusterReply::Done(node.metrics())),
+            "add-learner" => {
+                let request: AddLearner = serde_json::from_slice(body)?;
+                membership(node.add_learner(request.id, request.raft_addr).await)
+            }
+            "promote" => {
+                let Member { id } = serde_json::from_slice(body)?;
+                let mut voters = node.metrics().voters;
+                voters.insert(id);
+                membership(node.change_membership(voters).await)
+            }
+            _ => {
+                let Member { id } = serde_json::from_slice(body)?;
+                let voters: BTreeSet<NodeId> = node
+                    .metrics()
+                    .voters
+                    .into_iter()
+                    .filter(|v| *v != id)
+                    .collect();
+                match node.change_membership(voters).await {
+                    Ok(()) => membership(node.remove_nodes(BTreeSet::from([id])).await),
+                    failed => membership(failed),
+                }
+            }
+        };
+        Ok(reply)
+    }
+}
+
+fn membership(result: Result<(), MembershipError>) -> Vec<u8> {
+    encode(&match result {
+        Ok(()) => ClusterReply::Done(()),
+        Err(MembershipError::ForwardToLeader(Leader { raft_addr, .. })) => {
+            ClusterReply::NotLeader(raft_addr)
+        }
+        Err(other) => ClusterReply::Failed(other.to_string()),
+    })
+}
+
+fn encode<T: Serialize>(reply: &ClusterReply<T>) -> Vec<u8> {
+    // Serializing these plain types cannot fail; an empty body would fail loudly on
+    // the other side rather than here.
+    serde_json::to_vec(reply).unwrap_or_default()
+}
+
+/// Why a call to another node's cluster API failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterCallError {
+    #[error("could not reach {addr}: {source}")]
+    Transport {
+        addr: String,
+        source: reqwest::Error,
+    },
+    #[error("{addr} answered HTTP {status}")]
+    Status { addr: String, status: u16 },
+    #[error("{addr} sent a reply that could not be read: {source}")]
+    Decode {
+        addr: String,
+        source: serde_json::Error,
+    },
+}
+
+/// Calls the cluster API of other nodes.
+#[derive(Clone)]
+pub struct ClusterClient {
+    http: reqwest::Client,
+    secret: ClusterSecret,
+}
+
+impl ClusterClient {
+    pub fn new(secret: ClusterSecret, timeout: Duration) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(timeout)
+            .build()?;
+        Ok(Self { http, secret })
+    }
+
+    /// Asks the node at `addr` to propose `command`.
+    pub async fn propose(
+        &self,
+        addr: &str,
+        command: &StateCommand,
+    ) -> Result<ClusterReply<StateResponse>, ClusterCallError> {
+        self.call(addr, "propose", command).await
+    }
+
+    pub async fn status(&self, addr: &str) -> Result<ClusterReply<NodeMetrics>, ClusterCallError> {
+        self.call(addr, "status", &()).await
+    }
+
+    pub async fn add_learner(
+        &self,
+        addr: &str,
+        request: &AddLearner,
+    ) -> Result<ClusterReply<()>, ClusterCallError> {
+        self.call(addr, "add-learner", request).await
+    }
+
+    pub async fn promote(
+        &self,
+        addr: &str,
+        id: NodeId,
+    ) -> Result<ClusterReply<()>, ClusterCallError> {
+        self.call(addr, "promote", &Member { id }).await
+    }
+
+    pub async fn remove(
+        &self,
+        addr: &str,
+        id: NodeId,
+    ) -> Result<ClusterReply<()>, ClusterCallError> {
+        self.call(addr, "remove", &Member { id }).await
+    }
+
+    async fn call<Request: Serialize, Reply: for<'de> Deserialize<'de>>(
+        &self,
+        addr: &str,
+        operation: &str,
+        request: &Request,
+    ) -> Result<ClusterReply<Reply>, ClusterCallError> {
+        let body = serde_json::to_vec(request).map_err(|source| ClusterCallError::Decode {
+            addr: addr.to_owned(),
+            source,
+        })?;
+        let response = self
+            .http
+            .post(format!("http://{addr}/cluster/{operation}"))
+            .header(CLUSTER_AUTH_HEADER, self.secret.sign(operation, &body))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|source| ClusterCallError::Transport {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ClusterCallError::Status {
+                addr: addr.to_owned(),
+                status: status.as_u16(),
+            });
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| ClusterCallError::Transport {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        serde_json::from_slice(&bytes).map_err(|source| ClusterCallError::Decode {
+            addr: addr.to_owned(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,96 @@
+//! The Raft listener: a small HTTP/1.1 server on the node's Raft address, on the Raft
+//! runtime, serving `POST /raft/{rpc}` and `POST /cluster/{op}`. It starts with the
+//! node, before anything waits for a quorum (peers must reach each other to form
+//! one), and never shares the public port.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use super::auth::CLUSTER_AUTH_HEADER;
+use super::cluster::ClusterService;
+use super::service::RaftService;
+
+/// Snapshots travel in one request; they are the largest body on this listener.
+const MAX_BODY: usize = 256 * 1024 * 1024;
+
+/// Binds `addr` and serves until the returned task is aborted.
+pub async fn serve(
+    addr: SocketAddr,
+    raft: RaftService,
+    cluster: ClusterService,
+) -> std::io::Result<JoinHandle<()>> {
+    let listener = TcpListener::bind(addr).await?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Raft listener could not accept a connection");
+                    continue;
+                }
+            };
+            let (raft, cluster) = (raft.clone(), cluster.clone());
+            tokio::spawn(async move {
+                let handler =
+                    service_fn(move |request| handle(raft.clone(), cluster.clone(), request));
+                if let Err(e) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), handler)
+                    .await
+                {
+                    tracing::debug!(error = %e, "Raft connection ended");
+                }
+            });
+        }
+    }))
+}
+
+async fn handle(
+    raft: RaftService,
+    cluster: ClusterService,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if request.method() != Method::POST {
+        return Ok(status(StatusCode::METHOD_NOT_ALLOWED));
+    }
+    let path = request.uri().path().to_owned();
+    let auth = request
+        .headers()
+        .get(CLUSTER_AUTH_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return Ok(status(StatusCode::PAYLOAD_TOO_LARGE)),
+    };
+    let reply = if let Some(rpc) = path.strip_prefix("/raft/") {
+        raft.handle(rpc, &body, auth.as_deref())
+            .await
+            .map_err(|e| e.http_status())
+    } else if let Some(operation) = path.strip_prefix("/cluster/") {
+        cluster
+            .handle(operation, &body, auth.as_deref())
+            .await
+            .map_err(|e| e.http_status())
+    } else {
+        Err(404)
+    };
+    Ok(match reply {
+        Ok(bytes) => Response::new(Full::new(Bytes::from(bytes))),
+        Err(code) => status(StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)),
+    })
+}
+
+fn status(code: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = code;
+    response
+}

@@ -1,0 +1,94 @@
+//! The replicated state as the rest of Ostium uses it: propose a command from any
+//! node, which forwards it to the leader when it is not the leader itself, and read
+//! what is applied here, after catching up with the leader where an invariant needs
+//! it.
+//!
+//! Every command can be proposed again safely (a repeated issue is `Duplicate`, a
+//! repeated redemption with the same successor is `AlreadyRotated`), so a proposal
+//! whose outcome is unknown after a leader change is simply retried.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::command::{StateCommand, StateResponse};
+use crate::network::{ClusterClient, ClusterReply};
+use crate::node::{ProposeError, ReadError, StateNode};
+use crate::state::State;
+
+/// How long a proposal or a catching-up read may wait for a leader.
+const LEADER_PATIENCE: Duration = Duration::from_secs(5);
+/// Pause between attempts while a leader is being elected.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the replicated state is unavailable: {0}")]
+pub struct Unavailable(pub String);
+
+#[derive(Clone)]
+pub struct ReplicatedState {
+    node: Arc<StateNode>,
+    cluster: ClusterClient,
+}
+
+impl ReplicatedState {
+    pub fn new(node: Arc<StateNode>, cluster: ClusterClient) -> Self {
+        Self { node, cluster }
+    }
+
+    pub fn node(&self) -> &Arc<StateNode> {
+        &self.node
+    }
+
+    pub fn cluster(&self) -> &ClusterClient {
+        &self.cluster
+    }
+
+    /// Proposes `command` here or at the leader, and returns its outcome once applied
+    /// there.
+    pub async fn propose(&self, command: StateCommand) -> Result<StateResponse, Unavailable> {
+        let started = Instant::now();
+        let mut last = String::from("no leader");
+        while started.elapsed() < LEADER_PATIENCE {
+            match self.node.propose(command.clone()).await {
+                Ok(response) => return Ok(response),
+                Err(ProposeError::ForwardToLeader(leader)) => {
+                    if let Some(addr) = leader.raft_addr {
+                        match self.cluster.propose(&addr, &command).await {
+                            Ok(ClusterReply::Done(response)) => return Ok(response),
+                            Ok(ClusterReply::NotLeader(_)) => {
+                                last = format!("{addr} is no longer the leader")
+                            }
+                            Ok(ClusterReply::Failed(reason)) => last = reason,
+                            Err(e) => last = e.to_string(),
+                        }
+                    }
+                }
+                Err(ProposeError::OutcomeUnknown(_)) => last = "leadership changed".into(),
+                Err(fatal) => return Err(Unavailable(fatal.to_string())),
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+        Err(Unavailable(last))
+    }
+
+    /// Reads the state as applied on this node, which may lag the leader.
+    pub fn read<T>(&self, read: impl FnOnce(&State) -> T) -> T {
+        self.node.read(read)
+    }
+
+    /// Waits until this node has applied everything committed before the call, so
+    /// that a read after it sees every acknowledged write (a revocation, say).
+    pub async fn catch_up(&self) -> Result<(), Unavailable> {
+        let started = Instant::now();
+        loop {
+            match self.node.linearizable_read(|_| ()).await {
+                Ok(()) => return Ok(()),
+                Err(ReadError::Stopped(reason)) => return Err(Unavailable(reason)),
+                Err(other) if started.elapsed() >= LEADER_PATIENCE => {
+                    return Err(Unavailable(other.to_string()));
+                }
+                Err(_) => tokio::time::sleep(RETRY_PAUSE).await,
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Three core nodes as separate processes (DESIGN §4): they form a cluster from
+//! their configuration, forward writes to the leader, redeem a refresh token at most
+//! once across nodes, make a revocation visible on every node before answering, keep
+//! everything through a full restart and a leader killed with `kill -9`, and refuse a
+//! node with the wrong cluster secret.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use ostium_e2e::cluster::{Cluster, ClusterNode};
+use ostium_e2e::fixture::*;
+use ostium_e2e::run_cli;
+use reqwest::blocking::{Client, Response};
+use serde_json::{Value, json};
+
+fn post(node: &ClusterNode, path: &str, auth: (&str, &str), form: &[(&str, &str)]) -> Response {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    Client::new()
+        .post(format!("{}{path}", node.issuer))
+        .basic_auth(encode(auth.0), Some(encode(auth.1)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .expect("request")
+}
+
+fn login(node: &ClusterNode, client: &str) -> String {
+    let response = post(
+        node,
+        "/connect/token",
+        (client, OFFLINE_SECRET),
+        &[
+            ("grant_type", "password"),
+            ("username", USERNAME),
+            ("password", PASSWORD),
+            ("scope", "openid orders.read offline_access"),
+        ],
+    );
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().unwrap();
+    body["refresh_token"].as_str().unwrap().to_owned()
+}
+
+fn refresh(node: &ClusterNode, client: &str, token: &str) -> (u16, Value) {
+    let response = post(
+        node,
+        "/connect/token",
+        (client, OFFLINE_SECRET),
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    );
+    (response.status().as_u16(), response.json().unwrap())
+}
+
+fn introspect(node: &ClusterNode, token: &str) -> Value {
+    let response = post(
+        node,
+        "/connect/introspect",
+        (AUDIENCE, RESOURCE_SECRET),
+        &[("token", token)],
+    );
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().unwrap()
+}
+
+#[test]
+fn nodes_form_a_cluster_and_report_it() {
+    let cluster = Cluster::start("formation", 3);
+    let leader = cluster.wait_for_leader();
+    let (ok, out, err) = run_cli(
+        &[
+            "cluster",
+            "status",
+            "--config",
+            cluster.nodes[1].config_path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let status: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["leader"], leader);
+    assert_eq!(status["voters"], json!([1, 2, 3]));
+    assert!(status["term"].as_u64().unwrap() >= 1);
+    assert!(status["applied_index"].as_u64().is_some());
+}
+
+#[test]
+fn a_refresh_token_is_redeemed_once_across_nodes() {
+    let cluster = Cluster::start("redeem-once", 3);
+    // Issued through one node, redeemed through another (forwarded to the leader).
+    let token = login(&cluster.nodes[0], OFFLINE_ID);
+    let (status, body) = refresh(&cluster.nodes[2], OFFLINE_ID, &token);
+    assert_eq!(status, 200, "{body}");
+
+    // The same token sent to every node at once, without a grace period: one wins.
+    let token = login(&cluster.nodes[1], STRICT_ID);
+    let outcomes: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = cluster
+            .nodes
+            .iter()
+            .chain(cluster.nodes.iter())
+            .map(|node| s.spawn(|| refresh(node, STRICT_ID, &token).0))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        outcomes.iter().filter(|s| **s == 200).count(),
+        1,
+        "{outcomes:?}"
+    );
+
+    // With a grace period, concurrent redemptions all get the same successor.
+    let token = login(&cluster.nodes[2], OFFLINE_ID);
+    let successors: HashSet<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = cluster
+            .nodes
+            .iter()
+            .map(|node| s.spawn(|| refresh(node, OFFLINE_ID, &token)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|(status, _)| *status == 200)
+            .map(|(_, body)| body["refresh_token"].as_str().unwrap().to_owned())
+            .collect()
+    });
+    assert_eq!(successors.len(), 1, "{successors:?}");
+}
+
+#[test]
+fn a_revocation_holds_on_every_node_once_answered() {
+    let cluster = Cluster::start("revoke-everywhere", 3);
+    let access = post(
+        &cluster.nodes[0],
+        "/connect/token",
+        (MACHINE_ID, MACHINE_SECRET),
+        &[("grant_type", "client_credentials")],
+    )
+    .json::<Value>()
+    .unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refresh_token = login(&cluster.nodes[0], OFFLINE_ID);
+    for node in &cluster.nodes {
+        assert_eq!(introspect(node, &access)["active"], true);
+    }
+
+    let revoked = post(
+        &cluster.nodes[1],
+        "/connect/revocation",
+        (MACHINE_ID, MACHINE_SECRET),
+        &[("token", &access)],
+    );
+    assert_eq!(revoked.status().as_u16(), 200);
+    let revoked = post(
+        &cluster.nodes[2],
+        "/connect/revocation",
+        (OFFLINE_ID, OFFLINE_SECRET),
+        &[("token", &refresh_token)],
+    );
+    assert_eq!(revoked.status().as_u16(), 200);
+    // At once, at every node: no waiting, no retry.
+    for node in &cluster.nodes {
+        assert_eq!(
+            introspect(node, &access),
+            json!({ "active": false }),
+            "node {}",
+            node.id
+        );
+        assert_eq!(
+            refresh(node, OFFLINE_ID, &refresh_token).0,
+            400,
+            "node {}",
+            node.id
+        );
+    }
+}
+
+#[test]
+fn a_full_restart_keeps_tokens_and_revocations() {
+    let mut cluster = Cluster::start("full-restart", 3);
+    let kept = login(&cluster.nodes[0], OFFLINE_ID);
+    let revoked = login(&cluster.nodes[0], OFFLINE_ID);
+    let answer = post(
+        &cluster.nodes[0],
+        "/connect/revocation",
+        (OFFLINE_ID, OFFLINE_SECRET),
+        &[("token", &revoked)],
+    );
+    assert_eq!(answer.status().as_u16(), 200);
+    for node in &mut cluster.nodes {
+        node.node.kill();
+    }
+    for node in &mut cluster.nodes {
+        node.node.relaunch();
+    }
+    for node in &mut cluster.nodes {
+        node.node.wait_ready();
+    }
+    cluster.wait_for_leader();
+    let (status, body) = refresh(&cluster.nodes[1], OFFLINE_ID, &kept);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(refresh(&cluster.nodes[2], OFFLINE_ID, &revoked).0, 400);
+}
+
+#[test]
+fn killing_the_leader_loses_no_acknowledged_rotation() {
+    let mut cluster = Cluster::start("kill-leader", 3);
+    let leader = cluster.wait_for_leader();
+    let follower = cluster.nodes.iter().find(|n| n.id != leader).unwrap().id;
+    // A chain of rotations through a follower, with the leader killed part-way.
+    let mut token = login(cluster.node(follower).unwrap(), OFFLINE_ID);
+    let mut acknowledged = Vec::new();
+    for round in 0..6 {
+        if round == 3 {
+            cluster.node_mut(leader).node.kill();
+        }
+        let node = cluster.node(follower).unwrap();
+        let (status, body) = refresh(node, OFFLINE_ID, &token);
+        if status == 200 {
+            acknowledged.push(token.clone());
+            token = body["refresh_token"].as_str().unwrap().to_owned();
+        } else {
+            // Only "try again" while a new leader is elected; never a lost or doubled token.
+            assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    assert!(
+        acknowledged.len() >= 4,
+        "rotations went on after the leader died: {acknowledged:?}"
+    );
+    // Every spent token stays spent (reuse is detected after the grace period)...
+    std::thread::sleep(Duration::from_millis(2500));
+    let survivor = cluster.node(follower).unwrap();
+    assert_eq!(refresh(survivor, OFFLINE_ID, &acknowledged[0]).0, 400);
+    // ...and that reuse revoked the family, the current token with it.
+    assert_eq!(refresh(survivor, OFFLINE_ID, &token).0, 400);
+}
+
+#[test]
+fn a_node_with_the_wrong_secret_is_refused() {
+    let mut cluster = Cluster::launch_with_secrets("wrong-secret", 3, |id| {
+        if id == 3 {
+            "not-the-cluster-secret-at-all".into()
+        } else {
+            "cluster-secret-0123456789abcdef".into()
+        }
+    });
+    for id in [1, 2] {
+        cluster.node_mut(id).node.wait_ready();
+    }
+    let leader = cluster.wait_for_leader_among(&[1, 2]);
+    assert_ne!(leader, 3, "the outsider cannot lead");
+    // Writes succeed through the two that agree.
+    let token = login(cluster.node(1).unwrap(), OFFLINE_ID);
+    assert_eq!(refresh(cluster.node(2).unwrap(), OFFLINE_ID, &token).0, 200);
+    // The outsider never joins: it does not serve, and the refusals are logged.
+    let outsider = cluster.node(3).unwrap();
+    assert!(outsider.leader().is_none(), "the outsider is not serving");
+    let logs: String = cluster.nodes.iter().map(|n| n.node.log_text()).collect();
+    assert!(
+        logs.contains("refused a Raft request: wrong or missing cluster authentication"),
+        "the refusal is logged"
+    );
+    for secret in [
+        "cluster-secret-0123456789abcdef",
+        "not-the-cluster-secret-at-all",
+    ] {
+        assert!(!logs.contains(secret), "a secret reached a log");
+    }
+}
