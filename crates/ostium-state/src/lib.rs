@@ -15,7 +15,10 @@
 //! - [`network`]: Raft RPCs over HTTP, signed with the cluster secret; the client
 //!   for openraft and the server side for whatever HTTP server hosts the Raft listener.
 //! - [`node`]: [`StateNode`]: start, propose, read, membership, status, shutdown.
+//! - [`cache`]: [`HotCache`], the Redis (or in-process) hot cache in front of the
+//!   state: copies of records, the deny list, and the freshness watermark.
 
+pub mod cache;
 pub mod command;
 pub mod digest;
 pub mod network;
@@ -25,6 +28,7 @@ pub mod state;
 pub mod store;
 pub mod typ;
 
+pub use cache::{CacheConfig, CacheError, CacheStats, HotCache, Watermark};
 pub use command::{StateCommand, StateResponse};
 pub use digest::TokenDigest;
 pub use network::{ClusterSecret, RaftService};
