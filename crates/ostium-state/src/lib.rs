@@ -17,7 +17,11 @@
 //! - [`node`]: [`StateNode`]: start, propose, read, membership, status, shutdown.
 //! - [`replicated`]: [`ReplicatedState`]: propose from any node (forwarding to the
 //!   leader) and read after catching up.
+//! - [`cache`]: [`HotCache`], the Redis (or in-process) hot cache in front of the
+//!   state: copies of records, the deny list, and the freshness watermark. Not yet
+//!   used by the server.
 
+pub mod cache;
 pub mod command;
 pub mod digest;
 pub mod network;
@@ -28,6 +32,7 @@ pub mod state;
 pub mod store;
 pub mod typ;
 
+pub use cache::{CacheConfig, CacheError, CacheStats, HotCache, Watermark};
 pub use command::{StateCommand, StateResponse};
 pub use digest::TokenDigest;
 pub use network::{ClusterSecret, RaftService};

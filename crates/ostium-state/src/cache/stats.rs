@@ -1,0 +1,64 @@
+//! Hit, miss, write and error counts of a hot cache, kept in atomics so that the
+//! request path never takes a lock to count; read by the metrics endpoint later
+//! (the cache hit ratio of DESIGN §10).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of the counters since the cache was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Reads that found an entry.
+    pub hits: u64,
+    /// Reads that the cache answered with "no entry".
+    pub misses: u64,
+    /// Entries written (or removed); an already expired entry that was not written
+    /// does not count.
+    pub writes: u64,
+    /// Operations that failed (Redis down, slow, or a value that did not decode).
+    pub errors: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    writes: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Counters {
+    // Relaxed: the counters are independent tallies, nothing is ordered by them.
+    pub(crate) fn hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn write(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a read by whether it found something.
+    pub(crate) fn read<T>(&self, found: &Option<T>) {
+        if found.is_some() {
+            self.hit();
+        } else {
+            self.miss();
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+}
