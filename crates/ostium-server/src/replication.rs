@@ -123,7 +123,11 @@ impl Replication {
                     ClusterService::new(node.clone(), cluster_secret.clone()),
                 );
                 let handle = runtime
-                    .block_on(listener::serve(cluster.raft_listen, services.0, services.1))
+                    .block_on(listener::bind_and_serve(
+                        cluster.raft_listen,
+                        services.0,
+                        services.1,
+                    ))
                     .map_err(|e| {
                         ReplicationError::Node(format!(
                             "cannot listen on {}: {e}",

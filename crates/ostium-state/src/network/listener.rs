@@ -13,7 +13,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::auth::CLUSTER_AUTH_HEADER;
 use super::cluster::ClusterService;
@@ -23,13 +23,19 @@ use super::service::RaftService;
 const MAX_BODY: usize = 256 * 1024 * 1024;
 
 /// Binds `addr` and serves until the returned task is aborted.
-pub async fn serve(
+pub async fn bind_and_serve(
     addr: SocketAddr,
     raft: RaftService,
     cluster: ClusterService,
 ) -> std::io::Result<JoinHandle<()>> {
-    let listener = TcpListener::bind(addr).await?;
-    Ok(tokio::spawn(async move {
+    Ok(serve(TcpListener::bind(addr).await?, raft, cluster))
+}
+
+/// Serves on `listener` until the returned task is aborted; aborting it also ends
+/// every connection it accepted, as a crash of the node would.
+pub fn serve(listener: TcpListener, raft: RaftService, cluster: ClusterService) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut connections = JoinSet::new();
         loop {
             let stream = match listener.accept().await {
                 Ok((stream, _)) => stream,
@@ -39,7 +45,7 @@ pub async fn serve(
                 }
             };
             let (raft, cluster) = (raft.clone(), cluster.clone());
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let handler =
                     service_fn(move |request| handle(raft.clone(), cluster.clone(), request));
                 if let Err(e) = http1::Builder::new()
@@ -49,8 +55,10 @@ pub async fn serve(
                     tracing::debug!(error = %e, "Raft connection ended");
                 }
             });
+            // Forget connections that have ended, so the set does not grow.
+            while connections.try_join_next().is_some() {}
         }
-    }))
+    })
 }
 
 async fn handle(

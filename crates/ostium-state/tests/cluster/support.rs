@@ -3,24 +3,17 @@
 //! Raft message crosses the network code and the cluster-secret check.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use ostium_state::network::{CLUSTER_AUTH_HEADER, ClusterSecret, RaftService};
+use ostium_state::network::{ClusterSecret, ClusterService, listener};
 use ostium_state::node::{ProposeError, StateNode, StateNodeConfig};
 use ostium_state::{StateCommand, StateResponse};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 pub const SECRET: &[u8] = b"test cluster secret, 32 bytes ok";
 /// Generous: this machine is slow and shared.
@@ -28,59 +21,6 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 
 pub fn secret() -> ClusterSecret {
     ClusterSecret::new(SECRET).unwrap()
-}
-
-/// Serves `service` on `listener` until the returned task is aborted; aborting it
-/// also ends every connection it accepted.
-pub fn serve(listener: TcpListener, service: RaftService) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut connections = JoinSet::new();
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let service = service.clone();
-            connections.spawn(async move {
-                let handler = service_fn(move |request| handle(service.clone(), request));
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), handler)
-                    .await;
-            });
-        }
-    })
-}
-
-async fn handle(
-    service: RaftService,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let rpc = request
-        .uri()
-        .path()
-        .strip_prefix("/raft/")
-        .map(str::to_owned);
-    let auth = request
-        .headers()
-        .get(CLUSTER_AUTH_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = match request.into_body().collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(_) => return Ok(status(StatusCode::BAD_REQUEST)),
-    };
-    let Some(rpc) = rpc else {
-        return Ok(status(StatusCode::NOT_FOUND));
-    };
-    Ok(match service.handle(&rpc, &body, auth.as_deref()).await {
-        Ok(reply) => Response::new(Full::new(Bytes::from(reply))),
-        Err(e) => status(StatusCode::from_u16(e.http_status()).unwrap()),
-    })
-}
-
-fn status(code: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = code;
-    response
 }
 
 type Running = (Arc<StateNode>, JoinHandle<()>);
@@ -123,7 +63,8 @@ impl TestNode {
         config.snapshot_every = 10;
         config.log_kept_behind_snapshot = 2;
         let state_node = Arc::new(StateNode::start(config).await.unwrap());
-        let server = serve(listener, state_node.raft_service());
+        let cluster = ClusterService::new(state_node.clone(), self.secret.clone());
+        let server = listener::serve(listener, state_node.raft_service(), cluster);
         *self.running.lock().unwrap() = Some((state_node, server));
     }
 
