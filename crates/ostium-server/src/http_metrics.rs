@@ -10,13 +10,13 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    route: String,
+    route: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: &'static str,
 }
 
 fn latency_histogram() -> Histogram {
@@ -49,12 +49,10 @@ impl HttpMetrics {
         metrics
     }
 
-    /// `route` is the matched pattern (never the raw path, so labels stay bounded).
-    pub fn observe(&self, route: String, status: u16, elapsed: Duration) {
+    /// `route` is the matched route (never the raw path, so labels stay bounded).
+    pub fn observe(&self, route: &'static str, status: u16, elapsed: Duration) {
         self.latency
-            .get_or_create(&RouteLabels {
-                route: route.clone(),
-            })
+            .get_or_create(&RouteLabels { route })
             .observe(elapsed.as_secs_f64());
         self.requests
             .get_or_create(&RequestLabels { route, status })

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{Condition, DefaultHeaders};
 use actix_web::{App, HttpServer, dev::Service, web};
 use futures_util::future::{Either, join, select};
 use ostium_grants::{
@@ -44,6 +44,7 @@ pub struct Server {
     config: Config,
     shared: web::Data<Shared>,
     replication: Replication,
+    request_spans: bool,
 }
 
 impl Server {
@@ -105,18 +106,23 @@ impl Server {
             config,
             shared,
             replication,
+            request_spans: false,
         })
     }
 
-    /// The `kid` of the key that signs new tokens.
-    pub fn signing_kid(&self) -> &str {
-        self.shared.keys.active().kid()
+    /// Opens a tracing span for every request (W3C trace context continued from
+    /// `traceparent`). Worth it only when traces are exported: building the span
+    /// costs several percent of a core at full load.
+    pub fn with_request_spans(mut self, enabled: bool) -> Self {
+        self.request_spans = enabled;
+        self
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests (up to 10 s).
     /// Call [`Server::shutdown`] afterwards, outside the async runtime.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         let shared = self.shared.clone();
+        let request_spans = self.request_spans;
         let workers = self.config.server.workers.unwrap_or_else(cpus);
         let addr = self.config.server.listen;
         let server = HttpServer::new(move || {
@@ -140,15 +146,20 @@ impl Server {
                     let response = service.call(request);
                     async move {
                         let response = response.await?;
-                        let route = response
-                            .request()
-                            .match_pattern()
-                            .unwrap_or_else(|| "unmatched".to_owned());
+                        let name = response.request().match_name();
+                        let route = routes::PATHS
+                            .iter()
+                            .find(|path| Some(**path) == name)
+                            .copied()
+                            .unwrap_or("unmatched");
                         http_metrics.observe(route, response.status().as_u16(), started.elapsed());
                         Ok(response)
                     }
                 })
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(Condition::new(
+                    request_spans,
+                    tracing_actix_web::TracingLogger::default(),
+                ))
                 .configure(routes::configure)
         })
         .workers(workers)

@@ -135,7 +135,7 @@ fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     let issuer = config.server.issuer.clone();
-    let server = Server::build(config)?;
+    let server = Server::build(config)?.with_request_spans(telemetry.exporting());
     if dev && config_file.is_none() {
         dev::print_banner(&issuer);
     }

@@ -21,6 +21,11 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
+    /// Whether traces are exported, and so whether request spans are worth building.
+    pub fn exporting(&self) -> bool {
+        self.provider.is_some()
+    }
+
     pub fn shutdown(self) {
         if let Some(provider) = self.provider
             && let Err(e) = provider.shutdown()

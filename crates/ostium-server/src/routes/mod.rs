@@ -18,35 +18,61 @@ use actix_web::web;
 
 pub(crate) use discovery::metadata_documents;
 
+/// Every public path; each resource is named by its path, so metrics can label a
+/// request with a `&'static str` instead of formatting the matched pattern.
+pub(crate) const PATHS: &[&str] = &[
+    TOKEN,
+    REVOCATION,
+    INTROSPECTION,
+    OPENID_CONFIGURATION,
+    AUTHORIZATION_SERVER_METADATA,
+    JWKS,
+    HEALTHZ,
+    READYZ,
+    METRICS,
+];
+
+const TOKEN: &str = "/connect/token";
+const REVOCATION: &str = "/connect/revocation";
+const INTROSPECTION: &str = "/connect/introspect";
+const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+const AUTHORIZATION_SERVER_METADATA: &str = "/.well-known/oauth-authorization-server";
+const JWKS: &str = "/.well-known/jwks";
+const HEALTHZ: &str = "/healthz";
+const READYZ: &str = "/readyz";
+const METRICS: &str = "/metrics";
+
 /// Registers the public routes.
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/connect/token")
-            .route(web::post().to(token::token))
-            .route(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/connect/revocation")
-            .route(web::post().to(revocation::revocation))
-            .route(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/connect/introspect")
-            .route(web::post().to(introspection::introspection))
-            .route(web::to(method_not_allowed)),
-    )
-    .route(
-        "/.well-known/openid-configuration",
-        web::get().to(discovery::openid_configuration),
-    )
-    .route(
-        "/.well-known/oauth-authorization-server",
-        web::get().to(discovery::authorization_server_metadata),
-    )
-    .route("/.well-known/jwks", web::get().to(discovery::jwks))
-    .route("/healthz", web::get().to(ops::healthz))
-    .route("/readyz", web::get().to(ops::readyz))
-    .route("/metrics", web::get().to(ops::metrics));
+    let post_only = |path: &'static str, route: actix_web::Route| {
+        web::resource(path)
+            .name(path)
+            .route(route)
+            .route(web::to(method_not_allowed))
+    };
+    let get =
+        |path: &'static str, route: actix_web::Route| web::resource(path).name(path).route(route);
+    cfg.service(post_only(TOKEN, web::post().to(token::token)))
+        .service(post_only(
+            REVOCATION,
+            web::post().to(revocation::revocation),
+        ))
+        .service(post_only(
+            INTROSPECTION,
+            web::post().to(introspection::introspection),
+        ))
+        .service(get(
+            OPENID_CONFIGURATION,
+            web::get().to(discovery::openid_configuration),
+        ))
+        .service(get(
+            AUTHORIZATION_SERVER_METADATA,
+            web::get().to(discovery::authorization_server_metadata),
+        ))
+        .service(get(JWKS, web::get().to(discovery::jwks)))
+        .service(get(HEALTHZ, web::get().to(ops::healthz)))
+        .service(get(READYZ, web::get().to(ops::readyz)))
+        .service(get(METRICS, web::get().to(ops::metrics)));
 }
 
 async fn method_not_allowed() -> actix_web::HttpResponse {
