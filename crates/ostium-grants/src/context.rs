@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ostium_protocol::{AccessTokenType, Client, OAuthError, ResourceCatalog};
 use ostium_state::{StateCommand, StateResponse, TokenDigest};
 use ostium_tokens::handle::{RefreshHandles, new_handle};
-use ostium_tokens::{AccessTokenGrant, AccessTokenStrategy, JwtAccessTokens};
+use ostium_tokens::{AccessTokenGrant, AccessTokenStrategy, JwtAccessTokens, TokenError};
 
 use crate::metrics::GrantMetrics;
 use crate::token_state::TokenState;
@@ -32,15 +32,12 @@ impl GrantContext {
         grant: &AccessTokenGrant<'_>,
     ) -> Result<String, OAuthError> {
         match client.access_token_type {
-            AccessTokenType::Jwt => self.access_tokens.issue(grant).map_err(|e| {
-                tracing::error!(error = %e, client_id = grant.client_id, "could not mint an access token");
-                OAuthError::server_error()
-            }),
+            AccessTokenType::Jwt => self
+                .access_tokens
+                .issue(grant)
+                .map_err(unexpected("mint an access token")),
             AccessTokenType::Reference => {
-                let handle = new_handle().map_err(|e| {
-                    tracing::error!(error = %e, "could not make a token handle");
-                    OAuthError::server_error()
-                })?;
+                let handle = new_handle().map_err(unexpected("make a token handle"))?;
                 let command = StateCommand::StoreReferenceToken {
                     digest: TokenDigest::of_handle(&handle),
                     client_id: grant.client_id.to_owned(),
@@ -78,6 +75,15 @@ impl GrantContext {
             tracing::warn!(error = %e, "token state unavailable");
             OAuthError::temporarily_unavailable("the token state is unavailable; retry shortly")
         })
+    }
+}
+
+/// Turns a failure that no client could have caused into `server_error`, after
+/// logging what it was (the client is told nothing more).
+pub(crate) fn unexpected(doing: &'static str) -> impl FnOnce(TokenError) -> OAuthError {
+    move |e| {
+        tracing::error!(error = %e, "could not {doing}");
+        OAuthError::server_error()
     }
 }
 

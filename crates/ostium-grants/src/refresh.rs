@@ -19,7 +19,7 @@ use ostium_state::{
 use ostium_tokens::AccessTokenGrant;
 use ostium_tokens::handle::{new_handle, random_id};
 
-use crate::context::{GrantContext, now};
+use crate::context::{GrantContext, now, unexpected};
 
 /// Starts a refresh-token family for a grant that was given `offline_access`;
 /// returns the handle for the client.
@@ -31,15 +31,8 @@ pub(crate) async fn issue_refresh_token(
     audiences: &[String],
     at: u64,
 ) -> Result<String, OAuthError> {
-    let random = |what: &str| {
-        let what = what.to_owned();
-        move |e| {
-            tracing::error!(error = %e, "could not make a {what}");
-            OAuthError::server_error()
-        }
-    };
-    let handle = new_handle().map_err(random("refresh-token handle"))?;
-    let family = FamilyId(random_id::<16>().map_err(random("refresh-token family id"))?);
+    let handle = new_handle().map_err(unexpected("make a refresh-token handle"))?;
+    let family = FamilyId(random_id::<16>().map_err(unexpected("make a refresh-token family id"))?);
     let policy = client.refresh_tokens;
     let command = StateCommand::IssueRefreshToken {
         family,

@@ -29,17 +29,36 @@ pub trait TokenState: Send + Sync + 'static {
     /// that the reads after it see them (a revocation, say).
     fn catch_up(&self) -> BoxFuture<Result<(), StateUnavailable>>;
 
+    /// Runs `read` on the state as applied on this node.
+    fn read_applied(&self, read: &mut dyn FnMut(&State));
+
     /// The refresh token with this digest, as applied on this node.
-    fn refresh_token(&self, digest: &TokenDigest) -> Option<RefreshTokenRecord>;
+    fn refresh_token(&self, digest: &TokenDigest) -> Option<RefreshTokenRecord> {
+        let mut found = None;
+        self.read_applied(&mut |state| found = state.refresh_token(digest).cloned());
+        found
+    }
 
     /// The family a refresh token belongs to, as applied on this node.
-    fn refresh_family(&self, family: &FamilyId) -> Option<RefreshFamily>;
+    fn refresh_family(&self, family: &FamilyId) -> Option<RefreshFamily> {
+        let mut found = None;
+        self.read_applied(&mut |state| found = state.refresh_family(family).cloned());
+        found
+    }
 
     /// The live reference token with this digest, as applied on this node.
-    fn reference_token(&self, digest: &TokenDigest, now: u64) -> Option<ReferenceTokenRecord>;
+    fn reference_token(&self, digest: &TokenDigest, now: u64) -> Option<ReferenceTokenRecord> {
+        let mut found = None;
+        self.read_applied(&mut |state| found = state.reference_token(digest, now).cloned());
+        found
+    }
 
     /// Whether a self-contained token's id is on the deny list, as applied on this node.
-    fn is_revoked(&self, token_id: &str, now: u64) -> bool;
+    fn is_revoked(&self, token_id: &str, now: u64) -> bool {
+        let mut revoked = false;
+        self.read_applied(&mut |state| revoked = state.is_revoked(token_id, now));
+        revoked
+    }
 }
 
 /// The replicated state of a node: proposals are forwarded to the leader.
@@ -63,20 +82,8 @@ impl TokenState for ReplicatedState {
         })
     }
 
-    fn refresh_token(&self, digest: &TokenDigest) -> Option<RefreshTokenRecord> {
-        self.read(|state| state.refresh_token(digest).cloned())
-    }
-
-    fn refresh_family(&self, family: &FamilyId) -> Option<RefreshFamily> {
-        self.read(|state| state.refresh_family(family).cloned())
-    }
-
-    fn reference_token(&self, digest: &TokenDigest, now: u64) -> Option<ReferenceTokenRecord> {
-        self.read(|state| state.reference_token(digest, now).cloned())
-    }
-
-    fn is_revoked(&self, token_id: &str, now: u64) -> bool {
-        self.read(|state| state.is_revoked(token_id, now))
+    fn read_applied(&self, read: &mut dyn FnMut(&State)) {
+        self.read(|state| read(state));
     }
 }
 
@@ -84,17 +91,14 @@ impl TokenState for ReplicatedState {
 #[derive(Default)]
 pub struct InMemoryState(Mutex<State>);
 
-impl InMemoryState {
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        // A poisoned lock only means another test thread panicked; the state is intact.
-        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut state)
-    }
-}
-
 impl TokenState for InMemoryState {
     fn propose(&self, command: StateCommand) -> BoxFuture<Result<StateResponse, StateUnavailable>> {
-        let response = self.with(|state| state.apply(&command));
+        // A poisoned lock only means another test thread panicked; the state is intact.
+        let response = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .apply(&command);
         Box::pin(std::future::ready(Ok(response)))
     }
 
@@ -102,19 +106,7 @@ impl TokenState for InMemoryState {
         Box::pin(std::future::ready(Ok(())))
     }
 
-    fn refresh_token(&self, digest: &TokenDigest) -> Option<RefreshTokenRecord> {
-        self.with(|state| state.refresh_token(digest).cloned())
-    }
-
-    fn refresh_family(&self, family: &FamilyId) -> Option<RefreshFamily> {
-        self.with(|state| state.refresh_family(family).cloned())
-    }
-
-    fn reference_token(&self, digest: &TokenDigest, now: u64) -> Option<ReferenceTokenRecord> {
-        self.with(|state| state.reference_token(digest, now).cloned())
-    }
-
-    fn is_revoked(&self, token_id: &str, now: u64) -> bool {
-        self.with(|state| state.is_revoked(token_id, now))
+    fn read_applied(&self, read: &mut dyn FnMut(&State)) {
+        read(&self.0.lock().unwrap_or_else(|p| p.into_inner()));
     }
 }
