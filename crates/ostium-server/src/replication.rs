@@ -25,6 +25,8 @@ use crate::config::{ClusterSettings, Config};
 const SINGLE_NODE_ID: u64 = 1;
 /// How long a single node waits at start to become leader before serving anyway.
 const LEADER_WAIT: Duration = Duration::from_secs(15);
+/// How often the leader drops expired tokens from the replicated state.
+const PURGE_INTERVAL: Duration = Duration::from_secs(300);
 /// How long a starting node waits for a quorum of its cluster.
 const QUORUM_WAIT: Duration = Duration::from_secs(300);
 /// Time limit of a call to another node's cluster API.
@@ -50,7 +52,8 @@ pub struct Replication {
     runtime: tokio::runtime::Runtime,
     state: ReplicatedState,
     secret: Vec<u8>,
-    listener: Option<tokio::task::JoinHandle<()>>,
+    /// The Raft listener (with `[cluster]`) and the purger.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Replication {
@@ -142,11 +145,16 @@ impl Replication {
         let cluster =
             ostium_state::network::ClusterClient::new(cluster_secret, CLUSTER_CALL_TIMEOUT)
                 .map_err(node_error)?;
+        let state = ReplicatedState::new(node, cluster);
+        let purger = {
+            let _on_raft_runtime = runtime.enter();
+            state.spawn_purger(PURGE_INTERVAL)
+        };
         let replication = Self {
             runtime,
-            state: ReplicatedState::new(node, cluster),
+            state,
             secret,
-            listener,
+            tasks: listener.into_iter().chain([purger]).collect(),
         };
         if config.cluster.is_none() {
             replication.wait_for_leader();
@@ -240,8 +248,8 @@ impl Replication {
 
     /// Stops Raft and closes the state database.
     pub fn shutdown(self) {
-        if let Some(listener) = &self.listener {
-            listener.abort();
+        for task in &self.tasks {
+            task.abort();
         }
         if let Err(e) = self.runtime.block_on(self.state.node().shutdown()) {
             tracing::warn!(error = %e, "Raft did not stop cleanly");

@@ -71,6 +71,34 @@ impl ReplicatedState {
         Err(Unavailable(last))
     }
 
+    /// Drops expired records every `interval`: while this node is the leader it
+    /// proposes `Purge` with its own clock's time, which the log then carries to
+    /// every node. Runs until the returned task is aborted.
+    pub fn spawn_purger(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let node = self.node.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                if node.metrics().leader != Some(node.id()) {
+                    continue;
+                }
+                let at = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                match node.propose(StateCommand::Purge { at }).await {
+                    Ok(StateResponse::Purged { removed }) if removed > 0 => {
+                        tracing::info!(removed, "purged expired tokens from the replicated state");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "purge not proposed"),
+                }
+            }
+        })
+    }
+
     /// Reads the state as applied on this node, which may lag the leader.
     pub fn read<T>(&self, read: impl FnOnce(&State) -> T) -> T {
         self.node.read(read)

@@ -6,6 +6,7 @@ mod support;
 mod authentication;
 mod failover;
 mod formation;
+mod purge;
 mod redemption;
 mod restart;
 
