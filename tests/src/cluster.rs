@@ -43,15 +43,21 @@ impl ClusterNode {
 
 pub struct Cluster {
     pub nodes: Vec<ClusterNode>,
-    pub secret_file: TestDir,
+    name: String,
+    secrets: TestDir,
+    /// Node 1's URL: every node is configured with it as issuer.
+    issuer: String,
+    /// `[cluster.peers]` lines of the nodes started together.
+    peers: String,
 }
+
+const SECRET: &str = "cluster-secret-0123456789abcdef";
 
 impl Cluster {
     /// Starts `size` core nodes (ids 1..=size) that list each other as peers, and
     /// waits until they agree on a leader.
     pub fn start(name: &str, size: u64) -> Self {
-        let mut cluster =
-            Self::launch_with_secrets(name, size, |_| "cluster-secret-0123456789abcdef".into());
+        let mut cluster = Self::launch_with_secrets(name, size, |_| SECRET.into());
         for node in &mut cluster.nodes {
             node.node.wait_ready();
         }
@@ -62,43 +68,64 @@ impl Cluster {
     /// Launches nodes given each its own secret, without waiting for them: a node
     /// with another secret than a quorum's never becomes ready.
     pub fn launch_with_secrets(name: &str, size: u64, secret: impl Fn(u64) -> String) -> Self {
-        let secrets = TestDir::new(&format!("{name}-secrets"));
         let ports: Vec<(u64, u16, u16)> = (1..=size)
             .map(|id| (id, free_port(), free_port()))
             .collect();
-        let peers: String = ports
-            .iter()
-            .map(|(id, _, raft)| format!("{id} = \"127.0.0.1:{raft}\"\n"))
-            .collect();
-        let shared_issuer = format!("http://127.0.0.1:{}", ports[0].1);
-        let mut nodes = Vec::new();
-        for (id, http, raft) in &ports {
-            let dir = TestDir::new(&format!("{name}-node{id}"));
-            let secret_file = secrets.path().join(format!("secret-{id}"));
-            std::fs::write(&secret_file, format!("{}\n", secret(*id))).expect("write secret");
-            let cluster = format!(
-                "[cluster]\nnode_id = {id}\nraft_listen = \"127.0.0.1:{raft}\"\nsecret_file = \"{}\"\n[cluster.peers]\n{peers}",
-                secret_file.display()
-            );
-            let issuer = format!("http://127.0.0.1:{http}");
-            let node = Node::launch(
-                dir.path(),
-                &config_with_issuer(&shared_issuer, *http, dir.path(), "ES256", &cluster),
-                &issuer,
-                &[],
-            );
-            nodes.push(ClusterNode {
-                id: *id,
-                node,
-                issuer,
-                raft_port: *raft,
-                dir,
-            });
+        let mut cluster = Self {
+            nodes: Vec::new(),
+            name: name.to_owned(),
+            secrets: TestDir::new(&format!("{name}-secrets")),
+            issuer: format!("http://127.0.0.1:{}", ports[0].1),
+            peers: ports
+                .iter()
+                .map(|(id, _, raft)| format!("{id} = \"127.0.0.1:{raft}\"\n"))
+                .collect(),
+        };
+        for (id, http, raft) in ports {
+            let peers = cluster.peers.clone();
+            cluster.launch_node(id, http, raft, &secret(id), &peers);
         }
-        Self {
-            nodes,
-            secret_file: secrets,
-        }
+        cluster
+    }
+
+    /// Launches a node that is not yet a member: it lists the cluster's peers and
+    /// itself, and waits for the leader to add it (`ostium cluster add-learner`).
+    pub fn launch_newcomer(&mut self, id: u64) -> &mut ClusterNode {
+        let raft = free_port();
+        let peers = format!("{}{id} = \"127.0.0.1:{raft}\"\n", self.peers);
+        self.launch_node(id, free_port(), raft, SECRET, &peers)
+    }
+
+    fn launch_node(
+        &mut self,
+        id: u64,
+        http: u16,
+        raft: u16,
+        secret: &str,
+        peers: &str,
+    ) -> &mut ClusterNode {
+        let dir = TestDir::new(&format!("{}-node{id}", self.name));
+        let secret_file = self.secrets.path().join(format!("secret-{id}"));
+        std::fs::write(&secret_file, format!("{secret}\n")).expect("write secret");
+        let cluster = format!(
+            "[cluster]\nnode_id = {id}\nraft_listen = \"127.0.0.1:{raft}\"\nsecret_file = \"{}\"\n[cluster.peers]\n{peers}",
+            secret_file.display()
+        );
+        let issuer = format!("http://127.0.0.1:{http}");
+        let node = Node::launch(
+            dir.path(),
+            &config_with_issuer(&self.issuer, http, dir.path(), "ES256", &cluster),
+            &issuer,
+            &[],
+        );
+        self.nodes.push(ClusterNode {
+            id,
+            node,
+            issuer,
+            raft_port: raft,
+            dir,
+        });
+        self.nodes.last_mut().expect("just pushed")
     }
 
     /// Waits until every running node names the same leader, and returns its id.

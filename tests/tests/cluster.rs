@@ -273,3 +273,41 @@ fn a_node_with_the_wrong_secret_is_refused() {
         assert!(!logs.contains(secret), "a secret reached a log");
     }
 }
+
+#[test]
+fn nodes_join_and_leave_through_the_cluster_commands() {
+    let mut cluster = Cluster::start("membership", 3);
+    let config = cluster.nodes[0].config_path();
+    let config = config.to_str().unwrap().to_owned();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["cluster"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", &config]);
+        let (ok, out, err) = run_cli(&all, None);
+        assert!(ok, "ostium {all:?}: {err}");
+        out
+    };
+    let token = login(&cluster.nodes[0], OFFLINE_ID);
+
+    let newcomer = cluster.launch_newcomer(4);
+    let addr = format!("127.0.0.1:{}", newcomer.raft_port);
+    cli(&["add-learner", "--id", "4", "--addr", &addr]);
+    cli(&["promote", "--id", "4"]);
+    let newcomer = cluster.node_mut(4);
+    newcomer.node.wait_ready();
+    let status: Value = serde_json::from_str(&cli(&["status"])).unwrap();
+    assert_eq!(status["voters"], json!([1, 2, 3, 4]));
+
+    // The newcomer holds what was written before it joined, and serves writes.
+    let (status, body) = refresh(cluster.node(4).unwrap(), OFFLINE_ID, &token);
+    assert_eq!(status, 200, "{body}");
+
+    // Node 3 leaves; the rest carry on.
+    cli(&["remove", "--id", "3"]);
+    let status: Value = serde_json::from_str(&cli(&["status"])).unwrap();
+    assert_eq!(status["voters"], json!([1, 2, 4]));
+    cluster.node_mut(3).node.kill();
+    cluster.wait_for_leader();
+    let next = body["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh(cluster.node(2).unwrap(), OFFLINE_ID, next).0, 200);
+}
