@@ -42,12 +42,26 @@ pub fn ostium_bin() -> PathBuf {
     bin
 }
 
-/// A loopback port that was free a moment ago.
+/// Ports handed to nodes come from below the kernel's ephemeral range (32768 and
+/// up on Linux): a port taken from that range and released can be reused at once by
+/// any outgoing connection, which made nodes fail to bind under parallel tests.
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A loopback port that was free a moment ago and that no outgoing connection will
+/// take. Each test process walks the range from its own offset, so parallel test
+/// processes rarely try the same port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral loopback port")
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let span = u32::from(PORTS.end - PORTS.start);
+    let offset = std::process::id().wrapping_mul(7919);
+    for _ in 0..span {
+        let step = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = PORTS.start + u16::try_from(offset.wrapping_add(step) % span).unwrap_or(0);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {PORTS:?}");
 }
 
 /// A directory removed when dropped (kept if the test panicked, for its logs).
