@@ -2,8 +2,8 @@
 --
 --   BENCH_TOKEN=TOKEN BENCH_BASIC=B64 wrk -t1 -c32 -d10s -s bench/wrk/introspect.lua URL/connect/introspect
 --
--- Counts answers that are not active as errors through a 599 status is not possible
--- in wrk, so done() also prints how many answers were inactive.
+-- An inactive answer is still a 200, so wrk cannot count it as an error; done()
+-- prints how many answers were inactive beside wrk's own error counts.
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"

@@ -263,7 +263,15 @@ impl StateNode {
         &self,
         read: impl FnOnce(&State) -> T,
     ) -> Result<T, ReadError> {
-        let forward = match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+        // A leader whose lease is current answers without a round to its followers;
+        // an expired lease falls back to confirming leadership with a quorum.
+        let confirmed = match self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await {
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => {
+                self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await
+            }
+            other => other,
+        };
+        let forward = match confirmed {
             Ok(_) => return Ok(self.reader.read(read)),
             Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => forward,
             Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e))) => {
