@@ -8,6 +8,7 @@
 //! whose outcome is unknown after a leader change is simply retried.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::command::{StateCommand, StateResponse};
@@ -28,11 +29,30 @@ pub struct Unavailable(pub String);
 pub struct ReplicatedState {
     node: Arc<StateNode>,
     cluster: ClusterClient,
+    reads: Arc<ReadBatch>,
+}
+
+/// Lets concurrent catch-ups share one linearizable read. Every caller takes a
+/// ticket on arrival; one read runs at a time, and a read that starts after a
+/// ticket was taken serves that ticket, so each caller still sees every write
+/// acknowledged before it arrived, while a burst of callers costs one round.
+#[derive(Default)]
+struct ReadBatch {
+    /// Tickets handed out so far.
+    arrived: AtomicU64,
+    /// Every ticket up to this one is served by a completed read.
+    served: AtomicU64,
+    /// Held while a read is in flight.
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl ReplicatedState {
     pub fn new(node: Arc<StateNode>, cluster: ClusterClient) -> Self {
-        Self { node, cluster }
+        Self {
+            node,
+            cluster,
+            reads: Arc::default(),
+        }
     }
 
     pub fn node(&self) -> &Arc<StateNode> {
@@ -107,15 +127,29 @@ impl ReplicatedState {
     /// Waits until this node has applied everything committed before the call, so
     /// that a read after it sees every acknowledged write (a revocation, say).
     pub async fn catch_up(&self) -> Result<(), Unavailable> {
+        let ticket = self.reads.arrived.fetch_add(1, Ordering::SeqCst) + 1;
         let started = Instant::now();
         loop {
+            let turn = self.reads.turn.lock().await;
+            if self.reads.served.load(Ordering::SeqCst) >= ticket {
+                return Ok(());
+            }
+            // Everyone who arrived before this read starts is served by it.
+            let covers = self.reads.arrived.load(Ordering::SeqCst);
             match self.node.linearizable_read(|_| ()).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.reads.served.fetch_max(covers, Ordering::SeqCst);
+                    return Ok(());
+                }
                 Err(ReadError::Stopped(reason)) => return Err(Unavailable(reason)),
                 Err(other) if started.elapsed() >= LEADER_PATIENCE => {
                     return Err(Unavailable(other.to_string()));
                 }
-                Err(_) => tokio::time::sleep(RETRY_PAUSE).await,
+                Err(_) => {
+                    // Let others try while this caller waits out an election.
+                    drop(turn);
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
             }
         }
     }
