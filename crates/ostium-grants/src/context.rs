@@ -47,14 +47,24 @@ impl GrantContext {
                     expires_at: grant.issued_at + u64::from(grant.lifetime),
                     at: grant.issued_at,
                 };
-                match self.propose(command).await? {
-                    // Duplicate: a retried proposal that had been applied already.
-                    StateResponse::Issued | StateResponse::Duplicate => Ok(handle),
-                    other => {
-                        tracing::error!(?other, "the state refused a new reference token");
-                        Err(OAuthError::server_error())
-                    }
-                }
+                self.record(command, "reference token").await?;
+                Ok(handle)
+            }
+        }
+    }
+
+    /// Records a new token (`what`, for the log) in the replicated state.
+    pub(crate) async fn record(
+        &self,
+        command: StateCommand,
+        what: &'static str,
+    ) -> Result<(), OAuthError> {
+        match self.propose(command).await? {
+            // Duplicate: a retried proposal that had been applied already.
+            StateResponse::Issued | StateResponse::Duplicate => Ok(()),
+            other => {
+                tracing::error!(?other, "the state refused a new {what}");
+                Err(OAuthError::server_error())
             }
         }
     }
