@@ -290,3 +290,24 @@ pub fn verify_access_token(token: &str, issuer: &str, audience: &str) -> serde_j
     .unwrap_or_else(|e| panic!("access token does not verify: {e}"))
     .claims
 }
+
+/// POSTs `form` (form-encoded) to `url`, authenticating with Basic credentials that
+/// are form-encoded first, as RFC 6749 §2.3.1 says (`urn:orders` has a colon).
+pub fn post_form(
+    url: &str,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> reqwest::blocking::Response {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let mut request = reqwest::blocking::Client::new()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    if let Some((id, secret)) = basic {
+        let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        request = request.basic_auth(encode(id), Some(encode(secret)));
+    }
+    request.send().expect("POST request")
+}

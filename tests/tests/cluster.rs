@@ -9,22 +9,12 @@ use std::time::Duration;
 
 use ostium_e2e::cluster::{Cluster, ClusterNode};
 use ostium_e2e::fixture::*;
-use ostium_e2e::run_cli;
-use reqwest::blocking::{Client, Response};
+use ostium_e2e::{post_form, run_cli};
+use reqwest::blocking::Response;
 use serde_json::{Value, json};
 
 fn post(node: &ClusterNode, path: &str, auth: (&str, &str), form: &[(&str, &str)]) -> Response {
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish();
-    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    Client::new()
-        .post(format!("{}{path}", node.issuer))
-        .basic_auth(encode(auth.0), Some(encode(auth.1)))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .expect("request")
+    post_form(&format!("{}{path}", node.issuer), Some(auth), form)
 }
 
 fn login(node: &ClusterNode, client: &str) -> String {

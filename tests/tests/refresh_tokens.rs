@@ -6,21 +6,12 @@
 use std::time::Duration;
 
 use ostium_e2e::fixture::*;
-use ostium_e2e::verify_access_token;
-use reqwest::blocking::{Client, Response};
+use ostium_e2e::{post_form, verify_access_token};
+use reqwest::blocking::Response;
 use serde_json::Value;
 
 fn post(node: &SingleNode, client: (&str, &str), form: &[(&str, &str)]) -> Response {
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish();
-    Client::new()
-        .post(node.token_endpoint())
-        .basic_auth(client.0, Some(client.1))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .expect("token request")
+    post_form(&node.token_endpoint(), Some(client), form)
 }
 
 fn ok(response: Response) -> Value {

@@ -3,6 +3,7 @@
 //! holds from the moment it is answered, across a restart too.
 
 use ostium_e2e::fixture::*;
+use ostium_e2e::post_form;
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
 
@@ -12,19 +13,7 @@ fn post(
     auth: Option<(&str, &str)>,
     form: &[(&str, &str)],
 ) -> Response {
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish();
-    let mut request = Client::new()
-        .post(format!("{}{path}", node.issuer))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body);
-    if let Some((id, secret)) = auth {
-        // RFC 6749 §2.3.1: form-encoded first (`urn:orders` has a colon).
-        let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        request = request.basic_auth(encode(id), Some(encode(secret)));
-    }
-    request.send().expect("request")
+    post_form(&format!("{}{path}", node.issuer), auth, form)
 }
 
 fn introspect(node: &SingleNode, caller: (&str, &str), token: &str) -> Value {
