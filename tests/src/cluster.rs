@@ -1,13 +1,16 @@
 //! A cluster of core nodes, each a real `ostium` process with its own data
 //! directory, HTTP port and Raft port, all sharing one cluster secret, configured
-//! the standard way ([`crate::fixture::config`]) with a `[cluster]` section.
+//! the standard way ([`crate::fixture::config`]) with a `[cluster]` section; with a
+//! hot cache, edge nodes may join it. The requests tests send to its nodes are here
+//! too, written once.
 
 use std::time::{Duration, Instant};
 
+use reqwest::blocking::Response;
 use serde_json::Value;
 
-use crate::fixture::config_with_issuer;
-use crate::{Node, TestDir, free_port};
+use crate::fixture::*;
+use crate::{Node, TestDir, free_port, post_form};
 
 /// How long a cluster may take to elect a leader all nodes agree on.
 const LEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -18,8 +21,10 @@ pub struct ClusterNode {
     /// Where this node listens (every node shares the cluster's issuer, node 1's URL,
     /// as nodes behind one load balancer do).
     pub issuer: String,
+    /// 0 for an edge node, which has no Raft listener.
     pub raft_port: u16,
     pub dir: TestDir,
+    pub edge: bool,
 }
 
 impl ClusterNode {
@@ -29,6 +34,88 @@ impl ClusterNode {
 
     pub fn token_endpoint(&self) -> String {
         format!("{}/connect/token", self.issuer)
+    }
+
+    /// POSTs a form to `path`, authenticated with Basic `auth`.
+    pub fn post(&self, path: &str, auth: (&str, &str), form: &[(&str, &str)]) -> Response {
+        post_form(&format!("{}{path}", self.issuer), Some(auth), form)
+    }
+
+    /// A password grant with `offline_access` for `client` (one of the fixture's
+    /// offline clients); returns the refresh token.
+    pub fn login(&self, client: &str) -> String {
+        let response = self.post(
+            "/connect/token",
+            (client, OFFLINE_SECRET),
+            &[
+                ("grant_type", "password"),
+                ("username", USERNAME),
+                ("password", PASSWORD),
+                ("scope", "openid orders.read offline_access"),
+            ],
+        );
+        assert_eq!(response.status().as_u16(), 200, "login at node {}", self.id);
+        let body: Value = response.json().expect("a JSON token response");
+        body["refresh_token"]
+            .as_str()
+            .expect("a refresh token")
+            .to_owned()
+    }
+
+    /// A client-credentials access token for the fixture's machine client.
+    pub fn machine_token(&self) -> String {
+        let response = self.post(
+            "/connect/token",
+            (MACHINE_ID, MACHINE_SECRET),
+            &[("grant_type", "client_credentials")],
+        );
+        assert_eq!(response.status().as_u16(), 200, "token at node {}", self.id);
+        let body: Value = response.json().expect("a JSON token response");
+        body["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned()
+    }
+
+    /// Redeems a refresh token; the status and the JSON body.
+    pub fn refresh(&self, client: &str, token: &str) -> (u16, Value) {
+        let response = self.post(
+            "/connect/token",
+            (client, OFFLINE_SECRET),
+            &[("grant_type", "refresh_token"), ("refresh_token", token)],
+        );
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    }
+
+    /// Introspects as the fixture's API resource; the JSON answer.
+    pub fn introspect(&self, token: &str) -> Value {
+        let response = self.post(
+            "/connect/introspect",
+            (AUDIENCE, RESOURCE_SECRET),
+            &[("token", token)],
+        );
+        assert_eq!(
+            response.status().as_u16(),
+            200,
+            "introspect at node {}",
+            self.id
+        );
+        response.json().expect("a JSON introspection answer")
+    }
+
+    /// Revokes `token` as `client`; the status.
+    pub fn revoke(&self, client: (&str, &str), token: &str) -> u16 {
+        self.post("/connect/revocation", client, &[("token", token)])
+            .status()
+            .as_u16()
+    }
+
+    /// `/readyz`, as JSON.
+    pub fn readiness(&self) -> Value {
+        reqwest::blocking::get(format!("{}/readyz", self.issuer))
+            .and_then(|r| r.json())
+            .unwrap_or(Value::Null)
     }
 
     /// The leader this node knows of, from `/readyz`.
@@ -49,6 +136,8 @@ pub struct Cluster {
     issuer: String,
     /// `[cluster.peers]` lines of the nodes started together.
     peers: String,
+    /// The `[cache]` section every node gets, if any.
+    cache: String,
 }
 
 const SECRET: &str = "cluster-secret-0123456789abcdef";
@@ -57,7 +146,16 @@ impl Cluster {
     /// Starts `size` core nodes (ids 1..=size) that list each other as peers, and
     /// waits until they agree on a leader.
     pub fn start(name: &str, size: u64) -> Self {
-        let mut cluster = Self::launch_with_secrets(name, size, |_| SECRET.into());
+        Self::start_with_cache(name, size, None)
+    }
+
+    /// As [`Cluster::start`], every node writing through to the Redis at
+    /// `redis_url` when given.
+    pub fn start_with_cache(name: &str, size: u64, redis_url: Option<&str>) -> Self {
+        let cache = redis_url.map_or(String::new(), |url| {
+            format!("[cache]\nredis_url = \"{url}\"\nnamespace = \"{name}\"\n")
+        });
+        let mut cluster = Self::launch(name, size, |_| SECRET.into(), cache);
         for node in &mut cluster.nodes {
             node.node.wait_ready();
         }
@@ -68,6 +166,10 @@ impl Cluster {
     /// Launches nodes given each its own secret, without waiting for them: a node
     /// with another secret than a quorum's never becomes ready.
     pub fn launch_with_secrets(name: &str, size: u64, secret: impl Fn(u64) -> String) -> Self {
+        Self::launch(name, size, secret, String::new())
+    }
+
+    fn launch(name: &str, size: u64, secret: impl Fn(u64) -> String, cache: String) -> Self {
         let ports: Vec<(u64, u16, u16)> = (1..=size)
             .map(|id| (id, free_port(), free_port()))
             .collect();
@@ -80,6 +182,7 @@ impl Cluster {
                 .iter()
                 .map(|(id, _, raft)| format!("{id} = \"127.0.0.1:{raft}\"\n"))
                 .collect(),
+            cache,
         };
         for (id, http, raft) in ports {
             let peers = cluster.peers.clone();
@@ -107,9 +210,15 @@ impl Cluster {
         let dir = TestDir::new(&format!("{}-node{id}", self.name));
         let secret_file = self.secrets.path().join(format!("secret-{id}"));
         std::fs::write(&secret_file, format!("{secret}\n")).expect("write secret");
+        let role = if raft == 0 {
+            "role = \"edge\"".to_owned()
+        } else {
+            format!("raft_listen = \"127.0.0.1:{raft}\"")
+        };
         let cluster = format!(
-            "[cluster]\nnode_id = {id}\nraft_listen = \"127.0.0.1:{raft}\"\nsecret_file = \"{}\"\n[cluster.peers]\n{peers}",
-            secret_file.display()
+            "[cluster]\nnode_id = {id}\n{role}\nsecret_file = \"{}\"\n[cluster.peers]\n{peers}{}",
+            secret_file.display(),
+            self.cache,
         );
         let issuer = format!("http://127.0.0.1:{http}");
         let node = Node::launch(
@@ -124,8 +233,37 @@ impl Cluster {
             issuer,
             raft_port: raft,
             dir,
+            edge: raft == 0,
         });
         self.nodes.last_mut().expect("just pushed")
+    }
+
+    /// Starts an edge node (no log, reading through the hot cache) that lists the
+    /// cluster's core nodes, and waits until it is ready. Needs a cluster started
+    /// with a cache.
+    pub fn start_edge(&mut self, id: u64) -> &mut ClusterNode {
+        assert!(
+            !self.cache.is_empty(),
+            "an edge node needs the cluster's hot cache"
+        );
+        let peers = self.peers.clone();
+        let edge = self.launch_node(id, free_port(), 0, SECRET, &peers);
+        edge.node.wait_ready();
+        edge
+    }
+
+    /// Waits until the leader vouches for the hot cache again (after a flush or a
+    /// Redis restart), as the edge `id` sees it.
+    pub fn wait_for_cache(&self, edge: u64) {
+        let started = Instant::now();
+        let edge = self.node(edge).expect("the edge node");
+        while edge.readiness()["cache_watermark"].is_null() {
+            assert!(
+                started.elapsed() < LEADER_TIMEOUT,
+                "the hot cache was not vouched for again within {LEADER_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Waits until every running node names the same leader, and returns its id.
@@ -133,7 +271,7 @@ impl Cluster {
         let running: Vec<u64> = self
             .nodes
             .iter()
-            .filter(|n| n.node.pid().is_some())
+            .filter(|n| n.node.pid().is_some() && !n.edge)
             .map(|n| n.id)
             .collect();
         self.wait_for_leader_among(&running)

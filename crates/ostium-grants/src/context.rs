@@ -10,7 +10,7 @@ use ostium_tokens::handle::{RefreshHandles, new_handle};
 use ostium_tokens::{AccessTokenGrant, AccessTokenStrategy, JwtAccessTokens, TokenError};
 
 use crate::metrics::GrantMetrics;
-use crate::token_state::TokenState;
+use crate::token_state::{StateUnavailable, TokenState};
 
 /// Shared dependencies of the grant actors.
 pub struct GrantContext {
@@ -69,23 +69,25 @@ impl GrantContext {
         }
     }
 
-    /// Catches up with the replicated state before a read that must see every
-    /// acknowledged write.
-    pub async fn catch_up(&self) -> Result<(), OAuthError> {
-        self.state.catch_up().await.map_err(|e| {
-            tracing::warn!(error = %e, "token state unavailable");
-            OAuthError::temporarily_unavailable("the token state is unavailable; retry shortly")
-        })
+    /// Waits for a read of the replicated state; an unavailable state is
+    /// `temporarily_unavailable`, so the client knows to retry.
+    pub async fn read<T>(
+        &self,
+        read: impl std::future::Future<Output = Result<T, StateUnavailable>>,
+    ) -> Result<T, OAuthError> {
+        read.await.map_err(unavailable)
     }
 
     /// Proposes a command; an unavailable state is `temporarily_unavailable`, so the
     /// client knows to retry.
     pub async fn propose(&self, command: StateCommand) -> Result<StateResponse, OAuthError> {
-        self.state.propose(command).await.map_err(|e| {
-            tracing::warn!(error = %e, "token state unavailable");
-            OAuthError::temporarily_unavailable("the token state is unavailable; retry shortly")
-        })
+        self.state.propose(command).await.map_err(unavailable)
     }
+}
+
+fn unavailable(e: StateUnavailable) -> OAuthError {
+    tracing::warn!(error = %e, "token state unavailable");
+    OAuthError::temporarily_unavailable("the token state is unavailable; retry shortly")
 }
 
 /// Turns a failure that no client could have caused into `server_error`, after

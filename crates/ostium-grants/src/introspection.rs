@@ -12,7 +12,9 @@ use ostium_protocol::OAuthError;
 use ostium_protocol::token_management::TokenQuery;
 
 use crate::context::GrantContext;
-use crate::token_lookup::{KnownToken, identify, refresh_token_is_live};
+use ostium_state::Denial;
+
+use crate::token_lookup::{KnownToken, identify};
 
 /// Who is asking.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,8 +55,8 @@ impl Introspection {
     };
 }
 
-/// Answers after this node has caught up with every acknowledged write, so that a
-/// token revoked anywhere is inactive here too (invariant 2).
+/// Answers from reads that see every acknowledged write, so that a token revoked
+/// anywhere is inactive here too (invariant 2).
 pub async fn introspect(
     context: &GrantContext,
     issuer: &str,
@@ -62,35 +64,30 @@ pub async fn introspect(
     query: &TokenQuery,
     now: u64,
 ) -> Result<Introspection, OAuthError> {
-    context.catch_up().await?;
-    Ok(answer(context, issuer, caller, query, now))
-}
-
-fn answer(
-    context: &GrantContext,
-    issuer: &str,
-    caller: &Caller,
-    query: &TokenQuery,
-    now: u64,
-) -> Introspection {
-    let Some(token) = identify(context, &query.token, query.hint, now) else {
-        return Introspection::INACTIVE;
+    let Some(token) = identify(context, &query.token, query.hint, now).await? else {
+        return Ok(Introspection::INACTIVE);
     };
     let visible = match (caller, &token) {
         (Caller::Client(id), token) => token.client_id() == id,
         (Caller::Resource(name), KnownToken::Jwt(claims)) => claims.aud.contains(name),
         (Caller::Resource(name), KnownToken::Reference(record)) => record.audiences.contains(name),
         // Refresh tokens are the client's business alone.
-        (Caller::Resource(_), KnownToken::Refresh(_)) => false,
+        (Caller::Resource(_), KnownToken::Refresh { .. }) => false,
     };
     if !visible {
-        return Introspection::INACTIVE;
+        return Ok(Introspection::INACTIVE);
     }
     let details = match token {
         KnownToken::Jwt(claims) => {
-            let active = now < claims.exp
-                && claims.nbf.is_none_or(|nbf| nbf <= now)
-                && !context.state.is_revoked(&claims.jti, now);
+            let current = now < claims.exp && claims.nbf.is_none_or(|nbf| nbf <= now);
+            let active = current
+                && !context
+                    .read(
+                        context
+                            .state
+                            .is_denied(Denial::Token(claims.jti.clone()), now),
+                    )
+                    .await?;
             active.then_some(ActiveToken {
                 token_type: "access_token",
                 iss: claims.iss,
@@ -114,22 +111,20 @@ fn answer(
             exp: record.expires_at,
             jti: None,
         }),
-        KnownToken::Refresh(record) => {
-            refresh_token_is_live(context, &record, now).then(|| ActiveToken {
-                token_type: "refresh_token",
-                iss: issuer.to_owned(),
-                client_id: record.client_id,
-                sub: Some(record.subject),
-                scope: record.scope,
-                aud: record.audiences,
-                iat: record.issued_at,
-                exp: record.expires_at,
-                jti: None,
-            })
-        }
+        KnownToken::Refresh { record, live } => live.then(|| ActiveToken {
+            token_type: "refresh_token",
+            iss: issuer.to_owned(),
+            client_id: record.client_id,
+            sub: Some(record.subject),
+            scope: record.scope,
+            aud: record.audiences,
+            iat: record.issued_at,
+            exp: record.expires_at,
+            jti: None,
+        }),
     };
-    Introspection {
+    Ok(Introspection {
         active: details.is_some(),
         details,
-    }
+    })
 }

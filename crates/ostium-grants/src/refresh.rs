@@ -96,7 +96,7 @@ async fn redeem(
     let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
     let presented = TokenDigest::of_handle(&request.refresh_token);
     // Refuse a bad scope before the token is spent, when this node already knows it.
-    if let Some(record) = context.state.refresh_token(&presented) {
+    if let Some(record) = context.state.peek_refresh(presented).await {
         request.validate(client, &record.client_id, &record.scope)?;
     }
     let successor = context.refresh_handles.successor(&request.refresh_token);

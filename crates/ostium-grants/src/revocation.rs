@@ -11,7 +11,7 @@ use std::sync::Arc;
 use actix::{Handler, Message, ResponseFuture};
 use ostium_protocol::token_management::TokenQuery;
 use ostium_protocol::{Client, OAuthError};
-use ostium_state::StateCommand;
+use ostium_state::{Denial, StateCommand};
 
 use crate::context::{GrantContext, now};
 use crate::token_lookup::{KnownToken, identify};
@@ -52,32 +52,46 @@ async fn revoke(
     client: &Client,
     query: &TokenQuery,
 ) -> Result<(), OAuthError> {
-    // A token issued through another node a moment ago must be found here too.
-    context.catch_up().await?;
     let at = now();
-    let Some(token) = identify(context, &query.token, query.hint, at) else {
+    // A token issued through another node a moment ago is found here too.
+    let Some(token) = identify(context, &query.token, query.hint, at).await? else {
         return Ok(());
     };
     if token.client_id() != client.client_id {
         tracing::info!(client_id = ?client.client_id, "revocation of another client's token ignored");
         return Ok(());
     }
-    let command = match token {
-        KnownToken::Refresh(record) => StateCommand::RevokeRefreshFamily {
-            family: record.family,
-            at,
-        },
-        KnownToken::Reference(record) => StateCommand::RevokeReferenceToken {
-            digest: record.digest,
-            at,
-        },
-        KnownToken::Jwt(claims) if claims.exp > at => StateCommand::RevokeToken {
-            token_id: claims.jti,
-            expires_at: claims.exp,
-            at,
-        },
+    let (command, denial, until) = match token {
+        KnownToken::Refresh { record, .. } => (
+            StateCommand::RevokeRefreshFamily {
+                family: record.family.clone(),
+                at,
+            },
+            Denial::Family(record.family),
+            record.absolute_expires_at,
+        ),
+        KnownToken::Reference(record) => (
+            StateCommand::RevokeReferenceToken {
+                digest: record.digest,
+                at,
+            },
+            Denial::Reference(record.digest),
+            record.expires_at,
+        ),
+        KnownToken::Jwt(claims) if claims.exp > at => (
+            StateCommand::RevokeToken {
+                token_id: claims.jti.clone(),
+                expires_at: claims.exp,
+                at,
+            },
+            Denial::Token(claims.jti),
+            claims.exp,
+        ),
         // An expired JWT can no longer be used; there is nothing to deny.
         KnownToken::Jwt(_) => return Ok(()),
     };
-    context.propose(command).await.map(|_| ())
+    context.propose(command).await?;
+    // Answered only once every node, edges included, refuses the token.
+    context.state.publish_denial(denial, until).await;
+    Ok(())
 }

@@ -1,7 +1,9 @@
 //! Telling what a presented token is, for revocation (RFC 7009) and introspection
 //! (RFC 7662): a JWT access token this server signed, a reference access token, or a
-//! refresh token. Opaque tokens are found by the digest of their handle.
+//! refresh token. Opaque tokens are found by the digest of their handle; every read
+//! sees each write acknowledged before it, wherever in the cluster it was made.
 
+use ostium_protocol::OAuthError;
 use ostium_protocol::token_management::TokenTypeHint;
 use ostium_state::{ReferenceTokenRecord, RefreshTokenRecord, TokenDigest};
 use ostium_tokens::AccessTokenClaims;
@@ -15,8 +17,11 @@ pub enum KnownToken {
     Jwt(AccessTokenClaims),
     /// A reference access token that has not expired or been revoked.
     Reference(ReferenceTokenRecord),
-    /// A refresh token, spent or not.
-    Refresh(RefreshTokenRecord),
+    /// A refresh token, spent or not; `live` if it can still be redeemed.
+    Refresh {
+        record: RefreshTokenRecord,
+        live: bool,
+    },
 }
 
 impl KnownToken {
@@ -25,52 +30,32 @@ impl KnownToken {
         match self {
             Self::Jwt(claims) => &claims.client_id,
             Self::Reference(record) => &record.client_id,
-            Self::Refresh(record) => &record.client_id,
+            Self::Refresh { record, .. } => &record.client_id,
         }
     }
 }
 
-/// Finds the token, looking first where the hint points; the hint is only a hint
-/// (RFC 7009 §2.1), so both kinds are tried.
-pub fn identify(
+/// Finds the token. A JWT is recognised by its signature, without a read; an opaque
+/// handle is looked up once, as a reference and as a refresh token (the type hint
+/// of RFC 7009 §2.1 is only a hint, and one read answers both).
+pub async fn identify(
     context: &GrantContext,
     token: &str,
-    hint: Option<TokenTypeHint>,
+    _hint: Option<TokenTypeHint>,
     now: u64,
-) -> Option<KnownToken> {
-    let access = || {
-        if token.split('.').count() == 3 {
-            context.access_tokens.decode(token).map(KnownToken::Jwt)
-        } else {
-            context
-                .state
-                .reference_token(&TokenDigest::of_handle(token), now)
-                .map(KnownToken::Reference)
-        }
-    };
-    let refresh = || {
-        context
-            .state
-            .refresh_token(&TokenDigest::of_handle(token))
-            .map(KnownToken::Refresh)
-    };
-    match hint {
-        Some(TokenTypeHint::RefreshToken) => refresh().or_else(access),
-        _ => access().or_else(refresh),
+) -> Result<Option<KnownToken>, OAuthError> {
+    if token.split('.').count() == 3 {
+        return Ok(context.access_tokens.decode(token).map(KnownToken::Jwt));
     }
-}
-
-/// Whether a refresh token can still be redeemed at `now`: not spent, its family
-/// not revoked, not expired.
-pub fn refresh_token_is_live(
-    context: &GrantContext,
-    record: &RefreshTokenRecord,
-    now: u64,
-) -> bool {
-    record.rotation.is_none()
-        && now < record.expires_at
-        && context
-            .state
-            .refresh_family(&record.family)
-            .is_some_and(|family| family.revoked_at.is_none() && family.current == record.digest)
+    let facts = context
+        .read(context.state.lookup(TokenDigest::of_handle(token), now))
+        .await?;
+    Ok(match (facts.reference, facts.refresh) {
+        (Some(record), _) => Some(KnownToken::Reference(record)),
+        (None, Some(record)) => Some(KnownToken::Refresh {
+            record,
+            live: facts.refresh_live,
+        }),
+        (None, None) => None,
+    })
 }

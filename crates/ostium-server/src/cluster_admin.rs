@@ -11,7 +11,7 @@ use ostium_state::network::cluster::AddLearner;
 use ostium_state::network::{ClusterClient, ClusterReply};
 use ostium_state::node::NodeMetrics;
 
-use crate::config::{ClusterSettings, Config};
+use crate::config::{Config, NodeRole};
 use crate::replication::read_secret;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,9 +50,14 @@ impl Admin {
         let secret = ClusterSecret::new(&secret).map_err(|e| AdminError::Setup(e.to_string()))?;
         let client = ClusterClient::new(secret, Duration::from_secs(30))
             .map_err(|e| AdminError::Setup(e.to_string()))?;
+        let NodeRole::Core { raft_listen } = cluster.role else {
+            return Err(AdminError::Setup(
+                "this file describes an edge node, which holds no Raft state; give a core node's file".into(),
+            ));
+        };
         Ok(Self {
             client,
-            addr: local_address(cluster),
+            addr: local_address(raft_listen),
         })
     }
 
@@ -92,8 +97,7 @@ impl Admin {
 
 /// The Raft listener of this node, as reachable from this machine: an unspecified
 /// bind address (`0.0.0.0`, `::`) is reached on loopback.
-fn local_address(cluster: &ClusterSettings) -> String {
-    let listen: SocketAddr = cluster.raft_listen;
+fn local_address(listen: SocketAddr) -> String {
     if listen.ip().is_unspecified() {
         let loopback: std::net::IpAddr = if listen.is_ipv4() {
             std::net::Ipv4Addr::LOCALHOST.into()

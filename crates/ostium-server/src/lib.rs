@@ -10,17 +10,21 @@
 //! - [`cluster_admin`]: `ostium cluster …` against a running node.
 //! - [`config`]: the TOML file, validated with errors naming file, entry and field.
 //! - [`server`]: building the shared state and running the HTTP server.
-//! - `replication`: this node's Raft node, on a runtime of its own.
+//! - `replication`: a core node's Raft node, on a runtime of its own.
+//! - `edge_link`: an edge node's hot cache and calls to the cores, instead.
+//! - `signing_keys`: opening (or adding) the cluster's signing keys at start.
 //! - `routes`: `token` (the token endpoint), `discovery` (metadata and JWKS),
 //!   `ops` (health, readiness, Prometheus).
 //! - `http_metrics`: request counts and latency per route.
 
 pub mod cluster_admin;
 pub mod config;
+mod edge_link;
 mod http_metrics;
 mod replication;
 mod routes;
 pub mod server;
+mod signing_keys;
 mod state;
 
 pub use config::{Config, ConfigError, SecretPolicy};

@@ -16,10 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ostium_state::network::{ClusterService, listener};
-use ostium_state::{ClusterSecret, ReplicatedState, StateCommand, StateNode, StateNodeConfig};
-use ostium_tokens::{KeyRing, KeySealer, SealedKey, SigningAlgorithm, SigningKey};
+use ostium_state::{ClusterSecret, HotCache, ReplicatedState, StateNode, StateNodeConfig};
+use ostium_tokens::{KeyRing, SigningAlgorithm};
 
-use crate::config::{ClusterSettings, Config};
+use crate::config::{ClusterSettings, Config, NodeRole};
+use crate::signing_keys::open_cluster_keys;
 
 /// Raft node id of a single node.
 const SINGLE_NODE_ID: u64 = 1;
@@ -28,9 +29,9 @@ const LEADER_WAIT: Duration = Duration::from_secs(15);
 /// How often the leader drops expired tokens from the replicated state.
 const PURGE_INTERVAL: Duration = Duration::from_secs(300);
 /// How long a starting node waits for a quorum of its cluster.
-const QUORUM_WAIT: Duration = Duration::from_secs(300);
+pub(crate) const QUORUM_WAIT: Duration = Duration::from_secs(300);
 /// Time limit of a call to another node's cluster API.
-const CLUSTER_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CLUSTER_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicationError {
@@ -52,7 +53,7 @@ pub struct Replication {
     runtime: tokio::runtime::Runtime,
     state: ReplicatedState,
     secret: Vec<u8>,
-    /// The Raft listener (with `[cluster]`) and the purger.
+    /// The Raft listener (with `[cluster]`), the purger and the hot cache's keeper.
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -98,12 +99,17 @@ impl Replication {
             .enable_all()
             .build()
             .map_err(ReplicationError::Runtime)?;
-        let node_config = StateNodeConfig::new(
+        let mut node_config = StateNodeConfig::new(
             node_id,
             raft_addr,
             data_dir.join("state"),
             cluster_secret.clone(),
         );
+        if let Some(cache) = &config.cache {
+            // The connection belongs to the Raft runtime, which outlives every caller.
+            let _on_raft_runtime = runtime.enter();
+            node_config.cache = Some(HotCache::connect(cache).map_err(node_error)?);
+        }
         let node = runtime
             .block_on(StateNode::start(node_config))
             .map_err(node_error)?;
@@ -120,41 +126,49 @@ impl Replication {
         let node = Arc::new(node);
         // Peers must reach each other before any of them can wait for a quorum.
         let listener = match &config.cluster {
-            Some(cluster) => {
+            Some(ClusterSettings {
+                role: NodeRole::Core { raft_listen },
+                ..
+            }) => {
                 let services = (
                     node.raft_service(),
                     ClusterService::new(node.clone(), cluster_secret.clone()),
                 );
                 let handle = runtime
                     .block_on(listener::bind_and_serve(
-                        cluster.raft_listen,
+                        *raft_listen,
                         services.0,
                         services.1,
                     ))
                     .map_err(|e| {
-                        ReplicationError::Node(format!(
-                            "cannot listen on {}: {e}",
-                            cluster.raft_listen
-                        ))
+                        ReplicationError::Node(format!("cannot listen on {raft_listen}: {e}"))
                     })?;
-                tracing::info!(addr = %cluster.raft_listen, node_id, "serving Raft traffic");
+                tracing::info!(addr = %raft_listen, node_id, "serving Raft traffic");
                 Some(handle)
             }
-            None => None,
+            _ => None,
         };
         let cluster =
             ostium_state::network::ClusterClient::new(cluster_secret, CLUSTER_CALL_TIMEOUT)
                 .map_err(node_error)?;
         let state = ReplicatedState::new(node, cluster);
-        let purger = {
+        let (purger, cache_keeper) = {
             let _on_raft_runtime = runtime.enter();
-            state.spawn_purger(PURGE_INTERVAL)
+            let every = config.cache.as_ref().map(|c| c.watermark_renewal());
+            (
+                state.spawn_purger(PURGE_INTERVAL),
+                every.and_then(|every| state.node().spawn_cache_keeper(every)),
+            )
         };
         let replication = Self {
             runtime,
             state,
             secret,
-            tasks: listener.into_iter().chain([purger]).collect(),
+            tasks: listener
+                .into_iter()
+                .chain([purger])
+                .chain(cache_keeper)
+                .collect(),
         };
         if config.cluster.is_none() {
             replication.wait_for_leader();
@@ -182,48 +196,25 @@ impl Replication {
         }
     }
 
-    /// The cluster's signing keys, opened with the cluster secret. A cluster without a
-    /// key for `algorithm` gets one from the first node that starts; every node then
-    /// signs with the first key of the algorithm in the log, so they all agree.
+    /// The cluster's signing keys (see [`open_cluster_keys`]), once this node has
+    /// caught up with its cluster.
     pub fn signing_keys(&self, algorithm: SigningAlgorithm) -> Result<KeyRing, ReplicationError> {
-        let sealer = KeySealer::from_cluster_secret(&self.secret).map_err(node_error)?;
-        self.catch_up_at_start()?;
-        if let Some(ring) = self.open_keys(algorithm, &sealer)? {
-            return Ok(ring);
-        }
-        let (key, pkcs8) = SigningKey::generate(algorithm).map_err(node_error)?;
-        let command = StateCommand::AddSigningKey {
-            kid: key.kid().to_owned(),
-            alg: algorithm.name().to_owned(),
-            sealed: sealer.seal(key.kid(), &pkcs8).map_err(node_error)?,
-            at: ostium_grants::context::now(),
-        };
-        self.runtime
-            .block_on(self.state.propose(command))
-            .map_err(node_error)?;
-        tracing::info!(kid = key.kid(), alg = %algorithm, "added a signing key to the cluster");
-        self.catch_up_at_start()?;
-        self.open_keys(algorithm, &sealer)?
-            .ok_or_else(|| ReplicationError::Node("the new signing key was not applied".into()))
-    }
-
-    fn open_keys(
-        &self,
-        algorithm: SigningAlgorithm,
-        sealer: &KeySealer,
-    ) -> Result<Option<KeyRing>, ReplicationError> {
-        self.state.read(|state| {
-            let records = state.signing_keys();
-            let sealed: Vec<SealedKey<'_>> = records
-                .iter()
-                .map(|r| SealedKey {
-                    kid: &r.kid,
-                    alg: &r.alg,
-                    sealed: &r.sealed,
-                })
-                .collect();
-            KeyRing::open(&sealed, algorithm, sealer).map_err(node_error)
-        })
+        open_cluster_keys(
+            &self.secret,
+            algorithm,
+            || {
+                self.catch_up_at_start()?;
+                Ok(self
+                    .state
+                    .read(|state| state.signing_keys().into_iter().cloned().collect()))
+            },
+            |command| {
+                self.runtime
+                    .block_on(self.state.propose(command))
+                    .map(|_| ())
+                    .map_err(node_error)
+            },
+        )
     }
 
     /// Waits (up to `QUORUM_WAIT`) until this node has caught up with the cluster:
@@ -258,7 +249,7 @@ impl Replication {
     }
 }
 
-fn node_error(e: impl std::fmt::Display) -> ReplicationError {
+pub(crate) fn node_error(e: impl std::fmt::Display) -> ReplicationError {
     ReplicationError::Node(e.to_string())
 }
 

@@ -9,17 +9,18 @@ use actix_web::{App, HttpServer, dev::Service, web};
 use futures_util::future::{Either, join, select};
 use ostium_grants::{
     Argon2PasswordValidator, GrantContext, GrantMetrics, GrantSupervisor,
-    ResourceOwnerPasswordValidator,
+    ResourceOwnerPasswordValidator, TokenState,
 };
-use ostium_tokens::JwtAccessTokens;
 use ostium_tokens::handle::RefreshHandles;
+use ostium_tokens::{JwtAccessTokens, KeyRing, SigningAlgorithm};
 use prometheus_client::registry::Registry;
 
-use crate::config::Config;
+use crate::config::{ClusterSettings, Config, NodeRole};
+use crate::edge_link::EdgeLink;
 use crate::http_metrics::HttpMetrics;
 use crate::replication::{Replication, ReplicationError};
 use crate::routes;
-use crate::state::Shared;
+use crate::state::{NodeStatus, Shared};
 
 /// Password checks allowed to wait for a free core before logins are refused.
 const MAX_WAITING_LOGINS: usize = 256;
@@ -43,8 +44,68 @@ pub enum ServerError {
 pub struct Server {
     config: Config,
     shared: web::Data<Shared>,
-    replication: Replication,
+    membership: Membership,
     request_spans: bool,
+}
+
+/// How this node takes part in its cluster.
+enum Membership {
+    /// A Raft member (or a cluster of one).
+    Core(Replication),
+    /// No log: the hot cache and the cores.
+    Edge(EdgeLink),
+}
+
+impl Membership {
+    fn start(config: &Config) -> Result<Self, ReplicationError> {
+        match (&config.cluster, &config.cache) {
+            (
+                Some(
+                    cluster @ ClusterSettings {
+                        role: NodeRole::Edge,
+                        ..
+                    },
+                ),
+                Some(cache),
+            ) => Ok(Self::Edge(EdgeLink::start(cluster, cache)?)),
+            _ => Ok(Self::Core(Replication::start(config)?)),
+        }
+    }
+
+    fn secret(&self) -> &[u8] {
+        match self {
+            Self::Core(core) => core.secret(),
+            Self::Edge(edge) => edge.secret(),
+        }
+    }
+
+    fn signing_keys(&self, algorithm: SigningAlgorithm) -> Result<KeyRing, ReplicationError> {
+        match self {
+            Self::Core(core) => core.signing_keys(algorithm),
+            Self::Edge(edge) => edge.signing_keys(algorithm),
+        }
+    }
+
+    fn token_state(&self) -> Arc<dyn TokenState> {
+        match self {
+            Self::Core(core) => Arc::new(core.state().clone()),
+            Self::Edge(edge) => Arc::new(edge.state().clone()),
+        }
+    }
+
+    fn status(&self) -> NodeStatus {
+        match self {
+            Self::Core(core) => NodeStatus::Core(core.state().clone()),
+            Self::Edge(edge) => NodeStatus::Edge(edge.state().clone()),
+        }
+    }
+
+    fn shutdown(self) {
+        match self {
+            Self::Core(core) => core.shutdown(),
+            Self::Edge(edge) => edge.shutdown(),
+        }
+    }
 }
 
 impl Server {
@@ -62,8 +123,8 @@ impl Server {
         config: Config,
         password_validator: Arc<dyn ResourceOwnerPasswordValidator>,
     ) -> Result<Self, ServerError> {
-        let replication = Replication::start(&config)?;
-        let keys = Arc::new(replication.signing_keys(config.signing_algorithm)?);
+        let membership = Membership::start(&config)?;
+        let keys = Arc::new(membership.signing_keys(config.signing_algorithm)?);
         let mut registry = Registry::default();
         let metrics = GrantMetrics::default();
         metrics.register(&mut registry);
@@ -71,8 +132,8 @@ impl Server {
         let grant_context = Arc::new(GrantContext {
             catalog: config.catalog.clone(),
             access_tokens: JwtAccessTokens::new(&config.server.issuer, keys.clone()),
-            state: Arc::new(replication.state().clone()),
-            refresh_handles: RefreshHandles::from_cluster_secret(replication.secret()),
+            state: membership.token_state(),
+            refresh_handles: RefreshHandles::from_cluster_secret(membership.secret()),
             metrics,
         });
         let (openid_configuration, authorization_server_metadata) =
@@ -100,12 +161,12 @@ impl Server {
             registry,
             http_metrics,
             max_body_bytes: config.server.max_body_bytes,
-            state: replication.state().clone(),
+            node: membership.status(),
         });
         Ok(Self {
             config,
             shared,
-            replication,
+            membership,
             request_spans: false,
         })
     }
@@ -184,7 +245,7 @@ impl Server {
 impl Server {
     /// Stops the replicated state once the HTTP server has stopped.
     pub fn shutdown(self) {
-        self.replication.shutdown();
+        self.membership.shutdown();
     }
 }
 

@@ -26,5 +26,11 @@ pub(crate) struct Shared {
     pub registry: Registry,
     pub http_metrics: HttpMetrics,
     pub max_body_bytes: usize,
-    pub state: ostium_state::ReplicatedState,
+    pub node: NodeStatus,
+}
+
+/// What readiness reports about this node's place in the cluster.
+pub(crate) enum NodeStatus {
+    Core(ostium_state::ReplicatedState),
+    Edge(Arc<ostium_state::EdgeState>),
 }

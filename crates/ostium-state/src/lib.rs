@@ -17,13 +17,16 @@
 //! - [`node`]: [`StateNode`]: start, propose, read, membership, status, shutdown.
 //! - [`replicated`]: [`ReplicatedState`]: propose from any node (forwarding to the
 //!   leader) and read after catching up.
-//! - [`cache`]: [`HotCache`], the Redis (or in-process) hot cache in front of the
-//!   state: copies of records, the deny list, and the freshness watermark. Not yet
-//!   used by the server.
+//! - [`cache`]: [`HotCache`], the Redis hot cache in front of the state: copies of
+//!   records, the denials, and the watermark; and the [`cache::CacheWriter`] that
+//!   cores write through on apply.
+//! - [`edge`]: [`EdgeState`]: an edge node's reads (hot cache, else a core) and
+//!   forwarded writes.
 
 pub mod cache;
 pub mod command;
 pub mod digest;
+pub mod edge;
 pub mod network;
 pub mod node;
 pub mod record;
@@ -35,11 +38,12 @@ pub mod typ;
 pub use cache::{CacheConfig, CacheError, CacheStats, HotCache, Watermark};
 pub use command::{StateCommand, StateResponse};
 pub use digest::TokenDigest;
+pub use edge::EdgeState;
 pub use network::{ClusterSecret, RaftService};
 pub use node::{StateNode, StateNodeConfig};
 pub use record::{
-    FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, SigningKeyRecord,
-    TokenExpiration, TokenUsage,
+    Denial, FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, SigningKeyRecord,
+    TokenExpiration, TokenFacts, TokenUsage,
 };
 pub use replicated::{ReplicatedState, Unavailable};
 pub use state::State;

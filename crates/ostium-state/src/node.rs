@@ -16,6 +16,7 @@ use openraft::errors::{ClientWriteError, LinearizableReadError};
 use openraft::{ChangeMembers, Config, ReadPolicy, SnapshotPolicy};
 use redb::Database;
 
+use crate::cache::{CacheWriter, HotCache};
 use crate::command::{StateCommand, StateResponse};
 use crate::network::{ClusterSecret, RaftNetwork, RaftService};
 use crate::state::State;
@@ -40,6 +41,8 @@ pub struct StateNodeConfig {
     /// How long a follower's linearizable read may wait for the leader and then for
     /// its own state machine to catch up.
     pub read_timeout: Duration,
+    /// The hot cache every applied command is written through to, if any.
+    pub cache: Option<HotCache>,
 }
 
 impl StateNodeConfig {
@@ -59,6 +62,7 @@ impl StateNodeConfig {
             snapshot_every: 10_000,
             log_kept_behind_snapshot: 1_000,
             read_timeout: Duration::from_secs(5),
+            cache: None,
         }
     }
 
@@ -186,6 +190,7 @@ pub struct StateNode {
     service: RaftService,
     network: RaftNetwork,
     read_timeout: Duration,
+    cache: Option<Arc<CacheWriter>>,
 }
 
 impl StateNode {
@@ -194,7 +199,11 @@ impl StateNode {
     pub async fn start(config: StateNodeConfig) -> Result<Self, StateNodeError> {
         let raft_config = Arc::new(config.raft_config()?);
         let db = store::open(&config.data_dir)?;
-        let state_machine = StateMachineStore::open(db.clone()).await?;
+        let cache = config
+            .cache
+            .clone()
+            .map(|cache| Arc::new(CacheWriter::new(cache)));
+        let state_machine = StateMachineStore::open(db.clone(), cache.clone()).await?;
         let reader = state_machine.reader();
         let network = RaftNetwork::new(config.secret.clone())?;
         let raft = Raft::new(
@@ -216,7 +225,28 @@ impl StateNode {
             service,
             network,
             read_timeout: config.read_timeout,
+            cache,
         })
+    }
+
+    /// The hot cache this node writes through to, if any.
+    pub fn cache(&self) -> Option<&HotCache> {
+        self.cache.as_deref().map(CacheWriter::cache)
+    }
+
+    /// Keeps the hot cache's watermark while this node leads (see
+    /// [`CacheWriter::spawn_keeper`]); `None` without a hot cache.
+    pub fn spawn_cache_keeper(
+        self: &Arc<Self>,
+        every: Duration,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let writer = self.cache.clone()?;
+        Some(writer.spawn_keeper(self.clone(), every))
+    }
+
+    /// The index of the last log entry applied here.
+    pub fn applied_index(&self) -> u64 {
+        self.reader.last_applied_index()
     }
 
     pub fn id(&self) -> NodeId {

@@ -125,3 +125,33 @@ pub struct SigningKeyRecord {
     /// algorithm is the one every node signs with, whichever node added it.
     pub order: u64,
 }
+
+/// Something that stopped being valid before its time, and stays so until it would
+/// have expired anyway. Denials only ever accumulate, which is what lets a copy of
+/// them (the hot cache) be refilled from the state at any time without ordering
+/// concerns: a missing denial is the only dangerous kind of staleness.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Denial {
+    /// A self-contained token (a JWT `jti`) on the deny list.
+    Token(String),
+    /// A refresh-token family revoked by its client or by reuse detection.
+    Family(FamilyId),
+    /// A refresh token rotated away: redeeming it again is reuse.
+    Spent(TokenDigest),
+    /// A reference access token revoked by its client.
+    Reference(TokenDigest),
+}
+
+/// What the state knows of an opaque token at one moment: the answer a node reading
+/// its own state gives, and the answer an edge assembles from the hot cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenFacts {
+    /// The reference access token with this digest, if it is active.
+    pub reference: Option<ReferenceTokenRecord>,
+    /// The refresh token with this digest, spent or not.
+    pub refresh: Option<RefreshTokenRecord>,
+    /// Whether that refresh token can still be redeemed: not spent, its family not
+    /// revoked, not expired.
+    pub refresh_live: bool,
+}

@@ -12,14 +12,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::command::{StateCommand, StateResponse};
+use crate::digest::TokenDigest;
 use crate::network::{ClusterClient, ClusterReply};
 use crate::node::{ProposeError, ReadError, StateNode};
+use crate::record::{Denial, TokenFacts};
 use crate::state::State;
 
 /// How long a proposal or a catching-up read may wait for a leader.
-const LEADER_PATIENCE: Duration = Duration::from_secs(5);
+pub(crate) const LEADER_PATIENCE: Duration = Duration::from_secs(5);
 /// Pause between attempts while a leader is being elected.
-const RETRY_PAUSE: Duration = Duration::from_millis(50);
+pub(crate) const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the replicated state is unavailable: {0}")]
@@ -117,6 +119,28 @@ impl ReplicatedState {
                 }
             }
         })
+    }
+
+    /// What is known of the opaque token with this digest, with every write
+    /// acknowledged before the call applied.
+    pub async fn lookup(&self, digest: &TokenDigest, now: u64) -> Result<TokenFacts, Unavailable> {
+        self.catch_up().await?;
+        Ok(self.read(|state| state.lookup(digest, now)))
+    }
+
+    /// Whether `denial` is in force, with every write acknowledged before the call
+    /// applied.
+    pub async fn is_denied(&self, denial: &Denial, now: u64) -> Result<bool, Unavailable> {
+        self.catch_up().await?;
+        Ok(self.read(|state| state.is_denied(denial, now)))
+    }
+
+    /// After a revocation is committed: makes sure edges reading the hot cache see
+    /// it (see [`crate::HotCache::publish_denial`]). Nothing to do without a hot cache.
+    pub async fn publish_denial(&self, denial: Denial, until: u64) {
+        if let Some(cache) = self.node.cache() {
+            cache.publish_denial(denial, until).await;
+        }
     }
 
     /// Reads the state as applied on this node, which may lag the leader.

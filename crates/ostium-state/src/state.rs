@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::command::{StateCommand, StateResponse};
 use crate::digest::TokenDigest;
 use crate::record::{
-    FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, Rotation, SigningKeyRecord,
-    TokenUsage, expiry,
+    Denial, FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, Rotation,
+    SigningKeyRecord, TokenFacts, TokenUsage, expiry,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +25,10 @@ pub struct State {
     /// Deny list: token id → when the token would have expired anyway.
     revoked: BTreeMap<String, u64>,
     reference_tokens: BTreeMap<TokenDigest, ReferenceTokenRecord>,
+    /// Revoked reference tokens → when they would have expired: kept so that the
+    /// revocation can be copied to the hot cache again after Redis lost it.
+    #[serde(default)]
+    revoked_references: BTreeMap<TokenDigest, u64>,
     #[serde(default)]
     signing_keys: BTreeMap<String, SigningKeyRecord>,
 }
@@ -136,7 +140,10 @@ impl State {
 
             StateCommand::RevokeReferenceToken { digest, at: _ } => {
                 match self.reference_tokens.remove(digest) {
-                    Some(_) => StateResponse::Revoked,
+                    Some(token) => {
+                        self.revoked_references.insert(*digest, token.expires_at);
+                        StateResponse::Revoked
+                    }
                     None => StateResponse::Invalid,
                 }
             }
@@ -268,6 +275,8 @@ impl State {
         self.revoked.retain(|_, expires_at| at < *expires_at);
         self.reference_tokens
             .retain(|_, token| at < token.expires_at);
+        self.revoked_references
+            .retain(|_, expires_at| at < *expires_at);
         (before - self.len()) as u64
     }
 
@@ -276,6 +285,7 @@ impl State {
             + self.families.len()
             + self.revoked.len()
             + self.reference_tokens.len()
+            + self.revoked_references.len()
     }
 
     /// Every signing key, in the order they were added.
@@ -300,6 +310,76 @@ impl State {
         self.revoked
             .get(token_id)
             .is_some_and(|expires_at| now < *expires_at)
+    }
+
+    /// What is known of the opaque token with this digest at `now`.
+    pub fn lookup(&self, digest: &TokenDigest, now: u64) -> TokenFacts {
+        let refresh = self.refresh_token(digest).cloned();
+        let refresh_live = refresh.as_ref().is_some_and(|token| {
+            token.rotation.is_none()
+                && now < token.expires_at
+                && self.families.get(&token.family).is_some_and(|family| {
+                    family.revoked_at.is_none() && family.current == token.digest
+                })
+        });
+        TokenFacts {
+            reference: self.reference_token(digest, now).cloned(),
+            refresh,
+            refresh_live,
+        }
+    }
+
+    /// Every denial in force, with when it lapses: what the hot cache must hold for
+    /// an edge to trust it.
+    pub fn denials(&self) -> Vec<(Denial, u64)> {
+        let tokens = self
+            .revoked
+            .iter()
+            .map(|(id, until)| (Denial::Token(id.clone()), *until));
+        let families = self.families.iter().filter_map(|(id, family)| {
+            family
+                .revoked_at
+                .map(|_| (Denial::Family(id.clone()), family.absolute_expires_at))
+        });
+        let spent = self.refresh_tokens.values().filter_map(|token| {
+            token
+                .rotation
+                .as_ref()
+                .map(|_| (Denial::Spent(token.digest), token.expires_at))
+        });
+        let references = self
+            .revoked_references
+            .iter()
+            .map(|(digest, until)| (Denial::Reference(*digest), *until));
+        tokens
+            .chain(families)
+            .chain(spent)
+            .chain(references)
+            .collect()
+    }
+
+    /// Whether `denial` is in force at `now`.
+    pub fn is_denied(&self, denial: &Denial, now: u64) -> bool {
+        match denial {
+            Denial::Token(id) => self.is_revoked(id, now),
+            Denial::Family(id) => self
+                .families
+                .get(id)
+                .is_some_and(|family| family.revoked_at.is_some()),
+            Denial::Spent(digest) => self
+                .refresh_tokens
+                .get(digest)
+                .is_some_and(|token| token.rotation.is_some()),
+            Denial::Reference(digest) => self
+                .revoked_references
+                .get(digest)
+                .is_some_and(|until| now < *until),
+        }
+    }
+
+    /// Until when a revoked reference token stays revoked.
+    pub fn reference_revoked_until(&self, digest: &TokenDigest) -> Option<u64> {
+        self.revoked_references.get(digest).copied()
     }
 
     /// A reference token that is active at `now` (RFC 7662 §2.2 `active`).

@@ -27,6 +27,20 @@ pub(super) struct File {
     #[serde(default)]
     pub(super) users: Vec<UserSection>,
     pub(super) cluster: Option<ClusterSection>,
+    pub(super) cache: Option<CacheSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CacheSection {
+    pub(super) redis_url: String,
+    /// Names the key namespace `ostium:{namespace}:` in Redis.
+    #[serde(default = "default_namespace")]
+    pub(super) namespace: String,
+}
+
+pub(super) fn default_namespace() -> String {
+    "default".into()
 }
 
 #[derive(Deserialize)]
@@ -35,7 +49,7 @@ pub(super) struct ClusterSection {
     pub(super) node_id: u64,
     #[serde(default = "core_role")]
     pub(super) role: String,
-    pub(super) raft_listen: String,
+    pub(super) raft_listen: Option<String>,
     pub(super) secret_file: PathBuf,
     /// Raft address of every core node, by node id (TOML keys are strings).
     pub(super) peers: BTreeMap<String, String>,

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::state::Shared;
+use crate::state::{NodeStatus, Shared};
 
 /// Liveness: the process answers HTTP.
 pub(crate) async fn healthz() -> HttpResponse {
@@ -10,14 +10,26 @@ pub(crate) async fn healthz() -> HttpResponse {
 }
 
 /// Readiness: keys are loaded and every grant actor is started before the listener
-/// opens, so a node that answers can issue access tokens; the Raft leader it knows
-/// of (if any) says whether it can write refresh tokens and revocations too.
+/// opens, so a node that answers can issue access tokens. A core reports the Raft
+/// leader it knows of (whether it can write refresh tokens and revocations too); an
+/// edge whether the hot cache is vouched for (else its reads go to the cores).
 pub(crate) async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({
-        "status": "ready",
-        "signing_key": shared.keys.active().kid(),
-        "raft_leader": shared.state.node().metrics().leader,
-    }))
+    let kid = shared.keys.active().kid();
+    let body = match &shared.node {
+        NodeStatus::Core(state) => serde_json::json!({
+            "status": "ready",
+            "role": "core",
+            "signing_key": kid,
+            "raft_leader": state.node().metrics().leader,
+        }),
+        NodeStatus::Edge(edge) => serde_json::json!({
+            "status": "ready",
+            "role": "edge",
+            "signing_key": kid,
+            "cache_watermark": edge.cache().watermark().await,
+        }),
+    };
+    HttpResponse::Ok().json(body)
 }
 
 /// Prometheus scrape, in the OpenMetrics text format.

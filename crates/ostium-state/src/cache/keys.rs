@@ -4,7 +4,7 @@
 
 use crate::cache::CacheError;
 use crate::digest::TokenDigest;
-use crate::record::FamilyId;
+use crate::record::Denial;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
@@ -35,16 +35,18 @@ impl Keys {
         format!("{}rt:{}", self.prefix, digest.to_hex())
     }
 
-    pub(crate) fn family(&self, family: &FamilyId) -> String {
-        format!("{}fam:{}", self.prefix, family.0)
-    }
-
     pub(crate) fn reference(&self, digest: &TokenDigest) -> String {
         format!("{}ref:{}", self.prefix, digest.to_hex())
     }
 
-    pub(crate) fn revoked(&self, token_id: &str) -> String {
-        format!("{}revoked:{token_id}", self.prefix)
+    pub(crate) fn denial(&self, denial: &Denial) -> String {
+        let prefix = &self.prefix;
+        match denial {
+            Denial::Token(id) => format!("{prefix}deny:tok:{id}"),
+            Denial::Family(family) => format!("{prefix}deny:fam:{}", family.0),
+            Denial::Spent(digest) => format!("{prefix}deny:spent:{}", digest.to_hex()),
+            Denial::Reference(digest) => format!("{prefix}deny:ref:{}", digest.to_hex()),
+        }
     }
 
     pub(crate) fn watermark(&self) -> String {
@@ -55,6 +57,7 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::FamilyId;
 
     #[test]
     fn keys_are_namespaced_by_cluster() {
@@ -65,8 +68,18 @@ mod tests {
             keys.reference(&d),
             format!("ostium:prod-1:ref:{}", d.to_hex())
         );
-        assert_eq!(keys.family(&FamilyId("f1".into())), "ostium:prod-1:fam:f1");
-        assert_eq!(keys.revoked("jti:1"), "ostium:prod-1:revoked:jti:1");
+        assert_eq!(
+            keys.denial(&Denial::Family(FamilyId("f1".into()))),
+            "ostium:prod-1:deny:fam:f1"
+        );
+        assert_eq!(
+            keys.denial(&Denial::Token("j1".into())),
+            "ostium:prod-1:deny:tok:j1"
+        );
+        assert_eq!(
+            keys.denial(&Denial::Spent(d)),
+            format!("ostium:prod-1:deny:spent:{}", d.to_hex())
+        );
         assert_eq!(keys.watermark(), "ostium:prod-1:watermark");
     }
 

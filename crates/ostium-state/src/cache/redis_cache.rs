@@ -29,13 +29,13 @@ use tokio::runtime::Handle;
 use crate::cache::keys::Keys;
 use crate::cache::stats::{CacheStats, Counters};
 use crate::cache::ttl::{as_px, now_millis, time_left};
-use crate::cache::{CacheError, Watermark};
+use crate::cache::{CacheConfig, CacheError, CacheWrite, Watermark};
 use crate::digest::TokenDigest;
-use crate::record::{FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord};
+use crate::record::{Denial, ReferenceTokenRecord, RefreshTokenRecord, TokenFacts};
 
 /// A Redis-backed hot cache. Cloning shares the connection and the counters.
 #[derive(Clone)]
-pub struct RedisCache {
+pub struct HotCache {
     inner: Arc<Inner>,
 }
 
@@ -51,31 +51,32 @@ struct Inner {
     failing: AtomicBool,
 }
 
-impl std::fmt::Debug for RedisCache {
+impl std::fmt::Debug for HotCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Not the client: its connection info holds the password.
-        f.debug_struct("RedisCache")
+        f.debug_struct("HotCache")
             .field("keys", &self.inner.keys)
             .field("command_timeout", &self.inner.command_timeout)
             .finish_non_exhaustive()
     }
 }
 
-impl RedisCache {
+impl HotCache {
     /// A cache on the Redis at `url`, in the namespace of `cluster`. Does not connect
     /// yet. Must be called inside the tokio runtime that is to own the connection, and
     /// that runtime must keep running for as long as the cache is used (Ostium's
     /// multi-thread runtime): the command timeout is enforced on it.
-    pub fn connect(
-        url: &str,
-        cluster: &str,
-        command_timeout: Duration,
-        watermark_ttl: Duration,
-    ) -> Result<Self, CacheError> {
-        let keys = Keys::new(cluster)?;
+    pub fn connect(config: &CacheConfig) -> Result<Self, CacheError> {
+        let CacheConfig {
+            redis_url: url,
+            cluster,
+            command_timeout,
+            watermark_ttl,
+        } = config.clone();
+        let keys = Keys::new(&cluster)?;
         let runtime = Handle::try_current().map_err(|_| CacheError::NoRuntime)?;
         // redis's parse error does not repeat the URL, which may hold a password.
-        let client = Client::open(url).map_err(|e| CacheError::Config(e.to_string()))?;
+        let client = Client::open(url.as_str()).map_err(|e| CacheError::Config(e.to_string()))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(command_timeout))
             .set_response_timeout(Some(command_timeout))
@@ -144,56 +145,258 @@ impl RedisCache {
         }
     }
 
-    /// `SET key json PX ttl`, unless the record has expired already.
-    async fn put_json<V: Serialize>(
+    /// Copies `writes` in one pipeline (one round trip). Denials are created if
+    /// absent and their TTL only ever lengthened: a second revocation with an earlier
+    /// expiry must not let the first lapse early (the state keeps the later one too).
+    pub async fn write(&self, writes: &[CacheWrite]) -> Result<(), CacheError> {
+        let now = now_millis();
+        let mut pipe = redis::pipe();
+        let mut count = 0u64;
+        for write in writes {
+            match write {
+                CacheWrite::Refresh(record) => {
+                    let key = self.inner.keys.refresh(&record.digest);
+                    count +=
+                        self.queue_set(&mut pipe, key, record, record.expires_at, now, false)?;
+                }
+                CacheWrite::Reference(record) => {
+                    let key = self.inner.keys.reference(&record.digest);
+                    count +=
+                        self.queue_set(&mut pipe, key, record, record.expires_at, now, false)?;
+                }
+                CacheWrite::Deny { denial, until } => {
+                    let Some(ttl) = time_left(*until, now) else {
+                        continue;
+                    };
+                    let key = self.inner.keys.denial(denial);
+                    let px = as_px(ttl);
+                    pipe.cmd("SET")
+                        .arg(&key)
+                        .arg(*until)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(px)
+                        .ignore();
+                    pipe.cmd("PEXPIRE").arg(&key).arg(px).arg("GT").ignore();
+                    count += 1;
+                }
+                CacheWrite::ForgetReference(digest) => {
+                    pipe.cmd("DEL")
+                        .arg(self.inner.keys.reference(digest))
+                        .ignore();
+                    count += 1;
+                }
+            }
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        self.call(move |mut con| async move { pipe.exec_async(&mut con).await })
+            .await?;
+        self.inner.stats.wrote(count);
+        Ok(())
+    }
+
+    /// Makes sure that, once this returns, no edge takes the absence of `denial`
+    /// from the cache for an answer: either the denial is written, or this waits
+    /// until every watermark written before the failure has lapsed (the leader
+    /// renews none while the denial may be missing). Revocation calls end here.
+    pub async fn publish_denial(&self, denial: Denial, until: u64) {
+        let write = CacheWrite::Deny { denial, until };
+        if let Err(error) = self.write(std::slice::from_ref(&write)).await {
+            let wait = self.inner.watermark_ttl + self.inner.command_timeout;
+            tracing::warn!(%error, ?wait, "could not write a revocation to Redis; waiting until edges stop trusting it");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Copies a record an edge fetched from a core after a miss, unless a core has
+    /// written one meanwhile: a fill never overwrites what write-through put there,
+    /// which may be newer.
+    pub async fn fill(&self, write: &CacheWrite) -> Result<(), CacheError> {
+        let now = now_millis();
+        let mut pipe = redis::pipe();
+        let count = match write {
+            CacheWrite::Refresh(record) => {
+                let key = self.inner.keys.refresh(&record.digest);
+                self.queue_set(&mut pipe, key, record, record.expires_at, now, true)?
+            }
+            CacheWrite::Reference(record) => {
+                let key = self.inner.keys.reference(&record.digest);
+                self.queue_set(&mut pipe, key, record, record.expires_at, now, true)?
+            }
+            CacheWrite::Deny { .. } | CacheWrite::ForgetReference(_) => 0,
+        };
+        if count == 0 {
+            return Ok(());
+        }
+        self.call(move |mut con| async move { pipe.exec_async(&mut con).await })
+            .await?;
+        self.inner.stats.wrote(count);
+        Ok(())
+    }
+
+    /// Adds `SET key json PX ttl` (`NX` when `only_if_absent`) to `pipe`, unless the
+    /// record has expired already; returns how many entries it queued.
+    fn queue_set<V: Serialize>(
         &self,
+        pipe: &mut redis::Pipeline,
         key: String,
         value: &V,
         expires_at: u64,
-    ) -> Result<(), CacheError> {
-        let Some(ttl) = time_left(expires_at, now_millis()) else {
-            return Ok(());
+        now: u64,
+        only_if_absent: bool,
+    ) -> Result<u64, CacheError> {
+        let Some(ttl) = time_left(expires_at, now) else {
+            return Ok(0);
         };
         let json = serde_json::to_string(value).map_err(|e| {
             self.inner.stats.error();
             CacheError::Encode(e)
         })?;
-        self.call(move |mut con| async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(json)
-                .arg("PX")
-                .arg(as_px(ttl))
-                .exec_async(&mut con)
-                .await
-        })
-        .await?;
-        self.inner.stats.write();
-        Ok(())
+        let cmd = pipe.cmd("SET").arg(key).arg(json).arg("PX").arg(as_px(ttl));
+        if only_if_absent {
+            cmd.arg("NX");
+        }
+        cmd.ignore();
+        Ok(1)
     }
 
-    /// `GET key`, decoded; a value that does not decode (or is not about the key it
-    /// is under, as `matches` judges) counts as an error and reads as "unknown".
-    async fn get_json<V: DeserializeOwned>(
+    /// What the cache knows of the opaque token with this digest at `now`, when it
+    /// can be trusted: the watermark exists and a record for the digest is cached.
+    /// `None` means "ask a core".
+    pub async fn facts(&self, digest: &TokenDigest, now: u64) -> Option<TokenFacts> {
+        let keys = &self.inner.keys;
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET")
+            .arg(keys.reference(digest))
+            .cmd("GET")
+            .arg(keys.refresh(digest))
+            .cmd("EXISTS")
+            .arg(keys.denial(&Denial::Reference(*digest)))
+            .cmd("EXISTS")
+            .arg(keys.denial(&Denial::Spent(*digest)))
+            .cmd("EXISTS")
+            .arg(keys.watermark());
+        type Found = (Option<String>, Option<String>, bool, bool, bool);
+        let (reference, refresh, reference_denied, spent, trusted): Found = self
+            .call(move |mut con| async move { pipe.query_async(&mut con).await })
+            .await
+            .ok()?;
+        if !trusted || (reference.is_none() && refresh.is_none()) {
+            self.inner.stats.miss();
+            return None;
+        }
+        let reference: Option<ReferenceTokenRecord> = match reference {
+            Some(raw) => Some(self.decode(&raw, |r: &ReferenceTokenRecord| r.digest == *digest)?),
+            None => None,
+        };
+        let refresh: Option<RefreshTokenRecord> = match refresh {
+            Some(raw) => Some(self.decode(&raw, |r: &RefreshTokenRecord| r.digest == *digest)?),
+            None => None,
+        };
+        let refresh_live = match &refresh {
+            Some(token) if token.rotation.is_none() && !spent && now < token.expires_at => {
+                !self
+                    .is_denied(&Denial::Family(token.family.clone()))
+                    .await?
+            }
+            _ => false,
+        };
+        self.inner.stats.hit();
+        Some(TokenFacts {
+            reference: reference.filter(|r| !reference_denied && now < r.expires_at),
+            refresh,
+            refresh_live,
+        })
+    }
+
+    /// `Some(true)`: `denial` is in the cache. `Some(false)`: it is not, and the
+    /// watermark says the cache would hold it. `None`: the cache cannot tell.
+    pub async fn is_denied(&self, denial: &Denial) -> Option<bool> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("EXISTS")
+            .arg(self.inner.keys.denial(denial))
+            .cmd("EXISTS")
+            .arg(self.inner.keys.watermark());
+        let (denied, trusted): (bool, bool) = self
+            .call(move |mut con| async move { pipe.query_async(&mut con).await })
+            .await
+            .ok()?;
+        match (denied, trusted) {
+            (true, _) => {
+                self.inner.stats.hit();
+                Some(true)
+            }
+            (false, true) => {
+                self.inner.stats.hit();
+                Some(false)
+            }
+            (false, false) => {
+                self.inner.stats.miss();
+                None
+            }
+        }
+    }
+
+    /// Renews the watermark if it still exists; `false` when it does not (it lapsed,
+    /// or Redis was flushed or restarted), in which case the cache must be refilled
+    /// before [`HotCache::create_watermark`].
+    pub async fn renew_watermark(&self, mark: Watermark) -> Result<bool, CacheError> {
+        self.put_watermark(mark, true).await
+    }
+
+    /// Creates (or replaces) the watermark: only after every denial was copied.
+    pub async fn create_watermark(&self, mark: Watermark) -> Result<(), CacheError> {
+        self.put_watermark(mark, false).await.map(|_| ())
+    }
+
+    async fn put_watermark(
         &self,
-        key: String,
-        matches: impl FnOnce(&V) -> bool,
-    ) -> Option<V> {
+        mark: Watermark,
+        only_if_present: bool,
+    ) -> Result<bool, CacheError> {
+        let key = self.inner.keys.watermark();
+        let json = serde_json::to_string(&mark).map_err(|e| {
+            self.inner.stats.error();
+            CacheError::Encode(e)
+        })?;
+        let px = as_px(self.inner.watermark_ttl);
+        let set: Option<String> = self
+            .call(move |mut con| async move {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(key).arg(json).arg("PX").arg(px);
+                if only_if_present {
+                    cmd.arg("XX");
+                }
+                cmd.query_async(&mut con).await
+            })
+            .await?;
+        self.inner.stats.wrote(1);
+        Ok(set.is_some())
+    }
+
+    /// The watermark, if the leader has vouched for the cache within its TTL.
+    pub async fn watermark(&self) -> Option<Watermark> {
+        let key = self.inner.keys.watermark();
         let raw: Option<String> =
             self.call(move |mut con| async move {
                 redis::cmd("GET").arg(key).query_async(&mut con).await
             })
             .await
             .ok()?;
-        let Some(raw) = raw else {
-            self.inner.stats.miss();
-            return None;
-        };
-        match serde_json::from_str::<V>(&raw) {
-            Ok(value) if matches(&value) => {
-                self.inner.stats.hit();
-                Some(value)
-            }
+        self.decode(&raw?, |_: &Watermark| true)
+    }
+
+    /// Decodes a cached value; one that does not decode, or is not about the key it
+    /// is under (as `matches` judges), counts as an error and reads as "unknown".
+    fn decode<V: DeserializeOwned>(
+        &self,
+        raw: &str,
+        matches: impl FnOnce(&V) -> bool,
+    ) -> Option<V> {
+        match serde_json::from_str::<V>(raw) {
+            Ok(value) if matches(&value) => Some(value),
             Ok(_) => {
                 self.inner.stats.error();
                 tracing::warn!("a cached value is filed under another key; ignored");
@@ -207,135 +410,8 @@ impl RedisCache {
         }
     }
 
-    pub(crate) async fn put_refresh(&self, record: &RefreshTokenRecord) -> Result<(), CacheError> {
-        let key = self.inner.keys.refresh(&record.digest);
-        self.put_json(key, record, record.expires_at).await
-    }
-
-    pub(crate) async fn get_refresh(&self, digest: &TokenDigest) -> Option<RefreshTokenRecord> {
-        let key = self.inner.keys.refresh(digest);
-        self.get_json(key, |r: &RefreshTokenRecord| r.digest == *digest)
-            .await
-    }
-
-    pub(crate) async fn put_family(
-        &self,
-        id: &FamilyId,
-        family: &RefreshFamily,
-    ) -> Result<(), CacheError> {
-        let key = self.inner.keys.family(id);
-        self.put_json(key, family, family.absolute_expires_at).await
-    }
-
-    pub(crate) async fn get_family(&self, id: &FamilyId) -> Option<RefreshFamily> {
-        let key = self.inner.keys.family(id);
-        self.get_json(key, |_: &RefreshFamily| true).await
-    }
-
-    pub(crate) async fn put_reference(
-        &self,
-        record: &ReferenceTokenRecord,
-    ) -> Result<(), CacheError> {
-        let key = self.inner.keys.reference(&record.digest);
-        self.put_json(key, record, record.expires_at).await
-    }
-
-    pub(crate) async fn get_reference(&self, digest: &TokenDigest) -> Option<ReferenceTokenRecord> {
-        let key = self.inner.keys.reference(digest);
-        self.get_json(key, |r: &ReferenceTokenRecord| r.digest == *digest)
-            .await
-    }
-
-    pub(crate) async fn remove_reference(&self, digest: &TokenDigest) -> Result<(), CacheError> {
-        let key = self.inner.keys.reference(digest);
-        self.call(
-            move |mut con| async move { redis::cmd("DEL").arg(key).exec_async(&mut con).await },
-        )
-        .await?;
-        self.inner.stats.write();
-        Ok(())
-    }
-
-    pub(crate) async fn put_revoked(
-        &self,
-        token_id: &str,
-        expires_at: u64,
-    ) -> Result<(), CacheError> {
-        let Some(ttl) = time_left(expires_at, now_millis()) else {
-            return Ok(());
-        };
-        let key = self.inner.keys.revoked(token_id);
-        let px = as_px(ttl);
-        // Created if absent, and its TTL only ever lengthened: a second revocation
-        // with an earlier expiry must not let the first one lapse early (the state
-        // machine keeps the later expiry too). In one MULTI so no reader sees a key
-        // between the two.
-        self.call(move |mut con| async move {
-            redis::pipe()
-                .atomic()
-                .cmd("SET")
-                .arg(&key)
-                .arg(expires_at)
-                .arg("NX")
-                .arg("PX")
-                .arg(px)
-                .ignore()
-                .cmd("PEXPIRE")
-                .arg(&key)
-                .arg(px)
-                .arg("GT")
-                .ignore()
-                .exec_async(&mut con)
-                .await
-        })
-        .await?;
-        self.inner.stats.write();
-        Ok(())
-    }
-
-    pub(crate) async fn is_revoked(&self, token_id: &str) -> Option<bool> {
-        let key = self.inner.keys.revoked(token_id);
-        let found: bool = self
-            .call(move |mut con| async move {
-                redis::cmd("EXISTS").arg(key).query_async(&mut con).await
-            })
-            .await
-            .ok()?;
-        if found {
-            self.inner.stats.hit();
-        } else {
-            self.inner.stats.miss();
-        }
-        Some(found)
-    }
-
-    pub(crate) async fn set_watermark(&self, mark: Watermark) -> Result<(), CacheError> {
-        let key = self.inner.keys.watermark();
-        let json = serde_json::to_string(&mark).map_err(|e| {
-            self.inner.stats.error();
-            CacheError::Encode(e)
-        })?;
-        let px = as_px(self.inner.watermark_ttl);
-        self.call(move |mut con| async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(json)
-                .arg("PX")
-                .arg(px)
-                .exec_async(&mut con)
-                .await
-        })
-        .await?;
-        self.inner.stats.write();
-        Ok(())
-    }
-
-    pub(crate) async fn watermark(&self) -> Option<Watermark> {
-        let key = self.inner.keys.watermark();
-        self.get_json(key, |_: &Watermark| true).await
-    }
-
-    pub(crate) fn stats(&self) -> CacheStats {
+    /// Counters since the cache was created.
+    pub fn stats(&self) -> CacheStats {
         self.inner.stats.snapshot()
     }
 }

@@ -36,21 +36,12 @@ impl Counters {
         self.misses.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn write(&self) {
-        self.writes.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn wrote(&self, entries: u64) {
+        self.writes.fetch_add(entries, Ordering::Relaxed);
     }
 
     pub(crate) fn error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a read by whether it found something.
-    pub(crate) fn read<T>(&self, found: &Option<T>) {
-        if found.is_some() {
-            self.hit();
-        } else {
-            self.miss();
-        }
     }
 
     pub(crate) fn snapshot(&self) -> CacheStats {

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{AuthError, CLUSTER_AUTH_HEADER, ClusterSecret};
 use crate::command::{StateCommand, StateResponse};
+use crate::digest::TokenDigest;
 use crate::node::{Leader, MembershipError, NodeMetrics, ProposeError, StateNode};
+use crate::record::{Denial, SigningKeyRecord, TokenFacts};
 use crate::typ::NodeId;
 
 /// How a forwarded or administrative request ended, as sent back over the wire.
@@ -35,6 +37,27 @@ pub enum ClusterReply<T> {
 pub struct AddLearner {
     pub id: NodeId,
     pub raft_addr: String,
+}
+
+/// A read an edge asks a core for, answered after the core has caught up with every
+/// acknowledged write (the edge's fallback when the hot cache cannot answer).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateRead {
+    /// What is known of the opaque token with this digest at `now`.
+    Lookup { digest: TokenDigest, now: u64 },
+    /// Whether `denial` is in force at `now`.
+    Denied { denial: Denial, now: u64 },
+    /// The cluster's sealed signing keys, in the order they were added.
+    SigningKeys,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateAnswer {
+    Facts(Box<TokenFacts>),
+    Denied(bool),
+    SigningKeys(Vec<SigningKeyRecord>),
 }
 
 /// Names one member.
@@ -83,7 +106,7 @@ impl ClusterService {
     ) -> Result<Vec<u8>, ClusterServiceError> {
         if !matches!(
             operation,
-            "propose" | "status" | "add-learner" | "promote" | "remove"
+            "propose" | "read" | "status" | "add-learner" | "promote" | "remove"
         ) {
             return Err(ClusterServiceError::UnknownOperation);
         }
@@ -101,6 +124,26 @@ impl ClusterService {
                         ClusterReply::NotLeader(leader.raft_addr)
                     }
                     Err(other) => ClusterReply::Failed(other.to_string()),
+                })
+            }
+            "read" => {
+                let read: StateRead = serde_json::from_slice(body)?;
+                let answer = node
+                    .linearizable_read(|state| match read {
+                        StateRead::Lookup { digest, now } => {
+                            StateAnswer::Facts(Box::new(state.lookup(&digest, now)))
+                        }
+                        StateRead::Denied { denial, now } => {
+                            StateAnswer::Denied(state.is_denied(&denial, now))
+                        }
+                        StateRead::SigningKeys => StateAnswer::SigningKeys(
+                            state.signing_keys().into_iter().cloned().collect(),
+                        ),
+                    })
+                    .await;
+                encode(&match answer {
+                    Ok(answer) => ClusterReply::Done(answer),
+                    Err(e) => ClusterReply::Failed(e.to_string()),
                 })
             }
             "status" => encode(&ClusterReply::Done(node.metrics())),
@@ -188,6 +231,15 @@ impl ClusterClient {
         command: &StateCommand,
     ) -> Result<ClusterReply<StateResponse>, ClusterCallError> {
         self.call(addr, "propose", command).await
+    }
+
+    /// Asks the core at `addr` for a read that sees every acknowledged write.
+    pub async fn read(
+        &self,
+        addr: &str,
+        read: &StateRead,
+    ) -> Result<ClusterReply<StateAnswer>, ClusterCallError> {
+        self.call(addr, "read", read).await
     }
 
     pub async fn status(&self, addr: &str) -> Result<ClusterReply<NodeMetrics>, ClusterCallError> {

@@ -87,7 +87,7 @@ mod tests {
                 TempDir::new().map_err(|e| StorageError::read(TypeConfig::err_from_error(&e)))?;
             let db =
                 open(dir.path()).map_err(|e| StorageError::read(TypeConfig::err_from_error(&e)))?;
-            let sm = StateMachineStore::open(db.clone())
+            let sm = StateMachineStore::open(db.clone(), None)
                 .await
                 .map_err(|e| StorageError::read(TypeConfig::err_from_error(&e)))?;
             Ok((dir, LogStore::new(db), sm))
@@ -165,7 +165,7 @@ mod tests {
         let membership = Membership::new_with_defaults(vec![[1u64].into()], []);
         {
             let db = open(dir.path()).unwrap();
-            let mut sm = StateMachineStore::open(db).await.unwrap();
+            let mut sm = StateMachineStore::open(db, None).await.unwrap();
             let first = Entry::new_membership(log_id::<TypeConfig>(1, 1, 1), membership.clone());
             apply(&mut sm, vec![first, revoke(2), revoke(3)]).await;
             sm.get_snapshot_builder()
@@ -177,7 +177,7 @@ mod tests {
             apply(&mut sm, vec![revoke(4)]).await;
         }
         let db = open(dir.path()).unwrap();
-        let mut sm = StateMachineStore::open(db).await.unwrap();
+        let mut sm = StateMachineStore::open(db, None).await.unwrap();
         let (last_applied, stored) = sm.applied_state().await.unwrap();
         assert_eq!(last_applied, Some(log_id::<TypeConfig>(1, 1, 3)));
         assert_eq!(stored.membership(), &membership);
@@ -201,7 +201,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_installed_snapshot_replaces_the_state_and_persists() {
         let source_dir = TempDir::new().unwrap();
-        let mut source = StateMachineStore::open(open(source_dir.path()).unwrap())
+        let mut source = StateMachineStore::open(open(source_dir.path()).unwrap(), None)
             .await
             .unwrap();
         apply(&mut source, vec![revoke(1), revoke(2)]).await;
@@ -214,7 +214,7 @@ mod tests {
 
         let dir = TempDir::new().unwrap();
         {
-            let mut sm = StateMachineStore::open(open(dir.path()).unwrap())
+            let mut sm = StateMachineStore::open(open(dir.path()).unwrap(), None)
                 .await
                 .unwrap();
             apply(&mut sm, vec![revoke(1)]).await;
@@ -222,7 +222,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let sm = StateMachineStore::open(open(dir.path()).unwrap())
+        let sm = StateMachineStore::open(open(dir.path()).unwrap(), None)
             .await
             .unwrap();
         let expected = source.reader().read(|s| serde_json::to_vec(s).unwrap());
@@ -236,7 +236,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_entry_advances_last_applied_and_commands_change_state() {
         let dir = TempDir::new().unwrap();
-        let mut sm = StateMachineStore::open(open(dir.path()).unwrap())
+        let mut sm = StateMachineStore::open(open(dir.path()).unwrap(), None)
             .await
             .unwrap();
         apply(&mut sm, vec![blank_ent::<TypeConfig>(1, 1, 1)]).await;

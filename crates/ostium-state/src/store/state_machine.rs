@@ -18,6 +18,7 @@ use openraft::{EntryPayload, OptionalSend};
 use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
 use super::{blocking, from_json, to_json};
+use crate::cache::{CacheWriter, writes};
 use crate::command::StateResponse;
 use crate::state::State;
 use crate::typ::{LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
@@ -66,11 +67,13 @@ impl StateReader {
 pub struct StateMachineStore {
     db: Arc<Database>,
     applied: Arc<RwLock<Applied>>,
+    /// Copies what each command changed into the hot cache, when there is one.
+    cache: Option<Arc<CacheWriter>>,
 }
 
 impl StateMachineStore {
     /// Opens the state machine, starting from the last snapshot in `db` if there is one.
-    pub async fn open(db: Arc<Database>) -> io::Result<Self> {
+    pub async fn open(db: Arc<Database>, cache: Option<Arc<CacheWriter>>) -> io::Result<Self> {
         let applied = match read_snapshot(db.clone()).await? {
             Some((meta, data)) => Applied {
                 state: from_json(&data).map_err(io::Error::other)?,
@@ -82,6 +85,7 @@ impl StateMachineStore {
         Ok(Self {
             db,
             applied: Arc::new(RwLock::new(applied)),
+            cache,
         })
     }
 
@@ -143,6 +147,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     where
         Strm: Stream<Item = io::Result<EntryResponder<TypeConfig>>> + Unpin + OptionalSend,
     {
+        // Answers wait until the batch is written through to the hot cache, so that
+        // an answered revocation is in Redis or the cache writer knows it is not.
+        let mut answers = Vec::new();
+        let mut cache_writes = Vec::new();
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
             let log_id = entry.log_id();
@@ -150,7 +158,17 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 let mut applied = self.write();
                 let response = match &entry.payload {
                     EntryPayload::Blank => StateResponse::Empty,
-                    EntryPayload::Normal(command) => applied.state.apply(command),
+                    EntryPayload::Normal(command) => {
+                        let response = applied.state.apply(command);
+                        if self.cache.is_some() {
+                            cache_writes.extend(writes::for_applied(
+                                command,
+                                &response,
+                                &applied.state,
+                            ));
+                        }
+                        response
+                    }
                     EntryPayload::Membership(membership) => {
                         applied.membership =
                             StoredMembership::new(Some(log_id), membership.clone());
@@ -160,9 +178,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 applied.last_applied = Some(log_id);
                 response
             };
-            if let Some(responder) = responder {
-                responder.send(response);
-            }
+            answers.extend(responder.map(|responder| (responder, response)));
+        }
+        if let Some(cache) = &self.cache {
+            cache.applied(cache_writes).await;
+        }
+        for (responder, response) in answers {
+            responder.send(response);
         }
         Ok(())
     }
@@ -181,6 +203,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     ) -> io::Result<()> {
         let state: State = from_json(&snapshot).map_err(io::Error::other)?;
         write_snapshot(self.db.clone(), meta, snapshot).await?;
+        // Nothing in the snapshot was written through here.
+        if let Some(cache) = &self.cache {
+            cache.mark_dirty();
+        }
         let mut applied = self.write();
         applied.state = state;
         applied.last_applied = meta.last_log_id;

@@ -1,11 +1,9 @@
-//! Hot-cache tests: the same API checks against a real `redis-server` (started on a
-//! free loopback port by each test) and against the in-process cache, then what only
-//! Redis can do: TTLs as Redis reports them, namespaces, FLUSHALL, and Redis being
-//! killed and restarted. Test names carry `cache` so that
+//! Hot-cache tests against a real `redis-server` (started on a free loopback port by
+//! each test): what edges may conclude from the cache and when, TTLs as Redis reports
+//! them, namespaces, FLUSHALL, and Redis being killed, paused and restarted. Test names carry `cache` so that
 //! `cargo nextest run -p ostium-state cache` selects them.
 
 mod api;
-mod local_cache;
 mod redis_cache;
 mod support;
 
@@ -13,8 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ostium_state::record::Rotation;
 use ostium_state::{
-    FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, TokenDigest,
-    TokenExpiration, TokenUsage,
+    FamilyId, ReferenceTokenRecord, RefreshTokenRecord, TokenDigest, TokenExpiration, TokenUsage,
 };
 
 /// Seconds since the epoch, as the records carry time.
@@ -53,12 +50,11 @@ pub fn refresh(handle: &str, expires_at: u64) -> RefreshTokenRecord {
     }
 }
 
-pub fn family(absolute_expires_at: u64) -> RefreshFamily {
-    RefreshFamily {
-        client_id: "app".into(),
-        current: d("rt-1"),
-        absolute_expires_at,
-        revoked_at: Some(ISSUED_AT),
+/// A refresh token that has not been rotated.
+pub fn live_refresh(handle: &str, expires_at: u64) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        rotation: None,
+        ..refresh(handle, expires_at)
     }
 }
 

@@ -39,9 +39,7 @@ impl RedisServer {
 
     /// A cache on this server in `cluster`'s namespace.
     pub fn cache(&self, cluster: &str) -> HotCache {
-        let mut config = CacheConfig::new(cluster);
-        config.redis_url = Some(self.url());
-        HotCache::from_config(&config).expect("Redis cache")
+        HotCache::connect(&CacheConfig::new(self.url(), cluster)).expect("Redis cache")
     }
 
     /// A plain connection, to look at what the cache wrote.

@@ -1,0 +1,146 @@
+//! Keeping the hot cache a copy edges can trust (DESIGN §5): every core writes what
+//! each applied command changed before the command is answered, and the leader
+//! vouches for the cache with the watermark only while nothing it applied is missing.
+//!
+//! Why this order makes "not in the cache" safe for an edge to believe: the leader
+//! answers a revocation only after its own write of the denial either succeeded or
+//! failed and marked this writer dirty; a dirty writer renews no watermark until it
+//! has copied every denial again, so the watermark lapses within its TTL. The node
+//! that answers the revocation call writes the denial too and, if it cannot, waits
+//! out that TTL before answering (see [`HotCache::publish_denial`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::cache::writes::{self, CacheWrite};
+use crate::cache::{CacheError, HotCache, Watermark, ttl};
+use crate::node::StateNode;
+
+/// Denials copied per round trip during a refill.
+const REFILL_BATCH: usize = 1_000;
+
+pub struct CacheWriter {
+    cache: HotCache,
+    /// The cache may lack something this node applied. Set at start (the state came
+    /// from a snapshot nobody wrote through here), when a snapshot is installed and
+    /// when a write fails; cleared by a refill. While set, applied commands are not
+    /// written (a Redis that is down would slow every apply), and the refill covers
+    /// the denials among them.
+    dirty: AtomicBool,
+}
+
+impl CacheWriter {
+    pub fn new(cache: HotCache) -> Self {
+        Self {
+            cache,
+            dirty: AtomicBool::new(true),
+        }
+    }
+
+    pub fn cache(&self) -> &HotCache {
+        &self.cache
+    }
+
+    /// Copies what applied commands changed. Called by the state machine after it
+    /// applied them (so a refill that starts later sees them) and before it answers.
+    pub async fn applied(&self, writes: Vec<CacheWrite>) {
+        if writes.is_empty() || self.dirty.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(error) = self.cache.write(&writes).await {
+            self.mark_dirty();
+            tracing::warn!(%error, "could not write applied state through to Redis; edges ask the cores until the cache is refilled");
+        }
+    }
+
+    /// The cache may lack part of the state (a snapshot was installed).
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+    }
+
+    /// While `node` leads, vouches for the cache every `every`; refills it first
+    /// whenever it may lack something. Runs until the task is aborted.
+    pub fn spawn_keeper(
+        self: Arc<Self>,
+        node: Arc<StateNode>,
+        every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if node.metrics().leader != Some(node.id()) {
+                    continue;
+                }
+                if let Err(error) = self.vouch(&node).await {
+                    tracing::debug!(%error, "the hot cache is not vouched for now");
+                }
+            }
+        })
+    }
+
+    async fn vouch(&self, node: &StateNode) -> Result<(), VouchError> {
+        // Leadership confirmed and everything committed so far applied (hence
+        // written through, or this writer is dirty).
+        node.linearizable_read(|_| ())
+            .await
+            .map_err(|e| VouchError::NotLeading(e.to_string()))?;
+        let mark = Watermark {
+            applied_index: node.applied_index(),
+            at_millis: ttl::now_millis(),
+        };
+        if !self.dirty.load(Ordering::SeqCst) {
+            match self.cache.renew_watermark(mark).await {
+                Ok(true) => return Ok(()),
+                // Lapsed, flushed or restarted: the denials must be copied again.
+                Ok(false) => {}
+                Err(e) => {
+                    self.mark_dirty();
+                    return Err(e.into());
+                }
+            }
+        }
+        self.refill(node).await.inspect_err(|_| self.mark_dirty())
+    }
+
+    /// Copies every denial, then creates the watermark.
+    async fn refill(&self, node: &StateNode) -> Result<(), VouchError> {
+        // Cleared before the state is read: a command applied after this point is
+        // written through by `applied`, one applied before is in what is read.
+        self.dirty.store(false, Ordering::SeqCst);
+        let denials = node
+            .linearizable_read(writes::denials)
+            .await
+            .map_err(|e| VouchError::NotLeading(e.to_string()))?;
+        let mark = Watermark {
+            applied_index: node.applied_index(),
+            at_millis: ttl::now_millis(),
+        };
+        for batch in denials.chunks(REFILL_BATCH) {
+            self.cache.write(batch).await?;
+        }
+        // A write that failed meanwhile marked the writer dirty again.
+        if self.dirty.load(Ordering::SeqCst) {
+            return Err(VouchError::WriteFailed);
+        }
+        self.cache.create_watermark(mark).await?;
+        tracing::info!(
+            denials = denials.len(),
+            applied_index = mark.applied_index,
+            "refilled the hot cache; edges may read through it again"
+        );
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum VouchError {
+    #[error("not confirmed as leader: {0}")]
+    NotLeading(String),
+    #[error("a write-through failed during the refill")]
+    WriteFailed,
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}

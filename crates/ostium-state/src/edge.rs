@@ -1,0 +1,163 @@
+//! An edge node's share of the replicated state (DESIGN §4, roles): no log and no
+//! vote, so that token issuance scales out beyond the voters. Reads go through the
+//! hot cache while the leader vouches for it (the watermark) and to a core
+//! otherwise; every write goes to the cluster, whose leader applies it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use crate::cache::{CacheWrite, HotCache};
+use crate::command::{StateCommand, StateResponse};
+use crate::digest::TokenDigest;
+use crate::network::cluster::{StateAnswer, StateRead};
+use crate::network::{ClusterClient, ClusterReply};
+use crate::record::{Denial, SigningKeyRecord, TokenFacts};
+use crate::replicated::{LEADER_PATIENCE, RETRY_PAUSE, Unavailable};
+
+pub struct EdgeState {
+    /// Raft addresses of the core nodes (their cluster API listens there too).
+    cores: Vec<String>,
+    cluster: ClusterClient,
+    cache: HotCache,
+    /// The core that last accepted a write, tried first for the next one.
+    leader: Mutex<Option<String>>,
+    /// Spreads reads (and first attempts at writes) over the cores.
+    next_core: AtomicUsize,
+}
+
+impl EdgeState {
+    pub fn new(cores: Vec<String>, cluster: ClusterClient, cache: HotCache) -> Self {
+        Self {
+            cores,
+            cluster,
+            cache,
+            leader: Mutex::new(None),
+            next_core: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn cache(&self) -> &HotCache {
+        &self.cache
+    }
+
+    fn any_core(&self) -> Option<String> {
+        let turn = self.next_core.fetch_add(1, Ordering::Relaxed);
+        self.cores.get(turn % self.cores.len().max(1)).cloned()
+    }
+
+    fn leader_hint(&self) -> Option<String> {
+        self.leader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_leader_hint(&self, addr: Option<String>) {
+        *self.leader.lock().unwrap_or_else(PoisonError::into_inner) = addr;
+    }
+
+    /// Has the cluster's leader apply `command`, and returns its outcome. Like a
+    /// core's proposal, it is retried through leader changes: every command is safe
+    /// to apply twice.
+    pub async fn propose(&self, command: StateCommand) -> Result<StateResponse, Unavailable> {
+        let started = Instant::now();
+        let mut last = String::from("no core answered");
+        while started.elapsed() < LEADER_PATIENCE {
+            let Some(addr) = self.leader_hint().or_else(|| self.any_core()) else {
+                return Err(Unavailable("no core nodes are configured".into()));
+            };
+            match self.cluster.propose(&addr, &command).await {
+                Ok(ClusterReply::Done(response)) => {
+                    self.set_leader_hint(Some(addr));
+                    return Ok(response);
+                }
+                Ok(ClusterReply::NotLeader(Some(leader))) if leader != addr => {
+                    self.set_leader_hint(Some(leader));
+                    continue;
+                }
+                Ok(ClusterReply::NotLeader(_)) => last = format!("{addr} knows no leader"),
+                Ok(ClusterReply::Failed(reason)) => last = reason,
+                Err(e) => last = e.to_string(),
+            }
+            self.set_leader_hint(None);
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+        Err(Unavailable(last))
+    }
+
+    /// Asks the cores in turn until one answers `read` after catching up.
+    async fn read(&self, read: &StateRead) -> Result<StateAnswer, Unavailable> {
+        let started = Instant::now();
+        let mut last = String::from("no core answered");
+        while started.elapsed() < LEADER_PATIENCE {
+            let Some(addr) = self.any_core() else {
+                return Err(Unavailable("no core nodes are configured".into()));
+            };
+            match self.cluster.read(&addr, read).await {
+                Ok(ClusterReply::Done(answer)) => return Ok(answer),
+                Ok(ClusterReply::NotLeader(_)) => last = format!("{addr} knows no leader"),
+                Ok(ClusterReply::Failed(reason)) => last = reason,
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+        Err(Unavailable(last))
+    }
+
+    /// What is known of the opaque token with this digest: from the hot cache when
+    /// it can answer, else from a core (and the record is then copied to the cache).
+    pub async fn lookup(&self, digest: &TokenDigest, now: u64) -> Result<TokenFacts, Unavailable> {
+        if let Some(facts) = self.cache.facts(digest, now).await {
+            return Ok(facts);
+        }
+        let read = StateRead::Lookup {
+            digest: *digest,
+            now,
+        };
+        let StateAnswer::Facts(facts) = self.read(&read).await? else {
+            return Err(Unavailable("a core answered another question".into()));
+        };
+        let facts = *facts;
+        // Best effort: a failed fill only means the next lookup asks a core again.
+        let fills = facts
+            .refresh
+            .clone()
+            .map(CacheWrite::Refresh)
+            .into_iter()
+            .chain(facts.reference.clone().map(CacheWrite::Reference));
+        for fill in fills {
+            let _ = self.cache.fill(&fill).await;
+        }
+        Ok(facts)
+    }
+
+    /// Whether `denial` is in force: from the hot cache when it can tell, else from
+    /// a core.
+    pub async fn is_denied(&self, denial: &Denial, now: u64) -> Result<bool, Unavailable> {
+        if let Some(denied) = self.cache.is_denied(denial).await {
+            return Ok(denied);
+        }
+        let read = StateRead::Denied {
+            denial: denial.clone(),
+            now,
+        };
+        match self.read(&read).await? {
+            StateAnswer::Denied(denied) => Ok(denied),
+            _ => Err(Unavailable("a core answered another question".into())),
+        }
+    }
+
+    /// The cluster's sealed signing keys, from a core.
+    pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, Unavailable> {
+        match self.read(&StateRead::SigningKeys).await? {
+            StateAnswer::SigningKeys(keys) => Ok(keys),
+            _ => Err(Unavailable("a core answered another question".into())),
+        }
+    }
+
+    /// After a revocation is committed: see [`HotCache::publish_denial`].
+    pub async fn publish_denial(&self, denial: Denial, until: u64) {
+        self.cache.publish_denial(denial, until).await;
+    }
+}
