@@ -33,9 +33,14 @@ cargo fmt --all -- --check
 
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The test-only fault injection is compiled only with its feature: lint it too.
+cargo clippy --workspace --all-targets --locked --features ostium/fault-injection -- -D warnings
 
-echo "==> building the ostium binary for the end-to-end tests"
-cargo build --locked -p ostium
+# The end-to-end tests cut nodes off from their cluster through the test-only
+# `fault-injection` feature (crates/ostium-state/src/network/fault.rs); release
+# builds never have it.
+echo "==> building the ostium binary for the end-to-end tests (with fault injection)"
+cargo build --locked -p ostium --features fault-injection
 
 echo "==> tests"
 cargo nextest run --workspace --locked --no-fail-fast "$@"

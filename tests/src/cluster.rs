@@ -10,7 +10,7 @@ use reqwest::blocking::Response;
 use serde_json::Value;
 
 use crate::fixture::*;
-use crate::{Node, TestDir, free_port, post_form};
+use crate::{Node, TestDir, free_port, post_form, try_post_form};
 
 /// How long a cluster may take to elect a leader all nodes agree on.
 const LEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,32 +36,6 @@ impl ClusterNode {
         format!("{}/connect/token", self.issuer)
     }
 
-    /// POSTs a form to `path`, authenticated with Basic `auth`.
-    pub fn post(&self, path: &str, auth: (&str, &str), form: &[(&str, &str)]) -> Response {
-        post_form(&format!("{}{path}", self.issuer), Some(auth), form)
-    }
-
-    /// A password grant with `offline_access` for `client` (one of the fixture's
-    /// offline clients); returns the refresh token.
-    pub fn login(&self, client: &str) -> String {
-        let response = self.post(
-            "/connect/token",
-            (client, OFFLINE_SECRET),
-            &[
-                ("grant_type", "password"),
-                ("username", USERNAME),
-                ("password", PASSWORD),
-                ("scope", "openid orders.read offline_access"),
-            ],
-        );
-        assert_eq!(response.status().as_u16(), 200, "login at node {}", self.id);
-        let body: Value = response.json().expect("a JSON token response");
-        body["refresh_token"]
-            .as_str()
-            .expect("a refresh token")
-            .to_owned()
-    }
-
     /// A client-credentials access token for the fixture's machine client.
     pub fn machine_token(&self) -> String {
         let response = self.post(
@@ -75,33 +49,6 @@ impl ClusterNode {
             .as_str()
             .expect("an access token")
             .to_owned()
-    }
-
-    /// Redeems a refresh token; the status and the JSON body.
-    pub fn refresh(&self, client: &str, token: &str) -> (u16, Value) {
-        let response = self.post(
-            "/connect/token",
-            (client, OFFLINE_SECRET),
-            &[("grant_type", "refresh_token"), ("refresh_token", token)],
-        );
-        let status = response.status().as_u16();
-        (status, response.json().unwrap_or(Value::Null))
-    }
-
-    /// Introspects as the fixture's API resource; the JSON answer.
-    pub fn introspect(&self, token: &str) -> Value {
-        let response = self.post(
-            "/connect/introspect",
-            (AUDIENCE, RESOURCE_SECRET),
-            &[("token", token)],
-        );
-        assert_eq!(
-            response.status().as_u16(),
-            200,
-            "introspect at node {}",
-            self.id
-        );
-        response.json().expect("a JSON introspection answer")
     }
 
     /// Revokes `token` as `client`; the status.
@@ -120,12 +67,98 @@ impl ClusterNode {
 
     /// The leader this node knows of, from `/readyz`.
     pub fn leader(&self) -> Option<u64> {
-        let ready: Value = reqwest::blocking::get(format!("{}/readyz", self.issuer))
-            .ok()?
-            .json()
-            .ok()?;
-        ready["raft_leader"].as_u64()
+        self.readiness()["raft_leader"].as_u64()
     }
+
+    /// POSTs `form` to `path` on this node with Basic client credentials.
+    pub fn post(&self, path: &str, auth: (&str, &str), form: &[(&str, &str)]) -> Response {
+        post_form(&format!("{}{path}", self.issuer), Some(auth), form)
+    }
+
+    /// Logs the fixture user in with `client` (one of the fixture's `offline_access`
+    /// clients, which share [`OFFLINE_SECRET`]) and returns the refresh token.
+    pub fn login(&self, client: &str) -> String {
+        let response = self.post(
+            "/connect/token",
+            (client, OFFLINE_SECRET),
+            &[
+                ("grant_type", "password"),
+                ("username", USERNAME),
+                ("password", PASSWORD),
+                ("scope", "openid orders.read offline_access"),
+            ],
+        );
+        let status = response.status().as_u16();
+        let body: Value = response.json().expect("a JSON token response");
+        assert_eq!(status, 200, "login at node {}: {body}", self.id);
+        body["refresh_token"]
+            .as_str()
+            .expect("a refresh token")
+            .to_owned()
+    }
+
+    /// Redeems `token` for `client`: the status and JSON body of the answer.
+    pub fn refresh(&self, client: &str, token: &str) -> (u16, Value) {
+        self.try_refresh(client, token, None)
+            .unwrap_or_else(|e| panic!("refresh at node {}: {e}", self.id))
+    }
+
+    /// As [`ClusterNode::refresh`], within `timeout` if given; a transport error (the
+    /// node is down, or did not answer in time) is `Err`, as a client sees it.
+    pub fn try_refresh(&self, client: &str, token: &str, timeout: Option<Duration>) -> Answer {
+        refresh_at(&self.issuer, client, token, timeout)
+    }
+
+    /// POSTs `form` to `path` within `timeout` if given: the status and JSON body, or
+    /// the transport error as text.
+    pub fn try_post(
+        &self,
+        path: &str,
+        auth: (&str, &str),
+        form: &[(&str, &str)],
+        timeout: Option<Duration>,
+    ) -> Answer {
+        try_post_json(&format!("{}{path}", self.issuer), auth, form, timeout)
+    }
+
+    /// Introspects `token` as `caller` (the `urn:orders` API for access tokens, the
+    /// client itself for refresh tokens): the status and JSON body.
+    pub fn introspect(&self, caller: (&str, &str), token: &str) -> (u16, Value) {
+        let response = self.post("/connect/introspect", caller, &[("token", token)]);
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().expect("a JSON introspection answer"),
+        )
+    }
+}
+
+/// What a client got: the status and JSON body of the answer, or the transport
+/// error (the node is down, or did not answer in time) as text.
+pub type Answer = Result<(u16, Value), String>;
+
+/// Redeems refresh `token` for `client` at the node serving `issuer`, within
+/// `timeout` if given. For callers that cannot borrow the [`Cluster`] (threads that
+/// keep running while a node is killed).
+pub fn refresh_at(issuer: &str, client: &str, token: &str, timeout: Option<Duration>) -> Answer {
+    try_post_json(
+        &format!("{issuer}/connect/token"),
+        (client, OFFLINE_SECRET),
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+        timeout,
+    )
+}
+
+fn try_post_json(
+    url: &str,
+    auth: (&str, &str),
+    form: &[(&str, &str)],
+    timeout: Option<Duration>,
+) -> Answer {
+    let response = try_post_form(url, Some(auth), form, timeout).map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = response.json().map_err(|e| e.to_string())?;
+    Ok((status, body))
 }
 
 pub struct Cluster {
@@ -300,6 +333,45 @@ impl Cluster {
         }
     }
 
+    /// Cuts node `id` off from the others: its Raft RPCs and cluster calls fail both
+    /// ways until [`Cluster::heal`]. Its public port keeps serving. Needs a binary
+    /// built with the test-only `fault-injection` feature (scripts/test.sh builds it).
+    pub fn isolate(&self, id: u64) {
+        self.set_fault(id, true);
+    }
+
+    /// Reconnects node `id` after [`Cluster::isolate`].
+    pub fn heal(&self, id: u64) {
+        self.set_fault(id, false);
+    }
+
+    /// Sends the `fault` operation of the cluster API to node `id`, signed with the
+    /// cluster secret as every node signs its cluster calls.
+    fn set_fault(&self, id: u64, isolated: bool) {
+        let node = self.node(id).expect("a node with this id");
+        let body = serde_json::json!({ "isolated": isolated }).to_string();
+        let response = reqwest::blocking::Client::new()
+            .post(format!("http://127.0.0.1:{}/cluster/fault", node.raft_port))
+            .header(
+                "x-ostium-cluster-auth",
+                cluster_auth(SECRET, "fault", body.as_bytes()),
+            )
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .expect("reach the node's Raft listener");
+        let status = response.status().as_u16();
+        assert_ne!(
+            status,
+            404,
+            "{} has no fault operation: build it with `cargo build -p ostium --features fault-injection`",
+            crate::ostium_bin().display()
+        );
+        assert_eq!(status, 200, "fault operation at node {id}");
+        let reply: Value = response.json().expect("a JSON reply");
+        assert_eq!(reply, serde_json::json!({ "done": null }), "node {id}");
+    }
+
     pub fn node(&self, id: u64) -> Option<&ClusterNode> {
         self.nodes.iter().find(|n| n.id == id)
     }
@@ -310,4 +382,21 @@ impl Cluster {
             .find(|n| n.id == id)
             .expect("a node with this id")
     }
+}
+
+/// The `x-ostium-cluster-auth` value for a call to `operation` with `body`: the hex
+/// HMAC-SHA256 under the cluster secret of the operation name's length (8 bytes, big
+/// endian), the name and the body, as the nodes compute it.
+fn cluster_auth(secret: &str, operation: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(&(operation.len() as u64).to_be_bytes());
+    mac.update(operation.as_bytes());
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -298,6 +298,17 @@ pub fn post_form(
     basic: Option<(&str, &str)>,
     form: &[(&str, &str)],
 ) -> reqwest::blocking::Response {
+    try_post_form(url, basic, form, None).expect("POST request")
+}
+
+/// As [`post_form`], within `timeout` if given, and returning transport errors (a
+/// node that was killed, or that did not answer in time) instead of panicking.
+pub fn try_post_form(
+    url: &str,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+    timeout: Option<Duration>,
+) -> reqwest::Result<reqwest::blocking::Response> {
     let body: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)
         .finish();
@@ -305,9 +316,12 @@ pub fn post_form(
         .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body);
+    if let Some(timeout) = timeout {
+        request = request.timeout(timeout);
+    }
     if let Some((id, secret)) = basic {
         let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         request = request.basic_auth(encode(id), Some(encode(secret)));
     }
-    request.send().expect("POST request")
+    request.send()
 }

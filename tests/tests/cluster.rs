@@ -7,53 +7,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use ostium_e2e::cluster::{Cluster, ClusterNode};
+use ostium_e2e::cluster::Cluster;
 use ostium_e2e::fixture::*;
-use ostium_e2e::{post_form, run_cli};
-use reqwest::blocking::Response;
+use ostium_e2e::run_cli;
 use serde_json::{Value, json};
-
-fn post(node: &ClusterNode, path: &str, auth: (&str, &str), form: &[(&str, &str)]) -> Response {
-    post_form(&format!("{}{path}", node.issuer), Some(auth), form)
-}
-
-fn login(node: &ClusterNode, client: &str) -> String {
-    let response = post(
-        node,
-        "/connect/token",
-        (client, OFFLINE_SECRET),
-        &[
-            ("grant_type", "password"),
-            ("username", USERNAME),
-            ("password", PASSWORD),
-            ("scope", "openid orders.read offline_access"),
-        ],
-    );
-    assert_eq!(response.status().as_u16(), 200);
-    let body: Value = response.json().unwrap();
-    body["refresh_token"].as_str().unwrap().to_owned()
-}
-
-fn refresh(node: &ClusterNode, client: &str, token: &str) -> (u16, Value) {
-    let response = post(
-        node,
-        "/connect/token",
-        (client, OFFLINE_SECRET),
-        &[("grant_type", "refresh_token"), ("refresh_token", token)],
-    );
-    (response.status().as_u16(), response.json().unwrap())
-}
-
-fn introspect(node: &ClusterNode, token: &str) -> Value {
-    let response = post(
-        node,
-        "/connect/introspect",
-        (AUDIENCE, RESOURCE_SECRET),
-        &[("token", token)],
-    );
-    assert_eq!(response.status().as_u16(), 200);
-    response.json().unwrap()
-}
 
 #[test]
 fn nodes_form_a_cluster_and_report_it() {
@@ -80,18 +37,18 @@ fn nodes_form_a_cluster_and_report_it() {
 fn a_refresh_token_is_redeemed_once_across_nodes() {
     let cluster = Cluster::start("redeem-once", 3);
     // Issued through one node, redeemed through another (forwarded to the leader).
-    let token = login(&cluster.nodes[0], OFFLINE_ID);
-    let (status, body) = refresh(&cluster.nodes[2], OFFLINE_ID, &token);
+    let token = cluster.nodes[0].login(OFFLINE_ID);
+    let (status, body) = cluster.nodes[2].refresh(OFFLINE_ID, &token);
     assert_eq!(status, 200, "{body}");
 
     // The same token sent to every node at once, without a grace period: one wins.
-    let token = login(&cluster.nodes[1], STRICT_ID);
+    let token = cluster.nodes[1].login(STRICT_ID);
     let outcomes: Vec<u16> = std::thread::scope(|s| {
         let handles: Vec<_> = cluster
             .nodes
             .iter()
             .chain(cluster.nodes.iter())
-            .map(|node| s.spawn(|| refresh(node, STRICT_ID, &token).0))
+            .map(|node| s.spawn(|| node.refresh(STRICT_ID, &token).0))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
@@ -102,12 +59,12 @@ fn a_refresh_token_is_redeemed_once_across_nodes() {
     );
 
     // With a grace period, concurrent redemptions all get the same successor.
-    let token = login(&cluster.nodes[2], OFFLINE_ID);
+    let token = cluster.nodes[2].login(OFFLINE_ID);
     let successors: HashSet<String> = std::thread::scope(|s| {
         let handles: Vec<_> = cluster
             .nodes
             .iter()
-            .map(|node| s.spawn(|| refresh(node, OFFLINE_ID, &token)))
+            .map(|node| s.spawn(|| node.refresh(OFFLINE_ID, &token)))
             .collect();
         handles
             .into_iter()
@@ -122,31 +79,30 @@ fn a_refresh_token_is_redeemed_once_across_nodes() {
 #[test]
 fn a_revocation_holds_on_every_node_once_answered() {
     let cluster = Cluster::start("revoke-everywhere", 3);
-    let access = post(
-        &cluster.nodes[0],
-        "/connect/token",
-        (MACHINE_ID, MACHINE_SECRET),
-        &[("grant_type", "client_credentials")],
-    )
-    .json::<Value>()
-    .unwrap()["access_token"]
+    let access = cluster.nodes[0]
+        .post(
+            "/connect/token",
+            (MACHINE_ID, MACHINE_SECRET),
+            &[("grant_type", "client_credentials")],
+        )
+        .json::<Value>()
+        .unwrap()["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let refresh_token = login(&cluster.nodes[0], OFFLINE_ID);
+    let refresh_token = cluster.nodes[0].login(OFFLINE_ID);
     for node in &cluster.nodes {
-        assert_eq!(introspect(node, &access)["active"], true);
+        let (status, body) = node.introspect((AUDIENCE, RESOURCE_SECRET), &access);
+        assert_eq!((status, &body["active"]), (200, &json!(true)), "{body}");
     }
 
-    let revoked = post(
-        &cluster.nodes[1],
+    let revoked = cluster.nodes[1].post(
         "/connect/revocation",
         (MACHINE_ID, MACHINE_SECRET),
         &[("token", &access)],
     );
     assert_eq!(revoked.status().as_u16(), 200);
-    let revoked = post(
-        &cluster.nodes[2],
+    let revoked = cluster.nodes[2].post(
         "/connect/revocation",
         (OFFLINE_ID, OFFLINE_SECRET),
         &[("token", &refresh_token)],
@@ -155,13 +111,13 @@ fn a_revocation_holds_on_every_node_once_answered() {
     // At once, at every node: no waiting, no retry.
     for node in &cluster.nodes {
         assert_eq!(
-            introspect(node, &access),
-            json!({ "active": false }),
+            node.introspect((AUDIENCE, RESOURCE_SECRET), &access),
+            (200, json!({ "active": false })),
             "node {}",
             node.id
         );
         assert_eq!(
-            refresh(node, OFFLINE_ID, &refresh_token).0,
+            node.refresh(OFFLINE_ID, &refresh_token).0,
             400,
             "node {}",
             node.id
@@ -172,10 +128,9 @@ fn a_revocation_holds_on_every_node_once_answered() {
 #[test]
 fn a_full_restart_keeps_tokens_and_revocations() {
     let mut cluster = Cluster::start("full-restart", 3);
-    let kept = login(&cluster.nodes[0], OFFLINE_ID);
-    let revoked = login(&cluster.nodes[0], OFFLINE_ID);
-    let answer = post(
-        &cluster.nodes[0],
+    let kept = cluster.nodes[0].login(OFFLINE_ID);
+    let revoked = cluster.nodes[0].login(OFFLINE_ID);
+    let answer = cluster.nodes[0].post(
         "/connect/revocation",
         (OFFLINE_ID, OFFLINE_SECRET),
         &[("token", &revoked)],
@@ -191,9 +146,9 @@ fn a_full_restart_keeps_tokens_and_revocations() {
         node.node.wait_ready();
     }
     cluster.wait_for_leader();
-    let (status, body) = refresh(&cluster.nodes[1], OFFLINE_ID, &kept);
+    let (status, body) = cluster.nodes[1].refresh(OFFLINE_ID, &kept);
     assert_eq!(status, 200, "{body}");
-    assert_eq!(refresh(&cluster.nodes[2], OFFLINE_ID, &revoked).0, 400);
+    assert_eq!(cluster.nodes[2].refresh(OFFLINE_ID, &revoked).0, 400);
 }
 
 #[test]
@@ -202,14 +157,14 @@ fn killing_the_leader_loses_no_acknowledged_rotation() {
     let leader = cluster.wait_for_leader();
     let follower = cluster.nodes.iter().find(|n| n.id != leader).unwrap().id;
     // A chain of rotations through a follower, with the leader killed part-way.
-    let mut token = login(cluster.node(follower).unwrap(), OFFLINE_ID);
+    let mut token = cluster.node(follower).unwrap().login(OFFLINE_ID);
     let mut acknowledged = Vec::new();
     for round in 0..6 {
         if round == 3 {
             cluster.node_mut(leader).node.kill();
         }
         let node = cluster.node(follower).unwrap();
-        let (status, body) = refresh(node, OFFLINE_ID, &token);
+        let (status, body) = node.refresh(OFFLINE_ID, &token);
         if status == 200 {
             acknowledged.push(token.clone());
             token = body["refresh_token"].as_str().unwrap().to_owned();
@@ -226,9 +181,9 @@ fn killing_the_leader_loses_no_acknowledged_rotation() {
     // Every spent token stays spent (reuse is detected after the grace period)...
     std::thread::sleep(Duration::from_millis(2500));
     let survivor = cluster.node(follower).unwrap();
-    assert_eq!(refresh(survivor, OFFLINE_ID, &acknowledged[0]).0, 400);
+    assert_eq!(survivor.refresh(OFFLINE_ID, &acknowledged[0]).0, 400);
     // ...and that reuse revoked the family, the current token with it.
-    assert_eq!(refresh(survivor, OFFLINE_ID, &token).0, 400);
+    assert_eq!(survivor.refresh(OFFLINE_ID, &token).0, 400);
 }
 
 #[test]
@@ -246,8 +201,8 @@ fn a_node_with_the_wrong_secret_is_refused() {
     let leader = cluster.wait_for_leader_among(&[1, 2]);
     assert_ne!(leader, 3, "the outsider cannot lead");
     // Writes succeed through the two that agree.
-    let token = login(cluster.node(1).unwrap(), OFFLINE_ID);
-    assert_eq!(refresh(cluster.node(2).unwrap(), OFFLINE_ID, &token).0, 200);
+    let token = cluster.node(1).unwrap().login(OFFLINE_ID);
+    assert_eq!(cluster.node(2).unwrap().refresh(OFFLINE_ID, &token).0, 200);
     // The outsider never joins: it does not serve, and the refusals are logged.
     let outsider = cluster.node(3).unwrap();
     assert!(outsider.leader().is_none(), "the outsider is not serving");
@@ -277,7 +232,7 @@ fn nodes_join_and_leave_through_the_cluster_commands() {
         assert!(ok, "ostium {all:?}: {err}");
         out
     };
-    let token = login(&cluster.nodes[0], OFFLINE_ID);
+    let token = cluster.nodes[0].login(OFFLINE_ID);
 
     let newcomer = cluster.launch_newcomer(4);
     let addr = format!("127.0.0.1:{}", newcomer.raft_port);
@@ -289,7 +244,7 @@ fn nodes_join_and_leave_through_the_cluster_commands() {
     assert_eq!(status["voters"], json!([1, 2, 3, 4]));
 
     // The newcomer holds what was written before it joined, and serves writes.
-    let (status, body) = refresh(cluster.node(4).unwrap(), OFFLINE_ID, &token);
+    let (status, body) = cluster.node(4).unwrap().refresh(OFFLINE_ID, &token);
     assert_eq!(status, 200, "{body}");
 
     // Node 3 leaves; the rest carry on.
@@ -299,5 +254,5 @@ fn nodes_join_and_leave_through_the_cluster_commands() {
     cluster.node_mut(3).node.kill();
     cluster.wait_for_leader();
     let next = body["refresh_token"].as_str().unwrap();
-    assert_eq!(refresh(cluster.node(2).unwrap(), OFFLINE_ID, next).0, 200);
+    assert_eq!(cluster.node(2).unwrap().refresh(OFFLINE_ID, next).0, 200);
 }

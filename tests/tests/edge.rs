@@ -21,6 +21,13 @@ fn cluster_with_edge(name: &str, redis: &Redis) -> Cluster {
     cluster
 }
 
+/// Introspects as the fixture's API resource, which sees the access tokens.
+fn introspect(node: &ClusterNode, token: &str) -> serde_json::Value {
+    let (status, body) = node.introspect((AUDIENCE, RESOURCE_SECRET), token);
+    assert_eq!(status, 200, "introspection at node {}: {body}", node.id);
+    body
+}
+
 fn edge(cluster: &Cluster) -> &ClusterNode {
     cluster.node(EDGE).expect("the edge node")
 }
@@ -52,7 +59,12 @@ fn an_edge_serves_every_grant_and_refuses_revoked_tokens_at_once() {
     assert_eq!(status, 200, "{body}");
     let current = body["refresh_token"].as_str().unwrap().to_owned();
     for node in &cluster.nodes {
-        assert_eq!(node.introspect(&access)["active"], true, "node {}", node.id);
+        assert_eq!(
+            introspect(node, &access)["active"],
+            true,
+            "node {}",
+            node.id
+        );
     }
 
     // Revoked at two cores: refused at the edge at once, no waiting, no retry.
@@ -60,7 +72,7 @@ fn an_edge_serves_every_grant_and_refuses_revoked_tokens_at_once() {
         cluster.nodes[0].revoke((MACHINE_ID, MACHINE_SECRET), &access),
         200
     );
-    assert_eq!(edge.introspect(&access), json!({ "active": false }));
+    assert_eq!(introspect(edge, &access), json!({ "active": false }));
     assert_eq!(
         cluster.nodes[1].revoke((OFFLINE_ID, OFFLINE_SECRET), &current),
         200
@@ -69,11 +81,11 @@ fn an_edge_serves_every_grant_and_refuses_revoked_tokens_at_once() {
 
     // Revoked at the edge: refused at every core at once.
     let other = cluster.nodes[2].machine_token();
-    assert_eq!(edge.introspect(&other)["active"], true);
+    assert_eq!(introspect(edge, &other)["active"], true);
     assert_eq!(edge.revoke((MACHINE_ID, MACHINE_SECRET), &other), 200);
     for node in &cluster.nodes {
         assert_eq!(
-            node.introspect(&other),
+            introspect(node, &other),
             json!({ "active": false }),
             "node {}",
             node.id
@@ -159,17 +171,17 @@ fn redis_flushed_stopped_and_restarted_under_load_never_fails_open() {
         // FLUSHALL: the denial and the watermark are gone. The edge must not read
         // the empty cache as "nothing is revoked".
         redis.flush_all();
-        assert_eq!(edge.introspect(&revoked), inactive);
-        assert_eq!(edge.introspect(&live)["active"], true);
+        assert_eq!(introspect(edge, &revoked), inactive);
+        assert_eq!(introspect(edge, &live)["active"], true);
         // The leader copies every denial back before vouching for the cache again.
         cluster.wait_for_cache(EDGE);
         assert!(denials_in_redis(&redis, "edge-redis", "tok") >= 1);
-        assert_eq!(edge.introspect(&revoked), inactive);
+        assert_eq!(introspect(edge, &revoked), inactive);
 
         // Redis stopped: slower, still correct, revocations still work.
         redis.stop();
-        assert_eq!(edge.introspect(&revoked), inactive);
-        assert_eq!(edge.introspect(&live)["active"], true);
+        assert_eq!(introspect(edge, &revoked), inactive);
+        assert_eq!(introspect(edge, &live)["active"], true);
         let started = Instant::now();
         assert_eq!(edge.revoke((MACHINE_ID, MACHINE_SECRET), &live), 200);
         eprintln!(
@@ -177,15 +189,15 @@ fn redis_flushed_stopped_and_restarted_under_load_never_fails_open() {
             started.elapsed()
         );
         for node in &cluster.nodes {
-            assert_eq!(node.introspect(&live), inactive, "node {}", node.id);
+            assert_eq!(introspect(node, &live), inactive, "node {}", node.id);
         }
 
         // Redis back, empty: refilled, and the edge reads through it again.
         redis.restart();
         cluster.wait_for_cache(EDGE);
         assert!(denials_in_redis(&redis, "edge-redis", "tok") >= 2);
-        assert_eq!(edge.introspect(&live), inactive);
-        assert_eq!(edge.introspect(&revoked), inactive);
+        assert_eq!(introspect(edge, &live), inactive);
+        assert_eq!(introspect(edge, &revoked), inactive);
 
         drop(stopping);
         for handle in load {

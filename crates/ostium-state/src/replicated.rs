@@ -71,7 +71,18 @@ impl ReplicatedState {
         let started = Instant::now();
         let mut last = String::from("no leader");
         while started.elapsed() < LEADER_PATIENCE {
-            match self.node.propose(command.clone()).await {
+            // A leader that accepted the command and then lost its quorum keeps it
+            // pending until the partition heals, which may be never: stop waiting when
+            // the patience is spent. Whether it is applied later is then unknown, as
+            // after any `Unavailable`.
+            let remaining = LEADER_PATIENCE.saturating_sub(started.elapsed());
+            let Ok(proposed) =
+                tokio::time::timeout(remaining, self.node.propose(command.clone())).await
+            else {
+                last = "the leader could not commit it in time".into();
+                break;
+            };
+            match proposed {
                 Ok(response) => return Ok(response),
                 Err(ProposeError::ForwardToLeader(leader)) => {
                     if let Some(addr) = leader.raft_addr {

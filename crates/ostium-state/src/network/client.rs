@@ -21,6 +21,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::auth::{CLUSTER_AUTH_HEADER, ClusterSecret};
+use super::fault;
 use super::rpc::{RaftRpc, encode_snapshot};
 use crate::typ::{NodeId, RPCError, RaftError, RaftNode, Snapshot, SnapshotData, TypeConfig, Vote};
 
@@ -102,6 +103,7 @@ impl PeerClient {
         Result<Reply, RaftError<E>>: DeserializeOwned,
     {
         let url = format!("http://{}/raft/{}", self.addr, rpc.name());
+        fault::outgoing(&url).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
         let tag = self.secret.sign(rpc.name(), &body);
         let response = self
             .http

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{AuthError, CLUSTER_AUTH_HEADER, ClusterSecret};
+use super::fault;
 use crate::command::{StateCommand, StateResponse};
 use crate::digest::TokenDigest;
 use crate::node::{Leader, MembershipError, NodeMetrics, ProposeError, StateNode};
@@ -95,6 +96,7 @@ pub struct ClusterService {
 
 impl ClusterService {
     pub fn new(node: Arc<StateNode>, secret: ClusterSecret) -> Self {
+        fault::warn_if_enabled();
         Self { node, secret }
     }
 
@@ -104,15 +106,22 @@ impl ClusterService {
         body: &[u8],
         auth: Option<&str>,
     ) -> Result<Vec<u8>, ClusterServiceError> {
-        if !matches!(
+        let known = matches!(
             operation,
             "propose" | "read" | "status" | "add-learner" | "promote" | "remove"
-        ) {
+        ) || (fault::ENABLED && operation == fault::OPERATION);
+        if !known {
             return Err(ClusterServiceError::UnknownOperation);
         }
         if let Err(refused) = self.secret.verify(operation, body, auth) {
             tracing::warn!(operation, reason = %refused, "refused a cluster request: wrong or missing cluster authentication");
             return Err(refused.into());
+        }
+        if operation == fault::OPERATION
+            && let Some(served) = fault::serve(body)
+        {
+            served?;
+            return Ok(encode(&ClusterReply::Done(())));
         }
         let node = &self.node;
         let reply = match operation {
@@ -206,6 +215,9 @@ pub enum ClusterCallError {
         addr: String,
         source: serde_json::Error,
     },
+    /// Only the test-only fault injection ([`fault`]) produces this.
+    #[error(transparent)]
+    CutOff(#[from] fault::CutOff),
 }
 
 /// Calls the cluster API of other nodes.
@@ -276,13 +288,15 @@ impl ClusterClient {
         operation: &str,
         request: &Request,
     ) -> Result<ClusterReply<Reply>, ClusterCallError> {
+        let url = format!("http://{addr}/cluster/{operation}");
+        fault::outgoing(&url)?;
         let body = serde_json::to_vec(request).map_err(|source| ClusterCallError::Decode {
             addr: addr.to_owned(),
             source,
         })?;
         let response = self
             .http
-            .post(format!("http://{addr}/cluster/{operation}"))
+            .post(url)
             .header(CLUSTER_AUTH_HEADER, self.secret.sign(operation, &body))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)

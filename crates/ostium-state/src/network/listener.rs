@@ -17,6 +17,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::auth::CLUSTER_AUTH_HEADER;
 use super::cluster::ClusterService;
+use super::fault;
 use super::service::RaftService;
 
 /// Snapshots travel in one request; they are the largest body on this listener.
@@ -70,6 +71,9 @@ async fn handle(
         return Ok(status(StatusCode::METHOD_NOT_ALLOWED));
     }
     let path = request.uri().path().to_owned();
+    if fault::refuses(&path) {
+        return Ok(status(StatusCode::SERVICE_UNAVAILABLE));
+    }
     let auth = request
         .headers()
         .get(CLUSTER_AUTH_HEADER)

@@ -7,6 +7,8 @@
 //!   the read-index request a follower sends for a linearizable read.
 //! - [`cluster`]: writes forwarded to the leader, and the operator's status and
 //!   membership commands, on the same listener.
+//! - [`fault`]: test-only fault injection (the `fault-injection` feature): cut this
+//!   node off from its cluster and heal it.
 //! - [`listener`]: the HTTP server on the Raft address, serving both.
 //! - [`service`]: the serving side, independent of any HTTP server: it takes a
 //!   request's RPC name, body and auth header and returns the reply body.
@@ -14,6 +16,7 @@
 pub mod auth;
 pub mod client;
 pub mod cluster;
+pub mod fault;
 pub mod listener;
 pub mod rpc;
 pub mod service;
