@@ -133,6 +133,26 @@ impl ClusterNode {
     }
 }
 
+/// Presents refresh `token` for `client` at every node of `nodes` at once (one
+/// thread each); the statuses.
+pub fn redeem_at_once<'a>(
+    nodes: impl Iterator<Item = &'a ClusterNode>,
+    client: &str,
+    token: &str,
+) -> Vec<u16> {
+    let nodes: Vec<&ClusterNode> = nodes.collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|node| s.spawn(|| node.refresh(client, token).0))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a redemption thread"))
+            .collect()
+    })
+}
+
 /// What a client got: the status and JSON body of the answer, or the transport
 /// error (the node is down, or did not answer in time) as text.
 pub type Answer = Result<(u16, Value), String>;

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ostium_e2e::cluster::{Cluster, ClusterNode};
+use ostium_e2e::cluster::{Cluster, ClusterNode, redeem_at_once};
 use ostium_e2e::fixture::*;
 use ostium_e2e::redis::Redis;
 use serde_json::json;
@@ -102,15 +102,11 @@ fn a_refresh_token_is_redeemed_once_across_the_cores_and_the_edge() {
     let redis = Redis::start();
     let cluster = cluster_with_edge("edge-once", &redis);
     let token = edge(&cluster).login(STRICT_ID);
-    let outcomes: Vec<u16> = std::thread::scope(|s| {
-        let handles: Vec<_> = cluster
-            .nodes
-            .iter()
-            .chain(cluster.nodes.iter())
-            .map(|node| s.spawn(|| node.refresh(STRICT_ID, &token).0))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let outcomes = redeem_at_once(
+        cluster.nodes.iter().chain(cluster.nodes.iter()),
+        STRICT_ID,
+        &token,
+    );
     assert_eq!(
         outcomes.iter().filter(|s| **s == 200).count(),
         1,

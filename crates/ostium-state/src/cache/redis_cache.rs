@@ -188,13 +188,7 @@ impl HotCache {
                 }
             }
         }
-        if count == 0 {
-            return Ok(());
-        }
-        self.call(move |mut con| async move { pipe.exec_async(&mut con).await })
-            .await?;
-        self.inner.stats.wrote(count);
-        Ok(())
+        self.send(pipe, count).await
     }
 
     /// Makes sure that, once this returns, no edge takes the absence of `denial`
@@ -227,6 +221,11 @@ impl HotCache {
             }
             CacheWrite::Deny { .. } | CacheWrite::ForgetReference(_) => 0,
         };
+        self.send(pipe, count).await
+    }
+
+    /// Sends a pipeline of `count` writes, if there is any.
+    async fn send(&self, pipe: redis::Pipeline, count: u64) -> Result<(), CacheError> {
         if count == 0 {
             return Ok(());
         }
