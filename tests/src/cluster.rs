@@ -295,14 +295,20 @@ impl Cluster {
     /// cluster's core nodes, and waits until it is ready. Needs a cluster started
     /// with a cache.
     pub fn start_edge(&mut self, id: u64) -> &mut ClusterNode {
+        let edge = self.launch_edge(id, SECRET);
+        edge.node.wait_ready();
+        edge
+    }
+
+    /// Launches an edge node with `secret` as its cluster secret, without waiting:
+    /// an edge the cores refuse never becomes ready.
+    pub fn launch_edge(&mut self, id: u64, secret: &str) -> &mut ClusterNode {
         assert!(
             !self.cache.is_empty(),
             "an edge node needs the cluster's hot cache"
         );
         let peers = self.peers.clone();
-        let edge = self.launch_node(id, free_port(), 0, SECRET, &peers);
-        edge.node.wait_ready();
-        edge
+        self.launch_node(id, free_port(), 0, secret, &peers)
     }
 
     /// Waits until the leader vouches for the hot cache again (after a flush or a

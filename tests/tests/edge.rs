@@ -124,6 +124,32 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
+#[test]
+fn an_edge_with_the_wrong_secret_is_refused_and_never_serves() {
+    let redis = Redis::start();
+    let mut cluster = Cluster::start_with_cache("edge-outsider", 3, Some(&redis.url()));
+    let wrong = "not-the-cluster-secret-at-all";
+    cluster.launch_edge(EDGE, wrong);
+    // It cannot get the cluster's signing keys, so it never opens its port.
+    std::thread::sleep(Duration::from_secs(3));
+    let outsider = edge(&cluster);
+    assert!(outsider.readiness().is_null(), "the outsider is serving");
+    assert!(
+        outsider.node.pid().is_some(),
+        "the outsider gave up instead of waiting"
+    );
+    let logs: String = cluster.nodes.iter().map(|n| n.node.log_text()).collect();
+    assert!(
+        logs.contains("refused a cluster request: wrong or missing cluster authentication"),
+        "the refusal is logged"
+    );
+    assert!(!logs.contains(wrong), "a secret reached a log");
+    assert!(
+        !logs.contains("cluster-secret-0123456789abcdef"),
+        "a secret reached a log"
+    );
+}
+
 /// Rotates one refresh-token chain at `node` until `stop`, as a well-behaved client
 /// does: an answer it did not get (503, or a dropped connection) is retried with the
 /// same token. Returns how many rotations were acknowledged; panics if the chain is
