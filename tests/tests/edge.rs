@@ -91,7 +91,17 @@ fn an_edge_serves_every_grant_and_refuses_revoked_tokens_at_once() {
             node.id
         );
     }
-    // The edge answered from the cache: the cores wrote the denials through.
+    // The edge answered from the cache: the cores wrote the denials through, and the
+    // edge counts its hits.
+    let metrics = reqwest::blocking::get(format!("{}/metrics", edge.issuer))
+        .and_then(|r| r.text())
+        .expect("/metrics");
+    let hits: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("ostium_cache_hits_total "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no cache hits counter in:\n{metrics}"));
+    assert!(hits > 0, "the edge never read through the cache");
     assert!(denials_in_redis(&redis, "edge-serves", "tok") >= 2);
     assert!(denials_in_redis(&redis, "edge-serves", "fam") >= 1);
     assert!(denials_in_redis(&redis, "edge-serves", "spent") >= 1);

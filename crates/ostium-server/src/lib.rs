@@ -15,8 +15,10 @@
 //! - `signing_keys`: opening (or adding) the cluster's signing keys at start.
 //! - `routes`: `token` (the token endpoint), `discovery` (metadata and JWKS),
 //!   `ops` (health, readiness, Prometheus).
-//! - `http_metrics`: request counts and latency per route.
+//! - `http_metrics`: request counts and latency per route; `cache_metrics`: the hot
+//!   cache's counters.
 
+mod cache_metrics;
 pub mod cluster_admin;
 pub mod config;
 mod edge_link;

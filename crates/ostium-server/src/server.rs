@@ -11,10 +11,12 @@ use ostium_grants::{
     Argon2PasswordValidator, GrantContext, GrantMetrics, GrantSupervisor,
     ResourceOwnerPasswordValidator, TokenState,
 };
+use ostium_state::HotCache;
 use ostium_tokens::handle::RefreshHandles;
 use ostium_tokens::{JwtAccessTokens, KeyRing, SigningAlgorithm};
 use prometheus_client::registry::Registry;
 
+use crate::cache_metrics::CacheMetrics;
 use crate::config::{ClusterSettings, Config, NodeRole};
 use crate::edge_link::EdgeLink;
 use crate::http_metrics::HttpMetrics;
@@ -93,6 +95,14 @@ impl Membership {
         }
     }
 
+    /// The hot cache this node reads or writes through, if any.
+    fn cache(&self) -> Option<HotCache> {
+        match self {
+            Self::Core(core) => core.state().node().cache().cloned(),
+            Self::Edge(edge) => Some(edge.state().cache().clone()),
+        }
+    }
+
     fn status(&self) -> NodeStatus {
         match self {
             Self::Core(core) => NodeStatus::Core(core.state().clone()),
@@ -129,6 +139,9 @@ impl Server {
         let metrics = GrantMetrics::default();
         metrics.register(&mut registry);
         let http_metrics = HttpMetrics::new(&mut registry);
+        if let Some(cache) = membership.cache() {
+            registry.register_collector(Box::new(CacheMetrics(cache)));
+        }
         let grant_context = Arc::new(GrantContext {
             catalog: config.catalog.clone(),
             access_tokens: JwtAccessTokens::new(&config.server.issuer, keys.clone()),
