@@ -63,6 +63,9 @@ impl EdgeState {
     pub async fn propose(&self, command: StateCommand) -> Result<StateResponse, Unavailable> {
         let started = Instant::now();
         let mut last = String::from("no core answered");
+        // A redirect is followed at once, but only one in a row: two cores naming
+        // each other (during an election) must not become a busy loop.
+        let mut redirected = false;
         while started.elapsed() < LEADER_PATIENCE {
             let Some(addr) = self.leader_hint().or_else(|| self.any_core()) else {
                 return Err(Unavailable("no core nodes are configured".into()));
@@ -72,8 +75,9 @@ impl EdgeState {
                     self.set_leader_hint(Some(addr));
                     return Ok(response);
                 }
-                Ok(ClusterReply::NotLeader(Some(leader))) if leader != addr => {
+                Ok(ClusterReply::NotLeader(Some(leader))) if leader != addr && !redirected => {
                     self.set_leader_hint(Some(leader));
+                    redirected = true;
                     continue;
                 }
                 Ok(ClusterReply::NotLeader(_)) => last = format!("{addr} knows no leader"),
@@ -81,6 +85,7 @@ impl EdgeState {
                 Err(e) => last = e.to_string(),
             }
             self.set_leader_hint(None);
+            redirected = false;
             tokio::time::sleep(RETRY_PAUSE).await;
         }
         Err(Unavailable(last))
