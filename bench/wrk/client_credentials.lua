@@ -6,10 +6,11 @@
 -- Client and scope default to the benchmark fixture; override with the environment
 -- variables BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, BENCH_SCOPE.
 --
--- done() prints one machine-readable line, parsed by bench/run-token-bench.sh:
---   bench-result requests=N duration_us=N rps=F non2xx=N connect_errors=N read_errors=N write_errors=N timeouts=N
--- non2xx is wrk's summary.errors.status (responses with status >= 400; wrk does not
--- count 3xx there, and a token endpoint has no business answering 3xx either).
+-- done() is the shared reporter in report.lua (the bench-result and bench-latency
+-- lines that bench/run-token-bench.sh parses).
+
+local report = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "") .. "report.lua")
+report.install()
 
 local client_id = os.getenv("BENCH_CLIENT_ID") or "bench-client"
 local client_secret = os.getenv("BENCH_CLIENT_SECRET") or "bench-secret"
@@ -50,18 +51,4 @@ end
 
 function request()
   return req
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  local secs = summary.duration / 1e6
-  local rps = secs > 0 and summary.requests / secs or 0
-  io.write(string.format(
-    "bench-result requests=%d duration_us=%d rps=%.2f non2xx=%d connect_errors=%d read_errors=%d write_errors=%d timeouts=%d\n",
-    summary.requests, summary.duration, rps, e.status, e.connect, e.read, e.write, e.timeout))
-  io.write(string.format("bench-latency p50_us=%d p99_us=%d max_us=%d\n",
-    latency:percentile(50), latency:percentile(99), latency.max))
-  if e.status > 0 then
-    io.write(string.format("WARNING: %d non-2xx responses (status >= 400): this run is broken\n", e.status))
-  end
 end

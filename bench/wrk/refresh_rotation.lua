@@ -6,7 +6,10 @@
 -- FILE holds one refresh token per line (at least as many as connections), issued
 -- beforehand to BENCH_CLIENT_ID (basic auth with BENCH_BASIC, already base64). A
 -- failed request loses its token, so a broken run runs dry and shows in non2xx.
--- done() prints the same bench-result line as client_credentials.lua.
+-- done() is the shared reporter in report.lua.
+
+local report = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "") .. "report.lua")
+report.install()
 
 local pool = {}
 for line in io.lines(os.getenv("BENCH_TOKENS")) do
@@ -29,13 +32,4 @@ end
 response = function(status, headers, body)
   local successor = body:match('"refresh_token":"([^"]+)"')
   if status == 200 and successor then pool[#pool + 1] = successor end
-end
-
-done = function(summary, latency, requests)
-  local seconds = summary.duration / 1e6
-  io.write(string.format(
-    "bench-result requests=%d duration_us=%d rps=%.2f non2xx=%d connect_errors=%d read_errors=%d write_errors=%d timeouts=%d\n",
-    summary.requests, summary.duration, summary.requests / seconds, summary.errors.status,
-    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout))
-  io.write(string.format("latency p50_us=%d p99_us=%d\n", latency:percentile(50), latency:percentile(99)))
 end
