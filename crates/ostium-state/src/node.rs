@@ -191,6 +191,10 @@ pub struct StateNode {
     network: RaftNetwork,
     read_timeout: Duration,
     cache: Option<Arc<CacheWriter>>,
+    /// How long after a quorum last acknowledged this node as leader a read may be
+    /// served from its own state without a round through the Raft core: see
+    /// `lease_covers_read`.
+    read_lease: Duration,
 }
 
 impl StateNode {
@@ -226,6 +230,11 @@ impl StateNode {
             network,
             read_timeout: config.read_timeout,
             cache,
+            // At most half of openraft's own lease (the longest election timeout): a
+            // follower votes for no one else for that long after it last heard from
+            // this leader, and the margin covers clock drift and metrics that trail
+            // the Raft core.
+            read_lease: config.election_timeout.0.min(config.election_timeout.1 / 2),
         })
     }
 
@@ -284,15 +293,20 @@ impl StateNode {
         self.reader.read(read)
     }
 
-    /// Reads the state with every write acknowledged before the call applied (Raft's
-    /// ReadIndex): the leader confirms with a quorum that it still leads and names the
-    /// log index the read must wait for; a follower asks the leader for that index over
-    /// the Raft network and reads once it has applied that far. This is the read an
-    /// invariant needs ("once a revocation has returned, no node accepts the token").
+    /// Reads the state with every write acknowledged before the call applied. A leader
+    /// within its lease reads at once (`lease_covers_read`); otherwise the leader
+    /// confirms that it still leads (from its lease in the Raft core, or with a quorum:
+    /// Raft's ReadIndex) and names the log index the read must wait for; a follower
+    /// asks the leader for that index over the Raft network and reads once it has
+    /// applied that far. This is the read an invariant needs ("once a revocation has
+    /// returned, no node accepts the token").
     pub async fn linearizable_read<T>(
         &self,
         read: impl FnOnce(&State) -> T,
     ) -> Result<T, ReadError> {
+        if self.lease_covers_read() {
+            return Ok(self.reader.read(read));
+        }
         // A leader whose lease is current answers without a round to its followers;
         // an expired lease falls back to confirming leadership with a quorum.
         let confirmed = match self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await {
@@ -334,6 +348,58 @@ impl StateNode {
         };
         self.wait_applied(index, self.read_timeout).await?;
         Ok(self.reader.read(read))
+    }
+
+    /// Whether a read of this node's state, now, sees every write acknowledged
+    /// anywhere before now, judged from what the Raft core last published (its
+    /// metrics) and the applied state, without a message to the core. This is
+    /// openraft's lease read done on the caller's thread: the core's own check takes
+    /// a hand-off to the Raft runtime and back for every read.
+    ///
+    /// It holds when all of these do:
+    /// - this node is the leader of the current term, by a committed vote;
+    /// - its state machine has applied an entry of this term (its first entry, the
+    ///   blank one a new leader appends, comes before all others): so everything
+    ///   committed by earlier leaders is applied here;
+    /// - a quorum acknowledged it less than `read_lease` ago (or it is the only
+    ///   voter): the voters of that quorum refuse to elect anyone else for an
+    ///   election timeout after they last heard from it, so no other leader can have
+    ///   acknowledged a write since.
+    ///
+    /// Writes this leader acknowledged are applied here before they are acknowledged
+    /// (`client_write` answers once applied). A leader whose core stepped down an
+    /// instant ago may still look like one in the metrics; the lease covers that
+    /// instant too, since no other leader can exist before it runs out. Anything
+    /// else answers `false`, and the read goes through the Raft core.
+    pub(crate) fn lease_covers_read(&self) -> bool {
+        // The clock openraft stamps its acknowledgements with.
+        let now = <openraft::TokioInstant as openraft::Instant>::now();
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow_watched();
+        let vote = &metrics.vote.leader_id;
+        let leading = metrics.state == ServerState::Leader
+            && metrics.current_leader == Some(self.id)
+            && metrics.vote.committed
+            && vote.node_id == self.id
+            && vote.term == metrics.current_term;
+        if !leading {
+            return false;
+        }
+        let caught_up = self
+            .reader
+            .last_applied()
+            .is_some_and(|applied| applied.leader_id == *vote);
+        if !caught_up {
+            return false;
+        }
+        let membership = metrics.membership_config.membership();
+        let sole_voter = membership.voter_ids().all(|id| id == self.id)
+            && membership.voter_ids().any(|id| id == self.id);
+        sole_voter
+            || metrics
+                .last_quorum_acked
+                .as_ref()
+                .is_some_and(|acked| now < **acked + self.read_lease)
     }
 
     /// Whether this node has been part of a cluster before (it has a log or a vote):

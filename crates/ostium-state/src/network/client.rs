@@ -68,8 +68,9 @@ pub struct PeerClient {
 
 impl PeerClient {
     /// Asks this peer, which should be the leader, for the log index a linearizable read
-    /// must wait for (Raft's ReadIndex): the leader confirms its leadership with a quorum
-    /// first. A follower then reads once it has applied up to that index.
+    /// must wait for (Raft's ReadIndex): the leader confirms its leadership first, from
+    /// its lease if current, else with a quorum. A follower then reads once it has
+    /// applied up to that index.
     pub async fn read_index(
         &self,
         timeout: Duration,

@@ -7,6 +7,7 @@
 //! RPC name only: never the secret or the tag.
 
 use openraft::ReadPolicy;
+use openraft::errors::LinearizableReadError;
 
 use super::auth::{AuthError, ClusterSecret};
 use super::rpc::{RaftRpc, WireError, decode_snapshot};
@@ -82,7 +83,16 @@ impl RaftService {
                 reply(&installed)
             }
             RaftRpc::ReadIndex => {
-                reply(&self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await)
+                // A follower's catch-up read. While the leader's lease is current, the
+                // index it names needs no heartbeat round: no other leader can have
+                // acknowledged a write since (as for the leader's own reads).
+                let read = match self.raft.ensure_linearizable(ReadPolicy::LeaseRead).await {
+                    Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(_))) => {
+                        self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await
+                    }
+                    other => other,
+                };
+                reply(&read)
             }
         }
     }

@@ -57,6 +57,11 @@ impl StateReader {
         self.lock().last_applied.as_ref().map_or(0, |id| id.index)
     }
 
+    /// The id of the last applied log entry, with the leader that proposed it.
+    pub fn last_applied(&self) -> Option<LogId> {
+        self.lock().last_applied
+    }
+
     fn lock(&self) -> RwLockReadGuard<'_, Applied> {
         // Poisoning needs a panic inside `State::apply`, which has no panicking path;
         // reads go on rather than take the node down.

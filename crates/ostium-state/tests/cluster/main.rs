@@ -7,6 +7,7 @@ mod authentication;
 mod failover;
 mod formation;
 mod purge;
+mod reads;
 mod redemption;
 mod restart;
 
