@@ -1,6 +1,7 @@
-//! Faults that three core processes must come through without breaking DESIGN §4's
-//! invariants: the leader cut off from the others and healed, and the leader killed
-//! with `kill -9` in the middle of concurrent refresh-token rotations.
+//! Faults that three core processes and an edge must come through without breaking
+//! DESIGN §4's invariants: the leader cut off from the others and healed, and the
+//! leader killed with `kill -9` in the middle of concurrent refresh-token rotations.
+//! The edge (reading through a real Redis) serves throughout, through the majority.
 //!
 //! How a node is cut off: the `ostium` binary the end-to-end tests run is built with
 //! the test-only `fault-injection` feature (scripts/test.sh does it), whose `fault`
@@ -21,25 +22,15 @@ use std::time::{Duration, Instant};
 
 use ostium_e2e::cluster::{Answer, Cluster, ClusterNode, refresh_at};
 use ostium_e2e::fixture::*;
-use serde_json::{Value, json};
+use ostium_e2e::redis::Redis;
+use serde_json::json;
 
 /// Long enough for a node's own 5-second wait for a leader, and then some: an answer
 /// that takes longer counts as no answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A client-credentials access token (a JWT) for the `urn:orders` API.
-fn access_token(node: &ClusterNode) -> String {
-    let response = node.post(
-        "/connect/token",
-        (MACHINE_ID, MACHINE_SECRET),
-        &[("grant_type", "client_credentials")],
-    );
-    let body: Value = response.json().expect("a JSON token response");
-    body["access_token"]
-        .as_str()
-        .expect("an access token")
-        .to_owned()
-}
+/// The edge node's id.
+const EDGE: u64 = 10;
 
 /// The answer a node must give when it cannot reach a quorum.
 fn assert_unavailable(what: &str, answer: &Answer) {
@@ -51,14 +42,16 @@ fn assert_unavailable(what: &str, answer: &Answer) {
 
 #[test]
 fn a_leader_cut_off_serves_nothing_stale_and_catches_up_when_healed() {
-    let cluster = Cluster::start("cut-off-leader", 3);
+    let redis = Redis::start();
+    let mut cluster = Cluster::start_with_cache("cut-off-leader", 3, Some(&redis.url()));
+    cluster.start_edge(EDGE);
     let old_leader = cluster.wait_for_leader();
     let cut = cluster.node(old_leader).expect("the leader");
     let majority: Vec<u64> = cluster
         .nodes
         .iter()
+        .filter(|n| !n.edge && n.id != old_leader)
         .map(|n| n.id)
-        .filter(|id| *id != old_leader)
         .collect();
     let other = cluster.node(majority[0]).expect("a follower");
 
@@ -67,7 +60,7 @@ fn a_leader_cut_off_serves_nothing_stale_and_catches_up_when_healed() {
     let rotated = cut.login(STRICT_ID);
     let revoked = cut.login(OFFLINE_ID);
     let kept = cut.login(OFFLINE_ID);
-    let access = access_token(cut);
+    let access = cut.machine_token();
     let early = cut.login(OFFLINE_ID);
 
     cluster.isolate(old_leader);
@@ -102,6 +95,19 @@ fn a_leader_cut_off_serves_nothing_stale_and_catches_up_when_healed() {
     );
     assert_eq!(revocation.status().as_u16(), 200, "access token revocation");
     let fresh = other.login(OFFLINE_ID);
+    // The edge carries on through the majority too, and sees what it decided.
+    let edge = cluster.node(EDGE).expect("the edge");
+    let (status, body) = edge.refresh(OFFLINE_ID, &edge.login(OFFLINE_ID));
+    assert_eq!(
+        status, 200,
+        "rotation at the edge while the leader is cut off: {body}"
+    );
+    let (status, body) = edge.introspect((AUDIENCE, RESOURCE_SECRET), &access);
+    assert_eq!(
+        (status, &body["active"]),
+        (200, &json!(false)),
+        "at the edge: {body}"
+    );
 
     // The cut-off node still holds the old state and must not answer from it. Each of
     // these waits out the node's search for a leader, so they run side by side.
@@ -354,22 +360,24 @@ fn rotate_until(
 
 #[test]
 fn killing_the_leader_in_a_refresh_storm_loses_and_forks_nothing() {
-    let mut cluster = Cluster::start("storm", 3);
+    let redis = Redis::start();
+    let mut cluster = Cluster::start_with_cache("storm", 3, Some(&redis.url()));
+    cluster.start_edge(EDGE);
     let leader = cluster.wait_for_leader();
     let survivors: Vec<u64> = cluster
         .nodes
         .iter()
         .map(|n| n.id)
-        .filter(|id| *id != leader)
+        .filter(|id| *id != leader && *id != EDGE)
         .collect();
     let issuers: Vec<String> = cluster.nodes.iter().map(|n| n.issuer.clone()).collect();
-    // Three clients alone, one presenting each token at two nodes at once, one at all
-    // three.
-    let fanouts = [1, 1, 1, 2, 3];
+    // Four clients alone, one presenting each token at two nodes at once, one at all
+    // four (the edge among them).
+    let fanouts = [1, 1, 1, 1, 2, 4];
     let firsts: Vec<String> = fanouts
         .iter()
         .enumerate()
-        .map(|(i, _)| cluster.nodes[i % 3].login(OFFLINE_ID))
+        .map(|(i, _)| cluster.nodes[i % cluster.nodes.len()].login(OFFLINE_ID))
         .collect();
 
     let stop = AtomicBool::new(false);
