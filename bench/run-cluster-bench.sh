@@ -25,6 +25,8 @@
 #   PIN          set to 1 to pin every node to CPU 0 and every wrk to CPU 1, as
 #                run-token-bench.sh does (meant for NODES=1: one node, one core)
 #   RESULTS_FILE where --record appends (default bench/RESULTS.md)
+#   REDIS_URL    when set, every node gets `[cache] redis_url` (a namespace of its
+#                own per run): cores then write what they apply through to Redis
 #
 # Unless PIN=1, nothing is pinned: the nodes (each with its actix workers and its
 # Raft runtime) and the wrk processes share every CPU of the machine, and "per
@@ -145,6 +147,10 @@ openssl rand -hex 32 >"$TMP/cluster.secret" 2>/dev/null || digest "$TMP$RANDOM$R
 PEERS=""
 for id in $(seq 1 "$NODES"); do PEERS+="$id = \"127.0.0.1:$(raft_port "$id")\""$'\n'; done
 ISSUER=$(url 1)
+CACHE_SECTION=""
+if [[ -n ${REDIS_URL:-} ]]; then
+  CACHE_SECTION=$(printf '[cache]\nredis_url = "%s"\nnamespace = "bench-%s"\n' "$REDIS_URL" "$$")
+fi
 
 for id in $(seq 1 "$NODES"); do
   mkdir -p "$TMP/node$id"
@@ -162,6 +168,8 @@ secret_file = "$TMP/cluster.secret"
 
 [cluster.peers]
 $PEERS
+$CACHE_SECTION
+
 [[api_scopes]]
 name = "$SCOPE"
 
@@ -320,7 +328,7 @@ COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ $COMMIT != unknown ]] && ! git diff --quiet HEAD -- 2>/dev/null; then COMMIT="$COMMIT (dirty)"; fi
 PIN_FLAG=""
 [[ $PIN != 1 ]] || PIN_FLAG=" PIN=1"
-CMDLINE="NODES=$NODES$PIN_FLAG DURATION=$DURATION ROUNDS=$ROUNDS WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS${WORKERS:+ WORKERS=$WORKERS}"
+CMDLINE="NODES=$NODES$PIN_FLAG DURATION=$DURATION ROUNDS=$ROUNDS WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS${WORKERS:+ WORKERS=$WORKERS}${REDIS_URL:+ REDIS_URL=$REDIS_URL}"
 [[ $OSTIUM_BIN == "$DEFAULT_OSTIUM_BIN" ]] || CMDLINE+=" OSTIUM_BIN=$OSTIUM_BIN"
 CMDLINE+=" bench/run-cluster-bench.sh${ORIG_ARGS[*]+ ${ORIG_ARGS[*]}}"
 PIN_NOTE="nothing pinned"
