@@ -59,7 +59,7 @@ impl StateNodeConfig {
             secret,
             heartbeat_interval: Duration::from_millis(150),
             election_timeout: (Duration::from_millis(1000), Duration::from_millis(2000)),
-            snapshot_every: 10_000,
+            snapshot_every: 100_000,
             log_kept_behind_snapshot: 1_000,
             read_timeout: Duration::from_secs(5),
             cache: None,

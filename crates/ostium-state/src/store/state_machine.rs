@@ -236,16 +236,21 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     type SnapshotData = SnapshotData;
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
-        // Serialized under the read lock so that state and position match.
-        let (meta, data) = {
+        // Copied under the read lock so that state and position match, and serialized
+        // after it: `apply` waits for the lock, and serializing a large state takes
+        // far longer than copying it.
+        let (meta, state) = {
             let applied = self.applied.read().unwrap_or_else(PoisonError::into_inner);
-            let data = to_json(&applied.state).map_err(io::Error::other)?;
             let meta = SnapshotMeta {
                 last_log_id: applied.last_applied,
                 last_membership: applied.membership.clone(),
             };
-            (meta, data)
+            (meta, applied.state.clone())
         };
+        let data = tokio::task::spawn_blocking(move || to_json(&state))
+            .await
+            .map_err(io::Error::other)?
+            .map_err(io::Error::other)?;
         write_snapshot(self.db.clone(), &meta, data.clone()).await?;
         Ok(Snapshot {
             meta,
