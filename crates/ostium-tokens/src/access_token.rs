@@ -14,6 +14,7 @@ use crate::TokenError;
 use crate::handle::random_id;
 use crate::jws::{sign_compact, verify_compact};
 use crate::key_ring::KeyRing;
+use crate::verified::VerifiedTokens;
 
 /// Everything that goes into one access token.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +78,11 @@ pub struct JwtAccessTokens {
     issuer: Arc<str>,
     default_audience: Arc<str>,
     keys: Arc<KeyRing>,
+    verified: Arc<VerifiedTokens>,
 }
+
+/// How many verified tokens a node remembers (about 300 bytes each).
+const VERIFIED_TOKENS: usize = 100_000;
 
 impl JwtAccessTokens {
     /// Tokens whose scopes map to no API resource are given `{issuer}/resources` as
@@ -87,6 +92,7 @@ impl JwtAccessTokens {
             issuer: issuer.into(),
             default_audience: format!("{}/resources", issuer.trim_end_matches('/')).into(),
             keys,
+            verified: Arc::new(VerifiedTokens::new(VERIFIED_TOKENS)),
         }
     }
 }
@@ -95,9 +101,16 @@ impl JwtAccessTokens {
     /// The claims of `token` if this server signed it as an access token with a key
     /// it still publishes. Expiry and revocation are the caller's to check.
     pub fn decode(&self, token: &str) -> Option<AccessTokenClaims> {
+        if let Some(claims) = self.verified.get(token) {
+            return Some(claims);
+        }
         let payload = verify_compact(&self.keys, token, "at+jwt")?;
         let claims: AccessTokenClaims = serde_json::from_slice(&payload).ok()?;
-        (claims.iss == *self.issuer).then_some(claims)
+        if claims.iss != *self.issuer {
+            return None;
+        }
+        self.verified.insert(token, &claims);
+        Some(claims)
     }
 }
 
@@ -156,6 +169,7 @@ mod tests {
     use super::*;
     use crate::algorithm::SigningAlgorithm;
     use crate::key::SigningKey;
+    use crate::verified::VerifiedTokens;
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header, jwk::Jwk};
@@ -294,6 +308,67 @@ mod tests {
         for junk in ["", "a.b", "a.b.c.d", "...", "eyJ.eyJ.x"] {
             assert_eq!(tokens.decode(junk), None, "{junk}");
         }
+    }
+
+    #[test]
+    fn verified_tokens_are_remembered_and_refused_ones_are_not() {
+        let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).unwrap();
+        let tokens = JwtAccessTokens::new(
+            "https://id.example.com",
+            Arc::new(KeyRing::new(key, vec![])),
+        );
+        let token = tokens
+            .issue(&AccessTokenGrant {
+                client_id: "app",
+                subject: None,
+                scope: "a",
+                audiences: &[],
+                issued_at: now(),
+                lifetime: 60,
+                auth_time: None,
+                amr: None,
+            })
+            .unwrap();
+        assert_eq!(tokens.verified.len(), 0);
+        let first = tokens.decode(&token).unwrap();
+        assert_eq!(tokens.verified.len(), 1);
+        assert_eq!(tokens.decode(&token), Some(first));
+        assert_eq!(tokens.verified.len(), 1);
+        let mut tampered = token.clone();
+        tampered.push('A');
+        assert_eq!(tokens.decode(&tampered), None);
+        assert_eq!(tokens.verified.len(), 1, "a refused token was remembered");
+        // Another issuer's view never sees this one's memory.
+        let elsewhere = JwtAccessTokens::new("https://other.example.com", tokens.keys.clone());
+        assert_eq!(elsewhere.decode(&token), None);
+    }
+
+    #[test]
+    fn the_verified_tokens_stay_bounded() {
+        let claims = |exp| AccessTokenClaims {
+            iss: "i".into(),
+            exp,
+            aud: vec!["a".into()],
+            sub: "s".into(),
+            client_id: "c".into(),
+            iat: 0,
+            nbf: None,
+            jti: "j".into(),
+            scope: "a".into(),
+            auth_time: None,
+        };
+        let verified = VerifiedTokens::new(2);
+        verified.insert("expired", &claims(1));
+        verified.insert("live", &claims(now() + 60));
+        // Full: the expired token makes room.
+        verified.insert("third", &claims(now() + 60));
+        assert_eq!(verified.len(), 2);
+        assert!(verified.get("expired").is_none());
+        assert!(verified.get("live").is_some());
+        // Full of live tokens: emptied, then the new one kept.
+        verified.insert("fourth", &claims(now() + 60));
+        assert_eq!(verified.len(), 1);
+        assert!(verified.get("fourth").is_some());
     }
 
     #[test]

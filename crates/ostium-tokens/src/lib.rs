@@ -15,6 +15,7 @@
 //! - [`sealing`]: private keys sealed for the replicated state.
 //! - [`jws`]: compact JWS serialization.
 //! - [`access_token`]: RFC 9068 claims and the JWT access-token strategy.
+//! - `verified`: access tokens this node has verified already.
 //! - [`handle`]: random identifiers, opaque handles and refresh-token successors.
 
 pub mod access_token;
@@ -24,6 +25,7 @@ pub mod jws;
 pub mod key;
 pub mod key_ring;
 pub mod sealing;
+mod verified;
 
 pub use access_token::{AccessTokenClaims, AccessTokenGrant, AccessTokenStrategy, JwtAccessTokens};
 pub use algorithm::SigningAlgorithm;
