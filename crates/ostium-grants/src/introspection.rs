@@ -64,7 +64,7 @@ pub async fn introspect(
     query: &TokenQuery,
     now: u64,
 ) -> Result<Introspection, OAuthError> {
-    let Some(token) = identify(context, &query.token, query.hint, now).await? else {
+    let Some(token) = identify(context, &query.token, now).await? else {
         return Ok(Introspection::INACTIVE);
     };
     let visible = match (caller, &token) {

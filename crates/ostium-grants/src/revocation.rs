@@ -54,7 +54,7 @@ async fn revoke(
 ) -> Result<(), OAuthError> {
     let at = now();
     // A token issued through another node a moment ago is found here too.
-    let Some(token) = identify(context, &query.token, query.hint, at).await? else {
+    let Some(token) = identify(context, &query.token, at).await? else {
         return Ok(());
     };
     if token.client_id() != client.client_id {

@@ -4,7 +4,6 @@
 //! sees each write acknowledged before it, wherever in the cluster it was made.
 
 use ostium_protocol::OAuthError;
-use ostium_protocol::token_management::TokenTypeHint;
 use ostium_state::{ReferenceTokenRecord, RefreshTokenRecord, TokenDigest};
 use ostium_tokens::AccessTokenClaims;
 
@@ -36,12 +35,11 @@ impl KnownToken {
 }
 
 /// Finds the token. A JWT is recognised by its signature, without a read; an opaque
-/// handle is looked up once, as a reference and as a refresh token (the type hint
-/// of RFC 7009 §2.1 is only a hint, and one read answers both).
+/// handle is looked up once, as a reference and as a refresh token, so the
+/// `token_type_hint` of RFC 7009 §2.1 (only a hint) has nothing to save.
 pub async fn identify(
     context: &GrantContext,
     token: &str,
-    _hint: Option<TokenTypeHint>,
     now: u64,
 ) -> Result<Option<KnownToken>, OAuthError> {
     if token.split('.').count() == 3 {

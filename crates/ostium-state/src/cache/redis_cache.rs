@@ -338,6 +338,13 @@ impl HotCache {
         }
     }
 
+    /// Whether Redis answers at all: cheap, for deciding whether a refill is worth
+    /// starting.
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        self.call(|mut con| async move { redis::cmd("PING").exec_async(&mut con).await })
+            .await
+    }
+
     /// Renews the watermark if it still exists; `false` when it does not (it lapsed,
     /// or Redis was flushed or restarted), in which case the cache must be refilled
     /// before [`HotCache::create_watermark`].

@@ -107,6 +107,8 @@ impl CacheWriter {
 
     /// Copies every denial, then creates the watermark.
     async fn refill(&self, node: &StateNode) -> Result<(), VouchError> {
+        // Not worth collecting every denial while Redis is down.
+        self.cache.ping().await?;
         // Cleared before the state is read: a command applied after this point is
         // written through by `applied`, one applied before is in what is read.
         self.dirty.store(false, Ordering::SeqCst);
