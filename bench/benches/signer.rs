@@ -7,9 +7,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ostium_tokens::{
-    AccessTokenGrant, AccessTokenStrategy, JwtAccessTokens, KeyRing, SigningAlgorithm, SigningKey,
-};
+use ostium_tokens::{AccessTokenStrategy, JwtAccessTokens, KeyRing, SigningAlgorithm, SigningKey};
+
+mod common;
+use common::{ISSUER, client_credentials_grant};
 
 /// About the size of a client-credentials token's `header.payload`.
 const SIGNING_INPUT: &[u8] = b"eyJhbGciOiJFUzI1NiIsImtpZCI6IjBmcTV6c2RRaXJLakppc2ZNM0RiS0RVNlc5d2tyalRpRGlFZU1kQm5vSEUiLCJ0eXAiOiJhdCtqd3QifQ.eyJpc3MiOiJodHRwOi8vMTI3LjAuMC4xOjgwODAiLCJleHAiOjE3OTU2OTA1NTcsImF1ZCI6InVybjpkZW1vIiwic3ViIjoiZGVtby1tYWNoaW5lIiwiY2xpZW50X2lkIjoiZGVtby1tYWNoaW5lIiwiaWF0IjoxNzk1Njg2OTU3LCJuYmYiOjE3OTU2ODY5NTcsImp0aSI6InZhcjMzV29MY1lWWkNZYll3eDBKU2ciLCJzY29wZSI6ImRlbW8uYXBpIn0";
@@ -24,24 +25,12 @@ fn signer(c: &mut Criterion) {
     }
 
     let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).expect("generate a key");
-    let tokens = JwtAccessTokens::new(
-        "https://id.example.com",
-        Arc::new(KeyRing::new(key, vec![])),
-    );
+    let tokens = JwtAccessTokens::new(ISSUER, Arc::new(KeyRing::new(key, vec![])));
     let audiences = vec!["urn:orders".to_owned()];
     group.bench_function("ES256_access_token", |b| {
         b.iter(|| {
             tokens
-                .issue(black_box(&AccessTokenGrant {
-                    client_id: "billing-worker",
-                    subject: None,
-                    scope: "orders.read",
-                    audiences: &audiences,
-                    issued_at: 1_795_686_957,
-                    lifetime: 3600,
-                    auth_time: None,
-                    amr: None,
-                }))
+                .issue(black_box(&client_credentials_grant(&audiences)))
                 .expect("issue")
         })
     });
