@@ -134,14 +134,14 @@ impl ClusterNode {
 }
 
 /// Presents refresh `token` for `client` at every node of `nodes` at once (one
-/// thread each); the statuses.
-pub fn redeem_at_once<'a>(
+/// thread each), and fails the test unless exactly one redemption succeeds.
+pub fn assert_redeemed_once<'a>(
     nodes: impl Iterator<Item = &'a ClusterNode>,
     client: &str,
     token: &str,
-) -> Vec<u16> {
+) {
     let nodes: Vec<&ClusterNode> = nodes.collect();
-    std::thread::scope(|s| {
+    let outcomes: Vec<u16> = std::thread::scope(|s| {
         let handles: Vec<_> = nodes
             .iter()
             .map(|node| s.spawn(|| node.refresh(client, token).0))
@@ -150,7 +150,12 @@ pub fn redeem_at_once<'a>(
             .into_iter()
             .map(|h| h.join().expect("a redemption thread"))
             .collect()
-    })
+    });
+    assert_eq!(
+        outcomes.iter().filter(|s| **s == 200).count(),
+        1,
+        "{outcomes:?}"
+    );
 }
 
 /// What a client got: the status and JSON body of the answer, or the transport

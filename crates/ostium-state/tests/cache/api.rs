@@ -4,7 +4,7 @@
 use ostium_state::cache::CacheWrite;
 use ostium_state::{Denial, FamilyId, HotCache, Watermark};
 
-use crate::{d, live_refresh, now, reference};
+use crate::{d, live_refresh, now, promptly, reference};
 
 pub const MARK: Watermark = Watermark {
     applied_index: 7,
@@ -152,6 +152,24 @@ pub async fn answers_only_under_the_watermark(cache: &HotCache) {
     assert_eq!(
         cache.facts(&rf.digest, now()).await.unwrap().reference,
         None
+    );
+}
+
+/// With Redis unreachable, an edge is told "unknown" (ask a core) and the leader
+/// cannot vouch for the cache; each call gives up instead of hanging.
+pub async fn cannot_answer(cache: &HotCache) {
+    assert_eq!(
+        promptly("facts", cache.facts(&d("up-rt"), now())).await,
+        None
+    );
+    assert_eq!(
+        promptly("is_denied", cache.is_denied(&Denial::Token("up".into()))).await,
+        None
+    );
+    assert!(
+        promptly("renew", cache.renew_watermark(MARK))
+            .await
+            .is_err()
     );
 }
 
