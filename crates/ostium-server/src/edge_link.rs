@@ -4,7 +4,7 @@
 //! belong to one of actix's single-threaded workers.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ostium_state::network::ClusterClient;
 use ostium_state::{CacheConfig, ClusterSecret, EdgeState, HotCache};
@@ -12,7 +12,7 @@ use ostium_tokens::{KeyRing, SigningAlgorithm};
 
 use crate::config::ClusterSettings;
 use crate::replication::{
-    CLUSTER_CALL_TIMEOUT, QUORUM_WAIT, ReplicationError, node_error, read_secret,
+    CLUSTER_CALL_TIMEOUT, ReplicationError, node_error, read_secret, wait_for_cluster,
 };
 use crate::signing_keys::open_cluster_keys;
 
@@ -64,21 +64,9 @@ impl EdgeLink {
     /// a core that can answer.
     pub fn signing_keys(&self, algorithm: SigningAlgorithm) -> Result<KeyRing, ReplicationError> {
         let fetch = || {
-            let started = Instant::now();
-            let mut told = false;
-            loop {
-                match self.runtime.block_on(self.state.signing_keys()) {
-                    Ok(keys) => return Ok(keys),
-                    Err(e) if started.elapsed() > QUORUM_WAIT => return Err(node_error(e)),
-                    Err(e) => {
-                        if !told {
-                            tracing::info!(reason = %e, "waiting for a core node to answer before serving");
-                            told = true;
-                        }
-                        std::thread::sleep(Duration::from_millis(200));
-                    }
-                }
-            }
+            wait_for_cluster("a core node to answer", || {
+                self.runtime.block_on(self.state.signing_keys())
+            })
         };
         open_cluster_keys(&self.secret, algorithm, fetch, |command| {
             self.runtime

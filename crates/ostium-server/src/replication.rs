@@ -29,7 +29,7 @@ const LEADER_WAIT: Duration = Duration::from_secs(15);
 /// How often the leader drops expired tokens from the replicated state.
 const PURGE_INTERVAL: Duration = Duration::from_secs(300);
 /// How long a starting node waits for a quorum of its cluster.
-pub(crate) const QUORUM_WAIT: Duration = Duration::from_secs(300);
+const QUORUM_WAIT: Duration = Duration::from_secs(300);
 /// Time limit of a call to another node's cluster API.
 pub(crate) const CLUSTER_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -220,21 +220,9 @@ impl Replication {
     /// Waits (up to `QUORUM_WAIT`) until this node has caught up with the cluster:
     /// a node started before a quorum of its peers waits for them.
     fn catch_up_at_start(&self) -> Result<(), ReplicationError> {
-        let started = Instant::now();
-        let mut told = false;
-        loop {
-            match self.runtime.block_on(self.state.catch_up()) {
-                Ok(()) => return Ok(()),
-                Err(e) if started.elapsed() > QUORUM_WAIT => return Err(node_error(e)),
-                Err(_) => {
-                    if !told {
-                        tracing::info!("waiting for a quorum of the cluster before serving");
-                        told = true;
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-            }
-        }
+        wait_for_cluster("a quorum of the cluster", || {
+            self.runtime.block_on(self.state.catch_up())
+        })
     }
 
     /// Stops Raft and closes the state database.
@@ -246,6 +234,29 @@ impl Replication {
             tracing::warn!(error = %e, "Raft did not stop cleanly");
         }
         self.runtime.shutdown_timeout(Duration::from_secs(5));
+    }
+}
+
+/// Retries `attempt` (every 200 ms, up to `QUORUM_WAIT`) until it succeeds: a node
+/// started before enough of its cluster waits for `whom`, and says so once.
+pub(crate) fn wait_for_cluster<T, E: std::fmt::Display>(
+    whom: &str,
+    mut attempt: impl FnMut() -> Result<T, E>,
+) -> Result<T, ReplicationError> {
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        match attempt() {
+            Ok(value) => return Ok(value),
+            Err(e) if started.elapsed() > QUORUM_WAIT => return Err(node_error(e)),
+            Err(e) => {
+                if !told {
+                    tracing::info!(reason = %e, "waiting for {whom} before serving");
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
     }
 }
 
