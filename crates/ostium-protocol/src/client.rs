@@ -224,6 +224,25 @@ impl ClientCredentials {
 }
 
 impl Client {
+    /// A client with IdentityServer's defaults: enabled and confidential (it must
+    /// prove itself with a secret, though it has none yet), no name, no scopes,
+    /// one-hour JWT access tokens and no refresh tokens. Callers set the rest with
+    /// struct-update syntax: `Client { allowed_scopes, ..Client::new(id, grants) }`.
+    pub fn new(client_id: impl Into<String>, allowed_grant_types: AllowedGrantTypes) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_name: None,
+            enabled: true,
+            secrets: Vec::new(),
+            require_client_secret: true,
+            allowed_grant_types,
+            allowed_scopes: Vec::new(),
+            access_token_lifetime: 3600,
+            access_token_type: AccessTokenType::Jwt,
+            refresh_tokens: RefreshTokenPolicy::default(),
+        }
+    }
+
     /// Checks the presented credentials against this client. Every failure reads the
     /// same to the caller, so a response never tells which part was wrong.
     pub fn authenticate(&self, credentials: &ClientCredentials) -> Result<(), OAuthError> {
@@ -263,16 +282,11 @@ mod tests {
 
     fn client() -> Client {
         Client {
-            client_id: "billing worker".into(),
-            client_name: None,
-            enabled: true,
             secrets: vec![SecretDigest::of("old"), SecretDigest::of("p@ss:word")],
-            require_client_secret: true,
-            allowed_grant_types: AllowedGrantTypes::preset("client_credentials").unwrap(),
-            allowed_scopes: vec![],
-            access_token_lifetime: 3600,
-            access_token_type: Default::default(),
-            refresh_tokens: Default::default(),
+            ..Client::new(
+                "billing worker",
+                AllowedGrantTypes::preset("client_credentials").unwrap(),
+            )
         }
     }
 

@@ -50,16 +50,11 @@ mod tests {
             scopes: vec!["orders.read".into()],
         });
         let client = Client {
-            client_id: "worker".into(),
-            client_name: None,
-            enabled: true,
-            secrets: vec![],
-            require_client_secret: true,
-            allowed_grant_types: AllowedGrantTypes::preset("client_credentials").unwrap(),
             allowed_scopes: vec!["orders.read".into(), "openid".into()],
-            access_token_lifetime: 60,
-            access_token_type: Default::default(),
-            refresh_tokens: Default::default(),
+            ..Client::new(
+                "worker",
+                AllowedGrantTypes::preset("client_credentials").unwrap(),
+            )
         };
         (client, catalog)
     }

@@ -81,18 +81,10 @@ mod tests {
     use crate::grant_type::AllowedGrantTypes;
 
     fn client(id: &str) -> Client {
-        Client {
-            client_id: id.into(),
-            client_name: None,
-            enabled: true,
-            secrets: vec![],
-            require_client_secret: true,
-            allowed_grant_types: AllowedGrantTypes::list(["password", "refresh_token"]).unwrap(),
-            allowed_scopes: vec![],
-            access_token_lifetime: 60,
-            access_token_type: Default::default(),
-            refresh_tokens: Default::default(),
-        }
+        Client::new(
+            id,
+            AllowedGrantTypes::list(["password", "refresh_token"]).unwrap(),
+        )
     }
 
     fn request(body: &str) -> Result<RefreshTokenRequest, OAuthError> {
