@@ -1,0 +1,421 @@
+//! `[[clients]]`: who may ask for tokens, with which grant types and scopes, how
+//! they prove who they are, and how long what they get lasts.
+
+use ostium_protocol::grant_type::GrantType;
+use ostium_protocol::scope::OFFLINE_ACCESS;
+use ostium_protocol::{
+    AccessTokenType, AllowedGrantTypes, Client, RefreshTokenExpiration, RefreshTokenPolicy,
+    RefreshTokenUsage, ResourceCatalog,
+};
+use serde::Deserialize;
+
+use super::{Checker, unique};
+
+/// The longest access-token lifetime a client may be given: one day.
+const MAX_ACCESS_TOKEN_LIFETIME: u32 = 86_400;
+
+/// The longest window in which a rotated refresh token may be presented again.
+const MAX_REFRESH_GRACE_PERIOD: u32 = 300;
+
+/// Grant types this version serves at the token endpoint. Others may be configured
+/// (so that a client definition can be written once) but are refused at run time.
+const SERVED_GRANT_TYPES: &[GrantType] = &[
+    GrantType::ClientCredentials,
+    GrantType::Password,
+    GrantType::RefreshToken,
+];
+
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a preset name such as \"client_credentials\" or a list of grant type names"
+)]
+enum GrantTypesField {
+    Preset(String),
+    List(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ClientSection {
+    client_id: String,
+    client_name: Option<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    client_secrets: Vec<String>,
+    #[serde(default = "yes")]
+    require_client_secret: bool,
+    allowed_grant_types: GrantTypesField,
+    #[serde(default)]
+    allowed_scopes: Vec<String>,
+    #[serde(default = "default_access_token_lifetime")]
+    access_token_lifetime: u32,
+    #[serde(default)]
+    access_token_type: AccessTokenType,
+    #[serde(default)]
+    allow_offline_access: bool,
+    refresh_token_usage: Option<RefreshTokenUsage>,
+    refresh_token_expiration: Option<RefreshTokenExpiration>,
+    absolute_refresh_token_lifetime: Option<u32>,
+    sliding_refresh_token_lifetime: Option<u32>,
+    refresh_token_grace_period: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_access_token_lifetime() -> u32 {
+    3600
+}
+
+impl Checker {
+    /// Every client, whose scopes must be in `catalog`; errors name the client.
+    pub(super) fn check_clients(
+        &mut self,
+        clients: Vec<ClientSection>,
+        catalog: &ResourceCatalog,
+    ) -> Result<Vec<Client>, String> {
+        unique("client", clients.iter().map(|c| c.client_id.as_str()))?;
+        clients
+            .into_iter()
+            .map(|c| {
+                let id = c.client_id.clone();
+                self.check_client(c, catalog)
+                    .map_err(|e| format!("client `{id}`: {e}"))
+            })
+            .collect()
+    }
+
+    fn check_client(
+        &mut self,
+        c: ClientSection,
+        catalog: &ResourceCatalog,
+    ) -> Result<Client, String> {
+        let allowed_grant_types = match &c.allowed_grant_types {
+            GrantTypesField::Preset(preset) => AllowedGrantTypes::preset(preset),
+            GrantTypesField::List(list) => AllowedGrantTypes::list(list.iter().map(String::as_str)),
+        }
+        .map_err(|e| format!("allowed_grant_types: {e}"))?;
+        for grant in allowed_grant_types.iter() {
+            if !SERVED_GRANT_TYPES.contains(grant) {
+                self.warnings.push(format!(
+                    "client `{}`: grant type `{grant}` is not served by this version; \
+                     requests using it are refused with unsupported_grant_type",
+                    c.client_id
+                ));
+            }
+        }
+        let refresh_tokens = self.check_refresh_tokens(&c)?;
+        let mut allowed_scopes = c.allowed_scopes.clone();
+        for scope in &allowed_scopes {
+            if scope == OFFLINE_ACCESS {
+                if !c.allow_offline_access {
+                    return Err(
+                        "allowed_scopes: `offline_access` needs allow_offline_access = true".into(),
+                    );
+                }
+            } else if !catalog.is_known(scope) {
+                return Err(format!(
+                    "allowed_scopes: `{scope}` is neither an [[api_scopes]] nor an \
+                     [[identity_resources]] name"
+                ));
+            }
+        }
+        // As in IdentityServer, allow_offline_access is what lets a client ask for it.
+        if c.allow_offline_access && !allowed_scopes.iter().any(|s| s == OFFLINE_ACCESS) {
+            allowed_scopes.push(OFFLINE_ACCESS.to_owned());
+        }
+        let secrets = self
+            .secrets(&format!("client `{}`", c.client_id), &c.client_secrets)
+            .map_err(|e| format!("client_secrets: {e}"))?;
+        if c.require_client_secret && secrets.is_empty() {
+            return Err(
+                "client_secrets: a confidential client needs at least one secret \
+                        (or set require_client_secret = false for a public client)"
+                    .into(),
+            );
+        }
+        if !c.require_client_secret && !secrets.is_empty() {
+            return Err(
+                "client_secrets: a public client (require_client_secret = false) \
+                        must not have secrets"
+                    .into(),
+            );
+        }
+        if c.access_token_lifetime == 0 || c.access_token_lifetime > MAX_ACCESS_TOKEN_LIFETIME {
+            return Err(format!(
+                "access_token_lifetime: must be between 1 and {MAX_ACCESS_TOKEN_LIFETIME} seconds"
+            ));
+        }
+        Ok(Client {
+            client_id: c.client_id,
+            client_name: c.client_name,
+            enabled: c.enabled,
+            secrets,
+            require_client_secret: c.require_client_secret,
+            allowed_grant_types,
+            allowed_scopes,
+            access_token_lifetime: c.access_token_lifetime,
+            access_token_type: c.access_token_type,
+            refresh_tokens,
+        })
+    }
+
+    /// The refresh-token fields; set without `allow_offline_access` they do nothing,
+    /// which deserves a warning rather than silence.
+    fn check_refresh_tokens(&mut self, c: &ClientSection) -> Result<RefreshTokenPolicy, String> {
+        let defaults = RefreshTokenPolicy::default();
+        let policy = RefreshTokenPolicy {
+            allow_offline_access: c.allow_offline_access,
+            usage: c.refresh_token_usage.unwrap_or(defaults.usage),
+            expiration: c.refresh_token_expiration.unwrap_or(defaults.expiration),
+            absolute_lifetime: c
+                .absolute_refresh_token_lifetime
+                .unwrap_or(defaults.absolute_lifetime),
+            sliding_lifetime: c
+                .sliding_refresh_token_lifetime
+                .unwrap_or(defaults.sliding_lifetime),
+            grace_period: c
+                .refresh_token_grace_period
+                .unwrap_or(defaults.grace_period),
+        };
+        let any_set = c.refresh_token_usage.is_some()
+            || c.refresh_token_expiration.is_some()
+            || c.absolute_refresh_token_lifetime.is_some()
+            || c.sliding_refresh_token_lifetime.is_some()
+            || c.refresh_token_grace_period.is_some();
+        if any_set && !c.allow_offline_access {
+            self.warnings.push(format!(
+                "client `{}`: refresh-token settings have no effect without \
+                 allow_offline_access = true",
+                c.client_id
+            ));
+        }
+        if policy.absolute_lifetime == 0 {
+            return Err("absolute_refresh_token_lifetime: must be at least 1 second".into());
+        }
+        if policy.sliding_lifetime == 0 || policy.sliding_lifetime > policy.absolute_lifetime {
+            return Err(
+                "sliding_refresh_token_lifetime: must be between 1 second and \
+                 absolute_refresh_token_lifetime"
+                    .into(),
+            );
+        }
+        if policy.grace_period > MAX_REFRESH_GRACE_PERIOD {
+            return Err(format!(
+                "refresh_token_grace_period: at most {MAX_REFRESH_GRACE_PERIOD} seconds; a longer \
+                 window lets a stolen token be replayed unnoticed"
+            ));
+        }
+        Ok(policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::{BASE, SECRET, parse, with_client};
+
+    #[test]
+    fn every_preset_loads() {
+        for (preset, _) in ostium_protocol::grant_type::PRESETS {
+            let config = parse(&with_client(&format!("\"{preset}\""))).unwrap();
+            assert_eq!(config.clients.len(), 1, "{preset}");
+        }
+    }
+
+    #[test]
+    fn forbidden_combinations_name_file_client_and_rule() {
+        for (list, rule) in [
+            (
+                r#"["implicit", "authorization_code"]"#,
+                "`implicit` cannot be combined with `authorization_code`",
+            ),
+            (
+                r#"["hybrid", "implicit"]"#,
+                "`implicit` cannot be combined with `hybrid`",
+            ),
+            (
+                r#"["authorization_code", "hybrid"]"#,
+                "`authorization_code` cannot be combined with `hybrid`",
+            ),
+        ] {
+            let err = parse(&with_client(list)).unwrap_err().to_string();
+            assert!(
+                err.starts_with("ostium.toml: client `billing-worker`: allowed_grant_types: "),
+                "{err}"
+            );
+            assert!(err.contains(rule), "{err}");
+        }
+    }
+
+    #[test]
+    fn grant_types_not_served_yet_load_with_a_warning() {
+        let config = parse(&with_client("\"hybrid_and_client_credentials\"")).unwrap();
+        assert!(
+            config.warnings.iter().any(|w| w.contains("`hybrid`")),
+            "{:?}",
+            config.warnings
+        );
+    }
+
+    #[test]
+    fn grant_types_of_the_wrong_type_say_what_is_expected() {
+        let err = parse(&with_client("5")).unwrap_err().to_string();
+        assert!(err.contains("a preset name"), "{err}");
+    }
+
+    #[test]
+    fn scopes_must_be_configured() {
+        let text = with_client("\"client_credentials\"").replace(
+            "allowed_scopes = [\"orders.read\"]",
+            "allowed_scopes = [\"orders.write\"]",
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("client `billing-worker`: allowed_scopes: `orders.write`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn confidential_clients_need_a_secret_and_public_ones_none() {
+        let text = with_client("\"client_credentials\"").replace(
+            &format!("client_secrets = [\"{SECRET}\"]"),
+            "client_secrets = []",
+        );
+        assert!(
+            parse(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("needs at least one secret")
+        );
+        let text = with_client("\"resource_owner_password\"").replace(
+            "client_secrets",
+            "require_client_secret = false\nclient_secrets",
+        );
+        assert!(
+            parse(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("must not have secrets")
+        );
+    }
+
+    #[test]
+    fn duplicates_are_errors() {
+        let text = format!(
+            "{}{}",
+            with_client("\"client_credentials\""),
+            &with_client("\"client_credentials\"")[BASE.len()..]
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("client `billing-worker` is defined more than once"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn offline_access_comes_with_allow_offline_access() {
+        let password = with_client("\"resource_owner_password\"");
+        let text = password.replace(
+            "allowed_scopes = [\"orders.read\"]",
+            "allowed_scopes = [\"orders.read\", \"offline_access\"]",
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("needs allow_offline_access = true"), "{err}");
+        let config = parse(&password.replace(
+            "allowed_scopes",
+            "allow_offline_access = true\nallowed_scopes",
+        ))
+        .unwrap();
+        let client = &config.clients[0];
+        assert!(client.allowed_scopes.iter().any(|s| s == "offline_access"));
+        assert_eq!(
+            client.refresh_tokens,
+            RefreshTokenPolicy {
+                allow_offline_access: true,
+                ..RefreshTokenPolicy::default()
+            }
+        );
+    }
+
+    #[test]
+    fn refresh_token_settings_are_read_and_checked() {
+        let with = |fields: &str| {
+            parse(&with_client("\"resource_owner_password\"").replace(
+                "allowed_scopes",
+                &format!("allow_offline_access = true\n{fields}\nallowed_scopes"),
+            ))
+        };
+        let config = with(
+            "refresh_token_usage = \"re_use\"\nrefresh_token_expiration = \"sliding\"\n\
+             absolute_refresh_token_lifetime = 600\nsliding_refresh_token_lifetime = 60\n\
+             refresh_token_grace_period = 0",
+        )
+        .unwrap();
+        let policy = config.clients[0].refresh_tokens;
+        assert_eq!(policy.usage, ostium_protocol::RefreshTokenUsage::ReUse);
+        assert_eq!(
+            policy.expiration,
+            ostium_protocol::RefreshTokenExpiration::Sliding
+        );
+        assert_eq!(
+            (
+                policy.absolute_lifetime,
+                policy.sliding_lifetime,
+                policy.grace_period
+            ),
+            (600, 60, 0)
+        );
+        for (fields, expected) in [
+            ("refresh_token_usage = \"twice\"", "unknown variant `twice`"),
+            (
+                "absolute_refresh_token_lifetime = 60\nsliding_refresh_token_lifetime = 600",
+                "sliding_refresh_token_lifetime",
+            ),
+            (
+                "refresh_token_grace_period = 3600",
+                "refresh_token_grace_period",
+            ),
+        ] {
+            let err = with(fields).unwrap_err().to_string();
+            assert!(err.contains(expected), "{fields}: {err}");
+        }
+        let ignored = parse(&with_client("\"resource_owner_password\"").replace(
+            "allowed_scopes",
+            "refresh_token_usage = \"re_use\"\nallowed_scopes",
+        ))
+        .unwrap();
+        assert!(
+            ignored.warnings[0].contains("without allow_offline_access"),
+            "{:?}",
+            ignored.warnings
+        );
+    }
+
+    #[test]
+    fn access_token_types() {
+        let text = with_client("\"client_credentials\"").replace(
+            "allowed_scopes",
+            "access_token_type = \"reference\"\nallowed_scopes",
+        );
+        assert_eq!(
+            parse(&text).unwrap().clients[0].access_token_type,
+            ostium_protocol::AccessTokenType::Reference
+        );
+        let text = with_client("\"client_credentials\"").replace(
+            "allowed_scopes",
+            "access_token_type = \"biscuit\"\nallowed_scopes",
+        );
+        assert!(
+            parse(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("access_token_type")
+        );
+    }
+}
