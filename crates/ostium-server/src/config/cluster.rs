@@ -260,4 +260,29 @@ mod tests {
             assert!(err.contains(expected), "{text}: {err}");
         }
     }
+
+    #[test]
+    fn redis_url_is_checked_and_never_echoed() {
+        let cache = |url: &str| parse(&format!("{BASE}\n[cache]\nredis_url = \"{url}\"\n"));
+        for url in [
+            "redis://10.0.0.9:6379/",
+            "redis://cache",
+            "rediss://:hunter2@cache.internal:6380/2",
+        ] {
+            cache(url).unwrap();
+        }
+        for url in [
+            "https://:hunter2@cache.internal",
+            "redis:hunter2@cache.internal",
+            "hunter2@cache.internal:6379",
+            "",
+        ] {
+            let err = cache(url).unwrap_err().to_string();
+            assert!(
+                err.ends_with("[cache] redis_url: must be a redis:// or rediss:// URL"),
+                "{url}: {err}"
+            );
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
 }

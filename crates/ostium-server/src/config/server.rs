@@ -103,6 +103,7 @@ fn is_loopback(authority: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::config::tests::{BASE, parse};
 
     #[test]
@@ -134,6 +135,73 @@ mod tests {
             "http://[::1]:9000",
         ] {
             parse(&BASE.replace("https://id.example.com", loopback)).unwrap();
+        }
+    }
+
+    /// The issuer is in every token and relying parties compare it byte for byte, so
+    /// an accepted issuer is kept as written, less one trailing `/`: no lower-casing,
+    /// no dropping of a default port, no punycode.
+    #[test]
+    fn accepted_issuers_are_kept_as_written() {
+        for (written, kept) in [
+            ("https://id.example.com", "https://id.example.com"),
+            ("https://id.example.com/", "https://id.example.com"),
+            ("https://id.example.com:443", "https://id.example.com:443"),
+            (
+                "https://id.example.com:8443/",
+                "https://id.example.com:8443",
+            ),
+            ("https://id.example.com:", "https://id.example.com:"),
+            ("https://ID.Example.COM", "https://ID.Example.COM"),
+            ("https://bücher.example", "https://bücher.example"),
+            ("https://10.0.0.1", "https://10.0.0.1"),
+            ("https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("http://127.8.9.10", "http://127.8.9.10"),
+            ("http://localhost/", "http://localhost"),
+            ("http://localhost:8080/", "http://localhost:8080"),
+            ("http://[::1]:9000", "http://[::1]:9000"),
+            ("http://[::0001]", "http://[::0001]"),
+        ] {
+            assert_eq!(check_issuer(written).as_deref(), Ok(kept), "{written}");
+        }
+    }
+
+    #[test]
+    fn refused_issuers_say_why() {
+        let https = "must use https (http is accepted only for loopback hosts)";
+        let absolute = "must be an absolute https URL";
+        let query = "must not contain a query, fragment or whitespace";
+        let user = "must not contain user information (`user@`)";
+        let path = "must not have a path: Ostium serves its endpoints at the root";
+        for (written, why) in [
+            ("http://id.example.com", https),
+            ("http://localhost.", https),
+            ("http://127.0.0.1.example.com", https),
+            ("id.example.com", absolute),
+            ("id.example.com:443", absolute),
+            ("ftp://id.example.com", absolute),
+            // The URL parser would read these as https://id.example.com, but the
+            // issuer is kept as written.
+            ("HTTPS://id.example.com", absolute),
+            ("https:/id.example.com", absolute),
+            ("https:id.example.com", absolute),
+            (" https://id.example.com", absolute),
+            ("https://id.example.com/?x=1", query),
+            ("https://id.example.com#top", query),
+            ("https://id.example.com?", query),
+            ("https://id.example.com\n", query),
+            ("https://", "has no host"),
+            ("https://user@id.example.com", user),
+            ("https://user:pw@id.example.com", user),
+            ("https://@id.example.com", user),
+            ("https://id.example.com/oauth", path),
+            ("http://localhost:8080/oauth", path),
+            ("https://id.example.com//", path),
+            ("https://id.example.com/.", path),
+            ("https://id.example.com/%2e", path),
+        ] {
+            assert_eq!(check_issuer(written), Err(why.to_owned()), "{written:?}");
         }
     }
 }
