@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use ostium_state::CacheConfig;
 use serde::Deserialize;
+use url::Url;
 
 /// `[cluster]`: this node's place in a cluster of core nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,7 +166,10 @@ fn check_cluster(c: ClusterSection, listen: SocketAddr) -> Result<ClusterSetting
 }
 
 fn check_cache(c: CacheSection) -> Result<CacheConfig, String> {
-    if !(c.redis_url.starts_with("redis://") || c.redis_url.starts_with("rediss://")) {
+    // The Redis client needs a host, which `redis:host` would not give it.
+    let redis = Url::parse(&c.redis_url)
+        .is_ok_and(|url| matches!(url.scheme(), "redis" | "rediss") && url.has_host());
+    if !redis {
         // Not the URL itself: it may carry a password.
         return Err("[cache] redis_url: must be a redis:// or rediss:// URL".into());
     }
@@ -268,6 +272,8 @@ mod tests {
             "redis://10.0.0.9:6379/",
             "redis://cache",
             "rediss://:hunter2@cache.internal:6380/2",
+            // A URL's scheme is not case-sensitive, and the Redis client reads a URL too.
+            "REDIS://cache",
         ] {
             cache(url).unwrap();
         }
@@ -276,6 +282,10 @@ mod tests {
             "redis:hunter2@cache.internal",
             "hunter2@cache.internal:6379",
             "",
+            // Read as a URL: no host (the Redis client would refuse it at start), or
+            // a port that is not one.
+            "redis://",
+            "redis://:hunter2@cache.internal:99999",
         ] {
             let err = cache(url).unwrap_err().to_string();
             assert!(

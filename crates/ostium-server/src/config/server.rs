@@ -1,11 +1,12 @@
 //! `[server]` and `[signing]`: where this node listens, the issuer it names in
 //! tokens, and the algorithm it signs them with.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use ostium_tokens::SigningAlgorithm;
 use serde::Deserialize;
+use url::{Host, ParseError, Url};
 
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
@@ -65,40 +66,49 @@ pub(super) fn check(s: ServerSection) -> Result<ServerSettings, String> {
 
 /// OpenID Connect Discovery §3: an https URL with no query or fragment; plain http is
 /// accepted only for loopback hosts, for development and tests.
+///
+/// Relying parties compare the issuer byte for byte, so it is kept as written, less
+/// one trailing `/`. What the URL parser forgives and rewrites (`HTTPS:`, `https:host`,
+/// blanks, an empty `@`, `\` for `/`, dot segments) is therefore refused rather than
+/// kept.
 fn check_issuer(issuer: &str) -> Result<String, String> {
-    let rest = if let Some(rest) = issuer.strip_prefix("https://") {
-        rest
-    } else if let Some(rest) = issuer.strip_prefix("http://") {
-        if !is_loopback(rest.split('/').next().unwrap_or_default()) {
-            return Err("must use https (http is accepted only for loopback hosts)".into());
-        }
-        rest
-    } else {
-        return Err("must be an absolute https URL".into());
-    };
-    if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    let url = Url::parse(issuer).map_err(|e| match e {
+        ParseError::RelativeUrlWithoutBase => "must be an absolute https URL".to_owned(),
+        ParseError::EmptyHost => "has no host".to_owned(),
+        e => e.to_string(),
+    })?;
+    let written = issuer
+        .strip_prefix(url.scheme())
+        .and_then(|rest| rest.strip_prefix("://"))
+        .filter(|_| matches!(url.scheme(), "https" | "http"))
+        .ok_or("must be an absolute https URL")?;
+    if url.scheme() == "http" && !url.host().is_some_and(is_loopback) {
+        return Err("must use https (http is accepted only for loopback hosts)".into());
+    }
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || issuer.contains(|c: char| c.is_whitespace() || c.is_control())
+    {
         return Err("must not contain a query, fragment or whitespace".into());
     }
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    if authority.is_empty() {
-        return Err("has no host".into());
-    }
-    if authority.contains('@') {
+    if !url.username().is_empty() || url.password().is_some() || written.contains('@') {
         return Err("must not contain user information (`user@`)".into());
     }
-    if !path.is_empty() {
+    let authority = written.strip_suffix('/').unwrap_or(written);
+    if url.path() != "/" || authority.contains(['/', '\\']) {
         return Err("must not have a path: Ostium serves its endpoints at the root".into());
     }
-    Ok(issuer.trim_end_matches('/').to_owned())
+    Ok(issuer.strip_suffix('/').unwrap_or(issuer).to_owned())
 }
 
-/// Whether an URL authority (`host[:port]`) names this machine.
-fn is_loopback(authority: &str) -> bool {
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
-    };
-    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+/// Whether a host names this machine. The parser has lower-cased a domain and read
+/// every spelling of an IP address, so `LOCALHOST` and `127.1` are loopback too.
+fn is_loopback(host: Host<&str>) -> bool {
+    match host {
+        Host::Domain(name) => name == "localhost",
+        Host::Ipv4(ip) => ip.is_loopback(),
+        Host::Ipv6(ip) => ip.is_loopback(),
+    }
 }
 
 #[cfg(test)]
@@ -200,6 +210,40 @@ mod tests {
             ("https://id.example.com//", path),
             ("https://id.example.com/.", path),
             ("https://id.example.com/%2e", path),
+        ] {
+            assert_eq!(check_issuer(written), Err(why.to_owned()), "{written:?}");
+        }
+    }
+
+    /// Where reading the issuer as a URL changed the outcome: hosts and ports that
+    /// are not valid are refused, and loopback is decided on the host the parser
+    /// read. An accepted issuer is still kept as written.
+    #[test]
+    fn issuers_are_read_as_urls() {
+        for (written, kept) in [
+            ("http://LOCALHOST", "http://LOCALHOST"),
+            ("http://127.1:8080", "http://127.1:8080"),
+        ] {
+            assert_eq!(check_issuer(written).as_deref(), Ok(kept), "{written}");
+        }
+        let path = "must not have a path: Ostium serves its endpoints at the root";
+        for (written, why) in [
+            ("https://:443", "has no host"),
+            ("http://", "has no host"),
+            ("https://id.example.com:99999", "invalid port number"),
+            ("https://id.example.com:https", "invalid port number"),
+            (
+                "https://id%example.com",
+                "invalid international domain name",
+            ),
+            ("https://[::1", "invalid IPv6 address"),
+            (
+                "http://user@localhost",
+                "must not contain user information (`user@`)",
+            ),
+            ("https://id.example.com\\", path),
+            ("https://id.example.com\\oauth", path),
+            ("https:///id.example.com", path),
         ] {
             assert_eq!(check_issuer(written), Err(why.to_owned()), "{written:?}");
         }
