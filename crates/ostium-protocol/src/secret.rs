@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use aws_lc_rs::digest::{SHA256, digest};
 
 const PREFIX: &str = "sha256:";
 
@@ -24,7 +24,9 @@ pub struct InvalidDigest;
 impl SecretDigest {
     /// Digests a plain-text secret.
     pub fn of(secret: &str) -> Self {
-        Self(Sha256::digest(secret.as_bytes()).into())
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(digest(&SHA256, secret.as_bytes()).as_ref());
+        Self(bytes)
     }
 
     /// Parses the `sha256:<hex>` form used in configuration.
@@ -37,7 +39,7 @@ impl SecretDigest {
 
     /// Whether `presented` is the secret this digest was made from, in constant time.
     pub fn matches(&self, presented: &str) -> bool {
-        Self::of(presented).0.ct_eq(&self.0).into()
+        verify_slices_are_equal(&Self::of(presented).0, &self.0).is_ok()
     }
 }
 

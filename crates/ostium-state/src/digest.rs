@@ -3,9 +3,9 @@
 
 use std::fmt;
 
+use aws_lc_rs::digest::{SHA256, digest};
 use hex::FromHex;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The SHA-256 digest of an opaque handle.
 ///
@@ -23,7 +23,9 @@ pub struct DigestParseError;
 impl TokenDigest {
     /// The digest of the handle a client presents.
     pub fn of_handle(handle: &str) -> Self {
-        Self(Sha256::digest(handle.as_bytes()).into())
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(digest(&SHA256, handle.as_bytes()).as_ref());
+        Self(bytes)
     }
 
     pub const fn from_bytes(bytes: [u8; 32]) -> Self {
