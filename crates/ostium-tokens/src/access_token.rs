@@ -16,6 +16,9 @@ use crate::jws::{sign_compact, verify_compact};
 use crate::key_ring::KeyRing;
 use crate::verified::VerifiedTokens;
 
+/// The `typ` header of an access token (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
 /// Everything that goes into one access token.
 #[derive(Debug, Clone, Copy)]
 pub struct AccessTokenGrant<'a> {
@@ -104,7 +107,7 @@ impl JwtAccessTokens {
         if let Some(claims) = self.verified.get(token) {
             return Some(claims);
         }
-        let payload = verify_compact(&self.keys, token, "at+jwt")?;
+        let payload = verify_compact(&self.keys, token, ACCESS_TOKEN_TYP)?;
         let claims: AccessTokenClaims = serde_json::from_slice(&payload).ok()?;
         if claims.iss != *self.issuer {
             return None;
@@ -166,7 +169,7 @@ impl AccessTokenStrategy for JwtAccessTokens {
             auth_time: grant.auth_time,
             amr: grant.amr.map(|m| [m]),
         };
-        sign_compact(self.keys.active(), &claims)
+        sign_compact(self.keys.active(), ACCESS_TOKEN_TYP, &claims)
     }
 }
 
