@@ -419,15 +419,11 @@ impl Cluster {
 /// HMAC-SHA256 under the cluster secret of the operation name's length (8 bytes, big
 /// endian), the name and the body, as the nodes compute it.
 fn cluster_auth(secret: &str, operation: &str, body: &[u8]) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes keys of any length");
-    mac.update(&(operation.len() as u64).to_be_bytes());
-    mac.update(operation.as_bytes());
-    mac.update(body);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    let mut context = hmac::Context::with_key(&key);
+    context.update(&(operation.len() as u64).to_be_bytes());
+    context.update(operation.as_bytes());
+    context.update(body);
+    hex::encode(context.sign())
 }

@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use aws_lc_rs::digest::{SHA256, digest};
 
 const PREFIX: &str = "sha256:";
 
@@ -24,40 +24,29 @@ pub struct InvalidDigest;
 impl SecretDigest {
     /// Digests a plain-text secret.
     pub fn of(secret: &str) -> Self {
-        Self(Sha256::digest(secret.as_bytes()).into())
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(digest(&SHA256, secret.as_bytes()).as_ref());
+        Self(bytes)
     }
 
     /// Parses the `sha256:<hex>` form used in configuration.
     pub fn parse(encoded: &str) -> Result<Self, InvalidDigest> {
-        let hex = encoded.strip_prefix(PREFIX).ok_or(InvalidDigest)?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(InvalidDigest);
-        }
+        let digits = encoded.strip_prefix(PREFIX).ok_or(InvalidDigest)?;
         let mut bytes = [0u8; 32];
-        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-            *byte = (hex_value(pair[0]) << 4) | hex_value(pair[1]);
-        }
+        hex::decode_to_slice(digits, &mut bytes).map_err(|_| InvalidDigest)?;
         Ok(Self(bytes))
     }
 
     /// Whether `presented` is the secret this digest was made from, in constant time.
     pub fn matches(&self, presented: &str) -> bool {
-        Self::of(presented).0.ct_eq(&self.0).into()
+        verify_slices_are_equal(&Self::of(presented).0, &self.0).is_ok()
     }
 }
 
 impl fmt::Display for SecretDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(PREFIX)?;
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
-    }
-}
-
-fn hex_value(digit: u8) -> u8 {
-    match digit {
-        b'0'..=b'9' => digit - b'0',
-        b'a'..=b'f' => digit - b'a' + 10,
-        _ => digit - b'A' + 10,
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -90,6 +79,12 @@ mod tests {
             SecretDigest::of("abc").to_string(),
             "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn parse_accepts_uppercase_digits() {
+        let upper = "sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD";
+        assert_eq!(SecretDigest::parse(upper), Ok(SecretDigest::of("abc")));
     }
 
     #[test]

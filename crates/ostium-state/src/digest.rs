@@ -3,13 +3,17 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
-use serde::{Deserialize, Serialize, Serializer};
-use sha2::{Digest, Sha256};
+use aws_lc_rs::digest::{SHA256, digest};
+use hex::FromHex;
+use serde::{Deserialize, Serialize};
 
 /// The SHA-256 digest of an opaque handle.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TokenDigest([u8; 32]);
+///
+/// Serialized as its lowercase hex, also as a map key: the replicated log, the
+/// snapshots and the hot cache all hold it in that form.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TokenDigest(#[serde(with = "hex")] [u8; 32]);
 
 /// Why a hex string is not a digest.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -19,7 +23,9 @@ pub struct DigestParseError;
 impl TokenDigest {
     /// The digest of the handle a client presents.
     pub fn of_handle(handle: &str) -> Self {
-        Self(Sha256::digest(handle.as_bytes()).into())
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(digest(&SHA256, handle.as_bytes()).as_ref());
+        Self(bytes)
     }
 
     pub const fn from_bytes(bytes: [u8; 32]) -> Self {
@@ -31,34 +37,14 @@ impl TokenDigest {
     }
 
     pub fn to_hex(&self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(64);
-        for byte in self.0 {
-            out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-            out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-        }
-        out
+        hex::encode(self.0)
     }
 
-    pub fn from_hex(hex: &str) -> Result<Self, DigestParseError> {
-        let hex = hex.as_bytes();
-        if hex.len() != 64 {
-            return Err(DigestParseError);
-        }
-        let mut bytes = [0u8; 32];
-        for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
-            *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-        }
-        Ok(Self(bytes))
-    }
-}
-
-fn nibble(digit: u8) -> Result<u8, DigestParseError> {
-    match digit {
-        b'0'..=b'9' => Ok(digit - b'0'),
-        b'a'..=b'f' => Ok(digit - b'a' + 10),
-        b'A'..=b'F' => Ok(digit - b'A' + 10),
-        _ => Err(DigestParseError),
+    /// Upper- and lowercase digits are both accepted.
+    pub fn from_hex(digits: &str) -> Result<Self, DigestParseError> {
+        <[u8; 32]>::from_hex(digits)
+            .map(Self)
+            .map_err(|_| DigestParseError)
     }
 }
 
@@ -73,28 +59,6 @@ impl fmt::Debug for TokenDigest {
 impl fmt::Display for TokenDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())
-    }
-}
-
-impl Serialize for TokenDigest {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de> Deserialize<'de> for TokenDigest {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct HexVisitor;
-        impl Visitor<'_> for HexVisitor {
-            type Value = TokenDigest;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("64 hex digits")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<TokenDigest, E> {
-                TokenDigest::from_hex(v).map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_str(HexVisitor)
     }
 }
 
@@ -124,9 +88,23 @@ mod tests {
     }
 
     #[test]
+    fn uppercase_hex_is_accepted_and_written_back_lowercase() {
+        let d = TokenDigest::of_handle("abc");
+        let upper = d.to_hex().to_uppercase();
+        assert_eq!(TokenDigest::from_hex(&upper), Ok(d));
+        let read: TokenDigest = serde_json::from_str(&format!("\"{upper}\"")).unwrap();
+        assert_eq!(read, d);
+        assert_eq!(
+            serde_json::to_string(&read).unwrap(),
+            format!("\"{}\"", d.to_hex())
+        );
+    }
+
+    #[test]
     fn malformed_hex_is_refused() {
         for bad in ["", "00", &"g".repeat(64), &"0".repeat(63), &"0".repeat(65)] {
             assert_eq!(TokenDigest::from_hex(bad), Err(DigestParseError), "{bad}");
+            assert!(serde_json::from_str::<TokenDigest>(&format!("\"{bad}\"")).is_err());
         }
     }
 }

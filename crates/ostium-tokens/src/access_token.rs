@@ -16,6 +16,9 @@ use crate::jws::{sign_compact, verify_compact};
 use crate::key_ring::KeyRing;
 use crate::verified::VerifiedTokens;
 
+/// The `typ` header of an access token (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
 /// Everything that goes into one access token.
 #[derive(Debug, Clone, Copy)]
 pub struct AccessTokenGrant<'a> {
@@ -104,13 +107,19 @@ impl JwtAccessTokens {
         if let Some(claims) = self.verified.get(token) {
             return Some(claims);
         }
-        let payload = verify_compact(&self.keys, token, "at+jwt")?;
+        let payload = verify_compact(&self.keys, token, ACCESS_TOKEN_TYP)?;
         let claims: AccessTokenClaims = serde_json::from_slice(&payload).ok()?;
         if claims.iss != *self.issuer {
             return None;
         }
         self.verified.insert(token, &claims);
         Some(claims)
+    }
+
+    /// Forgets the tokens remembered as verified. Keys are never withdrawn yet; when
+    /// one is, this must follow, or the tokens it signed would still pass `decode`.
+    pub fn forget_verified_tokens(&self) {
+        self.verified.clear();
     }
 }
 
@@ -160,7 +169,7 @@ impl AccessTokenStrategy for JwtAccessTokens {
             auth_time: grant.auth_time,
             amr: grant.amr.map(|m| [m]),
         };
-        sign_compact(self.keys.active(), &claims)
+        sign_compact(self.keys.active(), ACCESS_TOKEN_TYP, &claims)
     }
 }
 
@@ -345,9 +354,9 @@ mod tests {
 
     #[test]
     fn the_verified_tokens_stay_bounded() {
-        let claims = |exp| AccessTokenClaims {
+        let claims = AccessTokenClaims {
             iss: "i".into(),
-            exp,
+            exp: now() + 60,
             aud: vec!["a".into()],
             sub: "s".into(),
             client_id: "c".into(),
@@ -357,18 +366,42 @@ mod tests {
             scope: "a".into(),
             auth_time: None,
         };
-        let verified = VerifiedTokens::new(2);
-        verified.insert("expired", &claims(1));
-        verified.insert("live", &claims(now() + 60));
-        // Full: the expired token makes room.
-        verified.insert("third", &claims(now() + 60));
-        assert_eq!(verified.len(), 2);
-        assert!(verified.get("expired").is_none());
-        assert!(verified.get("live").is_some());
-        // Full of live tokens: emptied, then the new one kept.
-        verified.insert("fourth", &claims(now() + 60));
-        assert_eq!(verified.len(), 1);
-        assert!(verified.get("fourth").is_some());
+        let verified = VerifiedTokens::new(100);
+        verified.insert("introspected", &claims);
+        for i in 0..1_000 {
+            // A resource server keeps introspecting one token while others pass once.
+            assert!(verified.get("introspected").is_some(), "evicted after {i}");
+            verified.insert(&format!("once-{i}"), &claims);
+        }
+        assert!(verified.len() <= 100, "{} remembered", verified.len());
+        assert!(verified.get("once-999").is_some());
+    }
+
+    #[test]
+    fn forgotten_tokens_are_verified_again() {
+        let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).unwrap();
+        let tokens = JwtAccessTokens::new(
+            "https://id.example.com",
+            Arc::new(KeyRing::new(key, vec![])),
+        );
+        let token = tokens
+            .issue(&AccessTokenGrant {
+                client_id: "app",
+                subject: None,
+                scope: "a",
+                audiences: &[],
+                issued_at: now(),
+                lifetime: 60,
+                auth_time: None,
+                amr: None,
+            })
+            .unwrap();
+        let claims = tokens.decode(&token).unwrap();
+        let clone = tokens.clone();
+        clone.forget_verified_tokens();
+        assert_eq!(tokens.verified.len(), 0, "clones share what they remember");
+        assert_eq!(tokens.decode(&token), Some(claims));
+        assert_eq!(tokens.verified.len(), 1);
     }
 
     #[test]

@@ -9,12 +9,17 @@ use crate::TokenError;
 use crate::key::SigningKey;
 use crate::key_ring::KeyRing;
 
-/// Signs `claims` with `key`; the protected header is the key's precomputed one.
-pub fn sign_compact(key: &SigningKey, claims: &impl Serialize) -> Result<String, TokenError> {
+/// Signs `claims` with `key` as a JWS of type `typ` (`at+jwt` for access tokens,
+/// `JWT` for ID tokens).
+pub fn sign_compact(
+    key: &SigningKey,
+    typ: &str,
+    claims: &impl Serialize,
+) -> Result<String, TokenError> {
     let payload = serde_json::to_vec(claims)?;
-    let header = key.access_token_header();
+    let header = key.header(typ);
     let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 400);
-    token.push_str(header);
+    token.push_str(&header);
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
     let signature = key.sign(token.as_bytes())?;
@@ -51,4 +56,63 @@ pub fn verify_compact(keys: &KeyRing, token: &str, typ: &str) -> Option<Vec<u8>>
         return None;
     }
     URL_SAFE_NO_PAD.decode(payload).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use jsonwebtoken::{DecodingKey, Validation, decode, decode_header, jwk::Jwk};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::access_token::ACCESS_TOKEN_TYP;
+    use crate::algorithm::SigningAlgorithm;
+
+    fn ring() -> KeyRing {
+        let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).unwrap();
+        KeyRing::new(key, vec![])
+    }
+
+    #[test]
+    fn the_access_token_header_is_the_precomputed_one() {
+        let ring = ring();
+        let key = ring.active();
+        let header = key.header(ACCESS_TOKEN_TYP);
+        assert!(matches!(header, Cow::Borrowed(_)));
+        let decoded: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&*header).unwrap()).unwrap();
+        assert_eq!(
+            decoded,
+            json!({ "alg": "ES256", "kid": key.kid(), "typ": "at+jwt" })
+        );
+    }
+
+    #[test]
+    fn a_jwt_of_another_type_verifies_as_that_type_only() {
+        let ring = ring();
+        let key = ring.active();
+        let claims =
+            json!({ "iss": "https://id.example.com", "sub": "u", "exp": 4_000_000_000u64 });
+        let token = sign_compact(key, "JWT", &claims).unwrap();
+
+        let header = decode_header(&token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+        assert_eq!(header.kid.as_deref(), Some(key.kid()));
+        let jwk: Jwk = serde_json::from_value(key.public_jwk().clone()).unwrap();
+        let verified = decode::<Value>(
+            &token,
+            &DecodingKey::from_jwk(&jwk).unwrap(),
+            &Validation::new(header.alg),
+        )
+        .unwrap();
+        assert_eq!(verified.claims, claims);
+
+        // Type confusion: an ID token is not an access token, nor the reverse.
+        assert!(verify_compact(&ring, &token, ACCESS_TOKEN_TYP).is_none());
+        assert!(verify_compact(&ring, &token, "JWT").is_some());
+        let access = sign_compact(key, ACCESS_TOKEN_TYP, &claims).unwrap();
+        assert!(verify_compact(&ring, &access, "JWT").is_none());
+        assert!(verify_compact(&ring, &access, ACCESS_TOKEN_TYP).is_some());
+    }
 }

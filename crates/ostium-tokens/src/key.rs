@@ -4,6 +4,8 @@
 //! RSA key costs more than signing with it. The `kid` is the key's RFC 7638
 //! thumbprint, so it is stable and needs no bookkeeping.
 
+use std::borrow::Cow;
+
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
@@ -13,6 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use crate::TokenError;
+use crate::access_token::ACCESS_TOKEN_TYP;
 use crate::algorithm::SigningAlgorithm;
 
 enum Signer {
@@ -27,7 +30,8 @@ pub struct SigningKey {
     algorithm: SigningAlgorithm,
     signer: Signer,
     public_jwk: Value,
-    /// base64url of `{"alg":…,"typ":"at+jwt","kid":…}`, computed once.
+    /// The header of every access token this key signs, so the token endpoint does not
+    /// build it anew for each token.
     access_token_header: String,
 }
 
@@ -115,8 +119,7 @@ impl SigningKey {
             }
         };
         let kid = thumbprint(&public_jwk)?;
-        let header = json!({ "alg": algorithm.name(), "typ": "at+jwt", "kid": kid });
-        let access_token_header = b64(&serde_json::to_vec(&header)?);
+        let access_token_header = encode_header(algorithm, ACCESS_TOKEN_TYP, &kid);
         let mut public_jwk = public_jwk;
         if let Value::Object(members) = &mut public_jwk {
             members.insert("kid".into(), kid.clone().into());
@@ -145,9 +148,13 @@ impl SigningKey {
         &self.public_jwk
     }
 
-    /// The encoded protected header of an RFC 9068 access token signed by this key.
-    pub fn access_token_header(&self) -> &str {
-        &self.access_token_header
+    /// The encoded protected header of a JWS of type `typ` signed by this key.
+    pub fn header(&self, typ: &str) -> Cow<'_, str> {
+        if typ == ACCESS_TOKEN_TYP {
+            Cow::Borrowed(&self.access_token_header)
+        } else {
+            Cow::Owned(encode_header(self.algorithm, typ, &self.kid))
+        }
     }
 
     /// Whether `signature` is this key's signature of `message`.
@@ -193,6 +200,13 @@ impl SigningKey {
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// base64url of `{"alg":…,"kid":…,"typ":…}`.
+fn encode_header(algorithm: SigningAlgorithm, typ: &str, kid: &str) -> String {
+    b64(json!({ "alg": algorithm.name(), "typ": typ, "kid": kid })
+        .to_string()
+        .as_bytes())
 }
 
 /// RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace.

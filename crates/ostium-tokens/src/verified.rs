@@ -7,57 +7,46 @@
 //! expires. Only verification is remembered: whether a token is revoked or expired
 //! is still decided by the caller on every introspection. Only tokens that verified
 //! are stored (so only tokens this server issued), under the SHA-256 of the token.
-//! When the map is full, expired tokens go; if none has expired, the map is emptied,
-//! which costs only signature checks again.
+//!
+//! The tokens are held in a bounded concurrent cache (`quick_cache`), which evicts
+//! by its own policy (S3-FIFO) when full: a token that is not asked for again goes
+//! before the ones resource servers keep introspecting, so expired tokens that
+//! nobody presents any more do not crowd out live ones. A token evicted too early
+//! only costs its signature check again.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
+use quick_cache::sync::Cache;
 
 use crate::access_token::AccessTokenClaims;
 
 pub(crate) struct VerifiedTokens {
-    entries: Mutex<HashMap<[u8; 32], AccessTokenClaims>>,
-    capacity: usize,
+    entries: Cache<[u8; 32], AccessTokenClaims>,
 }
 
 impl VerifiedTokens {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            entries: Mutex::new(HashMap::new()),
-            capacity,
+            entries: Cache::new(capacity),
         }
     }
 
     pub(crate) fn get(&self, token: &str) -> Option<AccessTokenClaims> {
-        self.lock().get(&key(token)).cloned()
+        self.entries.get(&key(token))
     }
 
     pub(crate) fn insert(&self, token: &str, claims: &AccessTokenClaims) {
-        let mut entries = self.lock();
-        if entries.len() >= self.capacity {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            entries.retain(|_, claims| now < claims.exp);
-            if entries.len() >= self.capacity {
-                entries.clear();
-            }
-        }
-        entries.insert(key(token), claims.clone());
+        self.entries.insert(key(token), claims.clone());
+    }
+
+    /// Forgets every token, so that a withdrawn key stops vouching for what it signed.
+    pub(crate) fn clear(&self) {
+        self.entries.clear();
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], AccessTokenClaims>> {
-        // Poisoning needs a panic while the lock is held, and nothing here panics;
-        // the map is only a cache either way.
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+        self.entries.len()
     }
 }
 
@@ -65,7 +54,7 @@ impl fmt::Debug for VerifiedTokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifiedTokens")
             .field("len", &self.len())
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.entries.capacity())
             .finish()
     }
 }
