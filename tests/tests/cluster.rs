@@ -1,8 +1,8 @@
-//! Three core nodes as separate processes (DESIGN §4): they form a cluster from
-//! their configuration, forward writes to the leader, redeem a refresh token at most
-//! once across nodes, make a revocation visible on every node before answering, keep
-//! everything through a full restart and a leader killed with `kill -9`, and refuse a
-//! node with the wrong cluster secret.
+//! Three core nodes as separate processes (docs/architecture.md §4): they form a
+//! cluster from their configuration, forward writes to the leader, redeem a refresh
+//! token at most once across nodes, make a revocation visible on every node before
+//! answering, keep everything through a full restart and a leader killed with `kill
+//! -9`, and refuse a node with the wrong cluster secret.
 
 use std::collections::HashSet;
 use std::time::Duration;

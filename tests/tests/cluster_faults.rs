@@ -1,7 +1,8 @@
 //! Faults that three core processes and an edge must come through without breaking
-//! DESIGN §4's invariants: the leader cut off from the others and healed, and the
-//! leader killed with `kill -9` in the middle of concurrent refresh-token rotations.
-//! The edge (reading through a real Redis) serves throughout, through the majority.
+//! docs/architecture.md §4's invariants: the leader cut off from the others and healed,
+//! and the leader killed with `kill -9` in the middle of concurrent refresh-token
+//! rotations. The edge (reading through a real Redis) serves throughout, through the
+//! majority.
 //!
 //! How a node is cut off: the `ostium` binary the end-to-end tests run is built with
 //! the test-only `fault-injection` feature (scripts/test.sh does it), whose `fault`

@@ -1,8 +1,8 @@
-//! An edge node (no log, reading through the Redis hot cache) beside three core
-//! nodes, all real processes sharing a real `redis-server`: the invariants of
-//! DESIGN §4 hold at the edge too, and Redis flushed, stopped or restarted under load
-//! never makes any node accept a revoked token or lose an acknowledged rotation
-//! (invariants 4 and 5).
+//! An edge node (no log, reading through the Redis hot cache) beside three core nodes,
+//! all real processes sharing a real `redis-server`: the invariants of
+//! docs/architecture.md §4 hold at the edge too, and Redis flushed, stopped or
+//! restarted under load never makes any node accept a revoked token or lose an
+//! acknowledged rotation (invariants 4 and 5).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

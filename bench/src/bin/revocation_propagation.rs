@@ -1,5 +1,6 @@
-//! Revocation propagation on a local cluster (invariant 2, DESIGN §4): how long after
-//! a revocation is answered at node A does every other node reject the token?
+//! Revocation propagation on a local cluster (invariant 2, docs/architecture.md §4):
+//! how long after a revocation is answered at node A does every other node reject the
+//! token?
 //!
 //!     cargo build --release -p ostium
 //!     OSTIUM_BIN=$CARGO_TARGET_DIR/release/ostium \

@@ -1,67 +1,54 @@
-//! `ClientCredentialsActor`: tokens for a client acting on its own behalf
-//! (RFC 6749 §4.4). With JWT access tokens it touches no state, so it scales with
-//! CPU alone; reference tokens are recorded in the replicated state.
+//! The client credentials grant (RFC 6749 §4.4): tokens for a client acting on its
+//! own behalf. With JWT access tokens it touches no state, so it scales with CPU
+//! alone; reference tokens are recorded in the replicated state.
 
-use std::sync::Arc;
-
-use actix::{Handler, Message, ResponseFuture};
 use ostium_protocol::grant::ClientCredentialsRequest;
-use ostium_protocol::{Client, OAuthError, TokenResponse};
+use ostium_protocol::{Client, Form, GrantType, OAuthError, TokenResponse};
 use ostium_tokens::AccessTokenGrant;
 
-use crate::context::{GrantContext, now};
+use crate::context::GrantContext;
+use crate::grant::TokenGrant;
 
-pub struct ClientCredentialsActor {
-    context: Arc<GrantContext>,
-}
+pub struct ClientCredentialsGrant;
 
-impl ClientCredentialsActor {
-    pub fn new(context: Arc<GrantContext>) -> Self {
-        Self { context }
+impl TokenGrant for ClientCredentialsGrant {
+    type Request = ClientCredentialsRequest;
+
+    fn grant_type(&self) -> &GrantType {
+        &GrantType::ClientCredentials
     }
-}
 
-crate::supervisor::grant_actor!(ClientCredentialsActor, "client_credentials");
+    fn parse(&self, form: &Form) -> Result<Self::Request, OAuthError> {
+        ClientCredentialsRequest::parse(form)
+    }
 
-/// Issue a token to an authenticated client that is allowed this grant.
-pub struct IssueClientCredentials {
-    pub client: Arc<Client>,
-    pub request: ClientCredentialsRequest,
-}
-
-impl Message for IssueClientCredentials {
-    type Result = Result<TokenResponse, OAuthError>;
-}
-
-impl Handler<IssueClientCredentials> for ClientCredentialsActor {
-    type Result = ResponseFuture<Result<TokenResponse, OAuthError>>;
-
-    fn handle(&mut self, msg: IssueClientCredentials, _: &mut Self::Context) -> Self::Result {
-        let context = self.context.clone();
-        Box::pin(async move {
-            let IssueClientCredentials { client, request } = msg;
-            let granted = request.validate(&client, &context.catalog)?;
-            let scope = granted.scope_string();
-            let access_token = context
-                .mint(
-                    &client,
-                    &AccessTokenGrant {
-                        client_id: &client.client_id,
-                        subject: None,
-                        scope: &scope,
-                        audiences: &granted.audiences,
-                        issued_at: now(),
-                        lifetime: client.access_token_lifetime,
-                        auth_time: None,
-                        amr: None,
-                    },
-                )
-                .await?;
-            Ok(TokenResponse::bearer(
-                access_token,
-                client.access_token_lifetime,
-                scope,
-            ))
-        })
+    async fn issue(
+        &self,
+        context: &GrantContext,
+        client: &Client,
+        request: Self::Request,
+    ) -> Result<TokenResponse, OAuthError> {
+        let granted = request.validate(client, &context.catalog)?;
+        let scope = granted.scope_string();
+        let access_token = context
+            .mint(
+                client,
+                &AccessTokenGrant {
+                    client_id: &client.client_id,
+                    subject: None,
+                    scope: &scope,
+                    audiences: &granted.audiences,
+                    issued_at: context.clock.now(),
+                    lifetime: client.access_token_lifetime,
+                    auth_time: None,
+                    amr: None,
+                },
+            )
+            .await?;
+        Ok(TokenResponse::bearer(
+            access_token,
+            client.access_token_lifetime,
+            scope,
+        ))
     }
 }

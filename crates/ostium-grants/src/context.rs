@@ -1,26 +1,27 @@
-//! What every grant actor is given: the rules' inputs, the replicated token state,
-//! and the means to mint.
+//! What every grant is given: the rules' inputs, the replicated token state, the
+//! means to mint, and the clock. Narrow on purpose: a grant never sees the server.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ostium_protocol::{AccessTokenType, Client, OAuthError, ResourceCatalog};
-use ostium_state::{StateCommand, StateResponse, TokenDigest};
+use ostium_state::token_store::NewReferenceToken;
+use ostium_state::{StateError, TokenDigest, TokenStore};
 use ostium_tokens::handle::{RefreshHandles, new_handle};
 use ostium_tokens::{AccessTokenGrant, AccessTokenStrategy, JwtAccessTokens, TokenError};
 
+use crate::clock::Clock;
 use crate::metrics::GrantMetrics;
-use crate::token_state::{StateUnavailable, TokenState};
 
-/// Shared dependencies of the grant actors.
+/// Shared dependencies of the grants.
 pub struct GrantContext {
     pub catalog: ResourceCatalog,
     /// Self-contained (JWT) access tokens: minted, and read back for revocation and
     /// introspection.
     pub access_tokens: JwtAccessTokens,
-    pub state: Arc<dyn TokenState>,
+    pub store: TokenStore,
     pub refresh_handles: RefreshHandles,
     pub metrics: GrantMetrics,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl GrantContext {
@@ -32,13 +33,10 @@ impl GrantContext {
         grant: &AccessTokenGrant<'_>,
     ) -> Result<String, OAuthError> {
         match client.access_token_type {
-            AccessTokenType::Jwt => self
-                .access_tokens
-                .issue(grant)
-                .map_err(unexpected("mint an access token")),
+            AccessTokenType::Jwt => self.access_tokens.issue(grant).map_err(unexpected),
             AccessTokenType::Reference => {
-                let handle = new_handle().map_err(unexpected("make a token handle"))?;
-                let command = StateCommand::StoreReferenceToken {
+                let handle = new_handle().map_err(unexpected)?;
+                let token = NewReferenceToken {
                     digest: TokenDigest::of_handle(&handle),
                     client_id: grant.client_id.to_owned(),
                     subject: grant.subject.map(str::to_owned),
@@ -47,62 +45,103 @@ impl GrantContext {
                     expires_at: grant.issued_at + u64::from(grant.lifetime),
                     at: grant.issued_at,
                 };
-                self.record(command, "reference token").await?;
+                self.store
+                    .reference()
+                    .store(token)
+                    .await
+                    .map_err(state_failed)?;
                 Ok(handle)
             }
         }
     }
+}
 
-    /// Records a new token (`what`, for the log) in the replicated state.
-    pub(crate) async fn record(
-        &self,
-        command: StateCommand,
-        what: &'static str,
-    ) -> Result<(), OAuthError> {
-        match self.propose(command).await? {
-            // Duplicate: a retried proposal that had been applied already.
-            StateResponse::Issued | StateResponse::Duplicate => Ok(()),
-            other => {
-                tracing::error!(?other, "the state refused a new {what}");
-                Err(OAuthError::server_error())
-            }
+/// A state that could not answer now is `temporarily_unavailable`, so the client
+/// knows to retry; anything else is a bug, `server_error`. The cause goes with the
+/// error, for the log.
+pub fn state_failed(e: impl Into<StateError>) -> OAuthError {
+    let e = e.into();
+    match e {
+        StateError::Unavailable(_) => {
+            OAuthError::temporarily_unavailable("the token state is unavailable; retry shortly")
+        }
+        StateError::Unexpected { .. } => OAuthError::server_error(),
+    }
+    .with_cause(e)
+}
+
+/// A failure no client could have caused (the cryptographic library refused) is
+/// `server_error`, with the cause kept for the log.
+pub(crate) fn unexpected(e: TokenError) -> OAuthError {
+    OAuthError::server_error().with_cause(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use ostium_protocol::AccessTokenType;
+
+    use super::*;
+    use crate::testing::{T0, client, fixture};
+
+    fn grant(client: &Client) -> AccessTokenGrant<'_> {
+        AccessTokenGrant {
+            client_id: &client.client_id,
+            subject: Some("alice"),
+            scope: "orders.read",
+            audiences: &[],
+            issued_at: T0,
+            lifetime: 300,
+            auth_time: None,
+            amr: None,
         }
     }
 
-    /// Waits for a read of the replicated state; an unavailable state is
-    /// `temporarily_unavailable`, so the client knows to retry.
-    pub async fn read<T>(
-        &self,
-        read: impl std::future::Future<Output = Result<T, StateUnavailable>>,
-    ) -> Result<T, OAuthError> {
-        read.await.map_err(unavailable)
+    #[tokio::test]
+    async fn a_jwt_is_self_contained_and_a_reference_token_is_recorded_first() {
+        let f = fixture();
+        let jwt_client = client("jwt", "client_credentials");
+        let jwt = f
+            .context
+            .mint(&jwt_client, &grant(&jwt_client))
+            .await
+            .unwrap();
+        let claims = f.context.access_tokens.decode(&jwt).unwrap();
+        assert_eq!((claims.exp, claims.sub.as_str()), (T0 + 300, "alice"));
+        assert!(
+            f.context
+                .store
+                .lookup(TokenDigest::of_handle(&jwt), T0)
+                .await
+                .unwrap()
+                .reference
+                .is_none()
+        );
+
+        let reference_client = Client {
+            access_token_type: AccessTokenType::Reference,
+            ..client("reference", "client_credentials")
+        };
+        let handle = f
+            .context
+            .mint(&reference_client, &grant(&reference_client))
+            .await
+            .unwrap();
+        assert!(f.context.access_tokens.decode(&handle).is_none());
+        let record = f
+            .context
+            .store
+            .lookup(TokenDigest::of_handle(&handle), T0 + 299)
+            .await
+            .unwrap()
+            .reference
+            .unwrap();
+        assert_eq!(
+            (
+                record.client_id.as_str(),
+                record.subject.as_deref(),
+                record.expires_at
+            ),
+            ("reference", Some("alice"), T0 + 300)
+        );
     }
-
-    /// Proposes a command; an unavailable state is `temporarily_unavailable`, so the
-    /// client knows to retry.
-    pub async fn propose(&self, command: StateCommand) -> Result<StateResponse, OAuthError> {
-        self.state.propose(command).await.map_err(unavailable)
-    }
-}
-
-fn unavailable(e: StateUnavailable) -> OAuthError {
-    tracing::warn!(error = %e, "token state unavailable");
-    OAuthError::temporarily_unavailable("the token state is unavailable; retry shortly")
-}
-
-/// Turns a failure that no client could have caused into `server_error`, after
-/// logging what it was (the client is told nothing more).
-pub(crate) fn unexpected(doing: &'static str) -> impl FnOnce(TokenError) -> OAuthError {
-    move |e| {
-        tracing::error!(error = %e, "could not {doing}");
-        OAuthError::server_error()
-    }
-}
-
-/// Seconds since the Unix epoch.
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }

@@ -10,10 +10,9 @@ use serde::Serialize;
 
 use ostium_protocol::OAuthError;
 use ostium_protocol::token_management::TokenQuery;
-
-use crate::context::GrantContext;
 use ostium_state::Denial;
 
+use crate::context::{GrantContext, state_failed};
 use crate::token_lookup::{KnownToken, identify};
 
 /// Who is asking.
@@ -62,8 +61,8 @@ pub async fn introspect(
     issuer: &str,
     caller: &Caller,
     query: &TokenQuery,
-    now: u64,
 ) -> Result<Introspection, OAuthError> {
+    let now = context.clock.now();
     let Some(token) = identify(context, &query.token, now).await? else {
         return Ok(Introspection::INACTIVE);
     };
@@ -82,12 +81,11 @@ pub async fn introspect(
             let current = now < claims.exp && claims.nbf.is_none_or(|nbf| nbf <= now);
             let active = current
                 && !context
-                    .read(
-                        context
-                            .state
-                            .is_denied(Denial::Token(claims.jti.clone()), now),
-                    )
-                    .await?;
+                    .store
+                    .deny()
+                    .is_denied(&Denial::Token(claims.jti.clone()), now)
+                    .await
+                    .map_err(state_failed)?;
             active.then_some(ActiveToken {
                 token_type: "access_token",
                 iss: claims.iss,
@@ -127,4 +125,83 @@ pub async fn introspect(
         active: details.is_some(),
         details,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use ostium_protocol::{AccessTokenType, Client};
+
+    use super::*;
+    use crate::client_credentials::ClientCredentialsGrant;
+    use crate::grant::TokenGrant;
+    use crate::testing::{ISSUER, client, fixture, form};
+
+    async fn token(context: &GrantContext, client: &Client, body: &str) -> String {
+        let request = ClientCredentialsGrant.parse(&form(body)).unwrap();
+        let issued = ClientCredentialsGrant.issue(context, client, request).await;
+        issued.unwrap().access_token
+    }
+
+    async fn ask(context: &GrantContext, caller: &Caller, token: &str) -> Introspection {
+        let query = TokenQuery::parse(&form(&format!("token={token}"))).unwrap();
+        introspect(context, ISSUER, caller, &query).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_token_is_active_for_its_audience_and_its_client_until_it_expires() {
+        let f = fixture();
+        let machine = Client {
+            access_token_lifetime: 60,
+            ..client("machine", "client_credentials")
+        };
+        let reference = Client {
+            access_token_type: AccessTokenType::Reference,
+            ..machine.clone()
+        };
+        for owner in [&machine, &reference] {
+            let token = token(&f.context, owner, "scope=orders.read").await;
+            let seen = ask(&f.context, &Caller::Resource("urn:orders".into()), &token).await;
+            let details = seen.details.unwrap();
+            assert_eq!(
+                (details.client_id.as_str(), details.scope.as_str()),
+                ("machine", "orders.read")
+            );
+            assert_eq!(
+                (details.iat, details.exp, details.iss.as_str()),
+                (f.context.clock.now(), f.context.clock.now() + 60, ISSUER)
+            );
+            assert!(
+                ask(&f.context, &Caller::Client("machine".into()), &token)
+                    .await
+                    .active
+            );
+            // Nobody else learns the token exists.
+            for stranger in [
+                Caller::Resource("urn:billing".into()),
+                Caller::Client("other".into()),
+            ] {
+                assert_eq!(
+                    ask(&f.context, &stranger, &token).await,
+                    Introspection::INACTIVE
+                );
+            }
+            f.clock.advance(60);
+            assert_eq!(
+                ask(&f.context, &Caller::Client("machine".into()), &token).await,
+                Introspection::INACTIVE
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn garbage_is_inactive() {
+        let f = fixture();
+        for junk in ["x", "a.b.c", "eyJhbGciOiJub25lIn0.e30."] {
+            assert_eq!(
+                ask(&f.context, &Caller::Client("machine".into()), junk).await,
+                Introspection::INACTIVE,
+                "{junk}"
+            );
+        }
+    }
 }

@@ -1,43 +1,55 @@
-//! The grant flows, each an actix actor, and the extension points they call.
+//! The grant flows, each run by an actix actor, and the extension points they call.
 //!
-//! A [`GrantSupervisor`] starts one actor per grant type under actix's `Supervisor`,
-//! which restarts an actor that stops, and routes each validated token request to
-//! the actor owning its grant type. Each actor does three things, in order: validate
-//! the request with `ostium-protocol`'s rules, change state if the grant has any, and
-//! ask the token strategy to mint. Actors get narrow dependencies through a
-//! [`GrantContext`], never the whole server.
-//!
-//! One supervisor, with its actors, runs on each HTTP worker thread, so a request
-//! never crosses threads on its way to its grant and no single actor becomes the
-//! bottleneck of a busy node.
+//! A grant is a [`TokenGrant`]: its grant type, parsing its parameters from the form,
+//! and issuing from a [`GrantContext`] for an authenticated client. The
+//! [`GrantRegistry`], built once with the server, says which grants exist; each HTTP
+//! worker's [`GrantSupervisor`] starts one [`GrantActor`] per registered grant (and
+//! one for revocation) under actix's `Supervisor`, which restarts an actor that
+//! stops, and routes each token request to the actor owning its grant type. A grant
+//! does three things, in order: validate the request with `ostium-protocol`'s
+//! rules, change the replicated state through its storage API if the grant has any,
+//! and mint. Grants get narrow dependencies through the context, never the server.
 //!
 //! Layout:
-//! - [`context`]: what actors share: resource catalog, token state, minting, metrics.
-//! - [`supervisor`]: starting, restarting and routing.
-//! - [`client_credentials`], [`password`], [`refresh`]: one actor per grant.
-//! - [`revocation`]: `RevocationActor` (RFC 7009); [`introspection`] (RFC 7662) and
-//!   [`token_lookup`], which both use to tell what a presented token is.
-//! - [`token_state`]: the replicated token state as grants see it.
+//! - [`grant`]: the [`TokenGrant`] trait.
+//! - [`registry`]: the [`GrantRegistry`].
+//! - [`actor`]: [`GrantActor`], the one actor shell, and the [`Flow`] it runs.
+//! - [`supervisor`]: starting, restarting and routing on one worker.
+//! - [`context`]: what grants share: resource catalog, token store, minting,
+//!   metrics, clock.
+//! - [`client_credentials`], [`password`], [`refresh`]: one file per grant.
+//! - [`revocation`]: the revocation flow (RFC 7009); [`introspection`] (RFC 7662)
+//!   and [`token_lookup`], which both use to tell what a presented token is.
 //! - [`password_validator`]: the `ResourceOwnerPasswordValidator` extension point and
 //!   the built-in Argon2id validator over configured users.
+//! - [`clock`]: the time grants go by.
 //! - [`metrics`]: tokens issued, failures and restarts, for Prometheus.
 
+pub mod actor;
 pub mod client_credentials;
+pub mod clock;
 pub mod context;
+pub mod grant;
 pub mod introspection;
 pub mod metrics;
 pub mod password;
 pub mod password_validator;
 pub mod refresh;
+pub mod registry;
 pub mod revocation;
 pub mod supervisor;
 pub mod token_lookup;
-pub mod token_state;
 
+#[cfg(test)]
+mod testing;
+
+pub use actor::{Flow, GrantActor};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::GrantContext;
-pub use metrics::GrantMetrics;
+pub use grant::TokenGrant;
+pub use metrics::{GrantMetrics, Label};
 pub use password_validator::{
     Argon2PasswordValidator, ResourceOwnerPasswordValidator, User, ValidatedUser, ValidatorError,
 };
+pub use registry::{GrantRegistry, RegistryError};
 pub use supervisor::GrantSupervisor;
-pub use token_state::{InMemoryState, StateUnavailable, TokenState};

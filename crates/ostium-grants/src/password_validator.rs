@@ -9,17 +9,13 @@
 //! as a wrong password, so response times do not reveal which users exist.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use futures_util::future::BoxFuture;
 use tokio::sync::Semaphore;
-
-/// A boxed, sendable future, the return type of extension points.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// The user a password check identified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +39,7 @@ pub trait ResourceOwnerPasswordValidator: Send + Sync + 'static {
         &self,
         username: String,
         password: String,
-    ) -> BoxFuture<Result<Option<ValidatedUser>, ValidatorError>>;
+    ) -> BoxFuture<'static, Result<Option<ValidatedUser>, ValidatorError>>;
 }
 
 /// A configured user.
@@ -116,7 +112,7 @@ impl ResourceOwnerPasswordValidator for Argon2PasswordValidator {
         &self,
         username: String,
         password: String,
-    ) -> BoxFuture<Result<Option<ValidatedUser>, ValidatorError>> {
+    ) -> BoxFuture<'static, Result<Option<ValidatedUser>, ValidatorError>> {
         let (subject, hash) = match (self.users.get(&username), &self.decoy) {
             (Some((subject, hash)), _) => (Some(subject.clone()), hash.clone()),
             (None, Some(decoy)) => (None, decoy.clone()),
@@ -228,7 +224,7 @@ mod tests {
         assert!(results.iter().any(|r| matches!(r, Ok(Some(_)))));
     }
 
-    async fn futures_join_all<T: Send + 'static>(futures: Vec<BoxFuture<T>>) -> Vec<T> {
+    async fn futures_join_all<T: Send + 'static>(futures: Vec<BoxFuture<'static, T>>) -> Vec<T> {
         let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
         let mut out = Vec::new();
         for handle in handles {

@@ -1,29 +1,27 @@
 //! Refresh tokens (RFC 6749 §1.5, §6): the first token of a family, issued with a
-//! grant that was given `offline_access`, and `RefreshActor`, which redeems them.
+//! grant that was given `offline_access`, and the refresh token grant, which redeems
+//! them.
 //!
 //! Redemption is one compare-and-set in the replicated state, so a token is
 //! redeemed at most once across the cluster. The successor handle is derived from
 //! the presented one, so a client retrying a redemption whose answer it lost gets
 //! the same successor instead of opening a second branch of the family.
 
-use std::sync::Arc;
-
-use actix::{Handler, Message, ResponseFuture};
 use ostium_protocol::grant::RefreshTokenRequest;
 use ostium_protocol::{
-    Client, OAuthError, RefreshTokenExpiration, RefreshTokenUsage, TokenResponse,
+    Client, Form, GrantType, OAuthError, RefreshTokenExpiration, RefreshTokenUsage, TokenResponse,
 };
-use ostium_state::{
-    FamilyId, StateCommand, StateResponse, TokenDigest, TokenExpiration, TokenUsage,
-};
+use ostium_state::token_store::{NewRefreshToken, Redeemed, Redemption};
+use ostium_state::{FamilyId, TokenDigest, TokenExpiration, TokenUsage};
 use ostium_tokens::AccessTokenGrant;
 use ostium_tokens::handle::{new_handle, random_id};
 
-use crate::context::{GrantContext, now, unexpected};
+use crate::context::{GrantContext, state_failed, unexpected};
+use crate::grant::TokenGrant;
 
 /// Starts a refresh-token family for a grant that was given `offline_access`;
 /// returns the handle for the client.
-pub(crate) async fn issue_refresh_token(
+pub(crate) async fn start_family(
     context: &GrantContext,
     client: &Client,
     subject: &str,
@@ -31,11 +29,10 @@ pub(crate) async fn issue_refresh_token(
     audiences: &[String],
     at: u64,
 ) -> Result<String, OAuthError> {
-    let handle = new_handle().map_err(unexpected("make a refresh-token handle"))?;
-    let family = FamilyId(random_id::<16>().map_err(unexpected("make a refresh-token family id"))?);
+    let handle = new_handle().map_err(unexpected)?;
     let policy = client.refresh_tokens;
-    let command = StateCommand::IssueRefreshToken {
-        family,
+    let token = NewRefreshToken {
+        family: FamilyId(random_id::<16>().map_err(unexpected)?),
         digest: TokenDigest::of_handle(&handle),
         client_id: client.client_id.clone(),
         subject: subject.to_owned(),
@@ -53,96 +50,250 @@ pub(crate) async fn issue_refresh_token(
         sliding_lifetime: Some(policy.sliding_lifetime),
         at,
     };
-    context.record(command, "refresh token").await?;
+    context
+        .store
+        .refresh()
+        .issue(token)
+        .await
+        .map_err(state_failed)?;
     Ok(handle)
 }
 
-pub struct RefreshActor {
-    context: Arc<GrantContext>,
-}
+/// `grant_type=refresh_token`, for clients allowed offline access.
+pub struct RefreshTokenGrant;
 
-impl RefreshActor {
-    pub fn new(context: Arc<GrantContext>) -> Self {
-        Self { context }
+impl TokenGrant for RefreshTokenGrant {
+    type Request = RefreshTokenRequest;
+
+    fn grant_type(&self) -> &GrantType {
+        &GrantType::RefreshToken
     }
-}
 
-crate::supervisor::grant_actor!(RefreshActor, "refresh_token");
-
-/// Redeem a refresh token for an authenticated client allowed offline access.
-pub struct IssueRefresh {
-    pub client: Arc<Client>,
-    pub request: RefreshTokenRequest,
-}
-
-impl Message for IssueRefresh {
-    type Result = Result<TokenResponse, OAuthError>;
-}
-
-impl Handler<IssueRefresh> for RefreshActor {
-    type Result = ResponseFuture<Result<TokenResponse, OAuthError>>;
-
-    fn handle(&mut self, msg: IssueRefresh, _: &mut Self::Context) -> Self::Result {
-        let context = self.context.clone();
-        Box::pin(async move { redeem(&context, &msg.client, &msg.request).await })
+    fn parse(&self, form: &Form) -> Result<Self::Request, OAuthError> {
+        RefreshTokenRequest::parse(form)
     }
-}
 
-async fn redeem(
-    context: &GrantContext,
-    client: &Client,
-    request: &RefreshTokenRequest,
-) -> Result<TokenResponse, OAuthError> {
-    let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
-    let presented = TokenDigest::of_handle(&request.refresh_token);
-    // Refuse a bad scope before the token is spent, when this node already knows it.
-    if let Some(record) = context.state.peek_refresh(presented).await {
-        request.validate(client, &record.client_id, &record.scope)?;
-    }
-    let successor = context.refresh_handles.successor(&request.refresh_token);
-    let at = now();
-    let outcome = context
-        .propose(StateCommand::RedeemRefreshToken {
-            digest: presented,
-            client_id: client.client_id.clone(),
-            successor: TokenDigest::of_handle(&successor),
-            grace_period: client.refresh_tokens.grace_period,
-            at,
+    async fn issue(
+        &self,
+        context: &GrantContext,
+        client: &Client,
+        request: Self::Request,
+    ) -> Result<TokenResponse, OAuthError> {
+        let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
+        let presented = TokenDigest::of_handle(&request.refresh_token);
+        let at = context.clock.now();
+        let refresh = context.store.refresh();
+        // Refuse a bad scope before the token is spent, when this node already knows it.
+        if let Some(record) = refresh.peek(presented, at).await {
+            request.validate(client, &record.client_id, &record.scope)?;
+        }
+        let successor = context.refresh_handles.successor(&request.refresh_token);
+        let redeemed = refresh
+            .redeem(Redemption {
+                digest: presented,
+                client_id: client.client_id.clone(),
+                successor: TokenDigest::of_handle(&successor),
+                grace_period: client.refresh_tokens.grace_period,
+                at,
+            })
+            .await
+            .map_err(state_failed)?;
+        let (refresh_token, record) = match redeemed {
+            Redeemed::Rotated { successor: record }
+            | Redeemed::AlreadyRotated { successor: record } => (successor, record),
+            Redeemed::Reused { token } => (request.refresh_token.clone(), token),
+            Redeemed::ReuseDetected { .. } => {
+                tracing::warn!(client_id = ?client.client_id, "a rotated refresh token was presented again; its family is revoked");
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token was already used; every token of its grant is now revoked",
+                ));
+            }
+            Redeemed::Invalid => return Err(invalid()),
+        };
+        let scopes = request.validate(client, &record.client_id, &record.scope)?;
+        let scope = scopes.join(" ");
+        let audiences = context.catalog.audiences(&scopes);
+        let access_token = context
+            .mint(
+                client,
+                &AccessTokenGrant {
+                    client_id: &client.client_id,
+                    subject: Some(&record.subject),
+                    scope: &scope,
+                    audiences: &audiences,
+                    issued_at: at,
+                    lifetime: client.access_token_lifetime,
+                    auth_time: None,
+                    amr: None,
+                },
+            )
+            .await?;
+        Ok(TokenResponse {
+            refresh_token: Some(refresh_token),
+            ..TokenResponse::bearer(access_token, client.access_token_lifetime, scope)
         })
-        .await?;
-    let (refresh_token, record) = match outcome {
-        StateResponse::Rotated { record } | StateResponse::AlreadyRotated { record } => {
-            (successor, record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ostium_protocol::{ErrorCode, RefreshTokenPolicy};
+
+    use super::*;
+    use crate::testing::{T0, client, fixture, form, offline};
+
+    /// Starts a family for alice at the clock's time, as a grant given
+    /// `offline_access` would.
+    async fn family(context: &GrantContext, client: &Client) -> String {
+        let scope = "openid orders.read offline_access";
+        let at = context.clock.now();
+        start_family(context, client, "alice", scope, &["urn:orders".into()], at)
+            .await
+            .unwrap()
+    }
+
+    async fn redeem(
+        context: &GrantContext,
+        client: &Client,
+        body: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        let request = RefreshTokenGrant.parse(&form(body))?;
+        RefreshTokenGrant.issue(context, client, request).await
+    }
+
+    fn app() -> Client {
+        offline(client("app", "resource_owner_password"))
+    }
+
+    #[tokio::test]
+    async fn a_rotation_spends_the_token_and_hands_out_its_successor() {
+        let f = fixture();
+        let app = app();
+        let first = family(&f.context, &app).await;
+        let rotated = redeem(&f.context, &app, &format!("refresh_token={first}"))
+            .await
+            .unwrap();
+        let second = rotated.refresh_token.clone().unwrap();
+        assert_ne!(second, first);
+        assert_eq!(
+            rotated.scope.as_deref(),
+            Some("openid orders.read offline_access")
+        );
+        let claims = f
+            .context
+            .access_tokens
+            .decode(&rotated.access_token)
+            .unwrap();
+        assert_eq!((claims.sub.as_str(), claims.iat), ("alice", T0));
+        assert_eq!(claims.aud, ["urn:orders"]);
+        f.clock.advance(60);
+        let third = redeem(&f.context, &app, &format!("refresh_token={second}"))
+            .await
+            .unwrap();
+        assert_ne!(third.refresh_token.as_deref(), Some(second.as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_retry_within_the_grace_period_gets_the_same_successor_and_a_later_one_revokes_the_family()
+     {
+        let f = fixture();
+        let app = app();
+        let first = family(&f.context, &app).await;
+        let presented = format!("refresh_token={first}");
+        let rotated = redeem(&f.context, &app, &presented).await.unwrap();
+        f.clock.advance(4);
+        let retried = redeem(&f.context, &app, &presented).await.unwrap();
+        assert_eq!(retried.refresh_token, rotated.refresh_token);
+        // The grace period (5 s) is over: this is reuse, and the family goes.
+        f.clock.advance(2);
+        let reused = redeem(&f.context, &app, &presented).await.unwrap_err();
+        assert_eq!(reused.code, ErrorCode::InvalidGrant);
+        assert!(reused.description.contains("already used"), "{reused:?}");
+        let successor = format!("refresh_token={}", rotated.refresh_token.unwrap());
+        let revoked = redeem(&f.context, &app, &successor).await.unwrap_err();
+        assert_eq!(
+            revoked,
+            OAuthError::invalid_grant("the refresh token is not valid")
+        );
+    }
+
+    #[tokio::test]
+    async fn tokens_expire_by_the_clock_absolute_or_sliding() {
+        let f = fixture();
+        let mut app = app();
+        app.refresh_tokens = RefreshTokenPolicy {
+            absolute_lifetime: 100,
+            sliding_lifetime: 30,
+            ..app.refresh_tokens
+        };
+        let absolute = family(&f.context, &app).await;
+        f.clock.advance(100);
+        let expired = redeem(&f.context, &app, &format!("refresh_token={absolute}")).await;
+        assert_eq!(expired.unwrap_err().code, ErrorCode::InvalidGrant);
+
+        app.refresh_tokens.expiration = RefreshTokenExpiration::Sliding;
+        let sliding = family(&f.context, &app).await;
+        f.clock.advance(29);
+        let used = redeem(&f.context, &app, &format!("refresh_token={sliding}"))
+            .await
+            .unwrap();
+        // Each use slides the expiry: unused for 31 s, the successor has expired.
+        f.clock.advance(31);
+        let successor = format!("refresh_token={}", used.refresh_token.unwrap());
+        let lapsed = redeem(&f.context, &app, &successor).await.unwrap_err();
+        assert_eq!(lapsed.code, ErrorCode::InvalidGrant);
+    }
+
+    #[tokio::test]
+    async fn a_re_usable_token_is_handed_back_unchanged() {
+        let f = fixture();
+        let mut app = app();
+        app.refresh_tokens.usage = RefreshTokenUsage::ReUse;
+        let token = family(&f.context, &app).await;
+        for _ in 0..3 {
+            f.clock.advance(10);
+            let again = redeem(&f.context, &app, &format!("refresh_token={token}"))
+                .await
+                .unwrap();
+            assert_eq!(again.refresh_token.as_deref(), Some(token.as_str()));
         }
-        StateResponse::Reused { record } => (request.refresh_token.clone(), record),
-        StateResponse::ReuseDetected { .. } => {
-            tracing::warn!(client_id = ?client.client_id, "a rotated refresh token was presented again; its family is revoked");
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was already used; every token of its grant is now revoked",
-            ));
-        }
-        _ => return Err(invalid()),
-    };
-    let scopes = request.validate(client, &record.client_id, &record.scope)?;
-    let scope = scopes.join(" ");
-    let audiences = context.catalog.audiences(&scopes);
-    let access_token = context
-        .mint(
-            client,
-            &AccessTokenGrant {
-                client_id: &client.client_id,
-                subject: Some(&record.subject),
-                scope: &scope,
-                audiences: &audiences,
-                issued_at: at,
-                lifetime: client.access_token_lifetime,
-                auth_time: None,
-                amr: None,
-            },
+    }
+
+    #[tokio::test]
+    async fn scope_may_narrow_and_a_token_works_only_for_its_client() {
+        let f = fixture();
+        let app = app();
+        let token = family(&f.context, &app).await;
+        let widened = redeem(
+            &f.context,
+            &app,
+            &format!("refresh_token={token}&scope=orders.write"),
         )
-        .await?;
-    Ok(TokenResponse {
-        refresh_token: Some(refresh_token),
-        ..TokenResponse::bearer(access_token, client.access_token_lifetime, scope)
-    })
+        .await
+        .unwrap_err();
+        assert_eq!(widened.code, ErrorCode::InvalidScope);
+        let mallory = offline(client("mallory", "resource_owner_password"));
+        let stolen = redeem(&f.context, &mallory, &format!("refresh_token={token}"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            stolen,
+            OAuthError::invalid_grant("the refresh token is not valid")
+        );
+        // Neither spent it.
+        let narrowed = redeem(
+            &f.context,
+            &app,
+            &format!("refresh_token={token}&scope=orders.read"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(narrowed.scope.as_deref(), Some("orders.read"));
+        let claims = f
+            .context
+            .access_tokens
+            .decode(&narrowed.access_token)
+            .unwrap();
+        assert_eq!(claims.aud, ["urn:orders"]);
+    }
 }

@@ -1,97 +1,163 @@
-//! `RevocationActor`: token revocation (RFC 7009). A client revokes its own access or
-//! refresh tokens; revoking a refresh token revokes every token of its family.
+//! Token revocation (RFC 7009), served by the `revocation` actor: a client revokes
+//! its own access or refresh tokens; revoking a refresh token revokes every token of
+//! its family.
 //!
 //! The answer is the same whether the token existed, belonged to someone else or was
 //! already revoked (RFC 7009 §2.2): the caller learns nothing, and only the holder's
 //! own tokens are touched. Success is answered only once the revocation is committed
-//! to the replicated state.
+//! to the replicated state and every node, edges included, refuses the token.
 
-use std::sync::Arc;
-
-use actix::{Handler, Message, ResponseFuture};
 use ostium_protocol::token_management::TokenQuery;
 use ostium_protocol::{Client, OAuthError};
-use ostium_state::{Denial, StateCommand};
 
-use crate::context::{GrantContext, now};
+use crate::actor::Flow;
+use crate::context::{GrantContext, state_failed};
 use crate::token_lookup::{KnownToken, identify};
 
-pub struct RevocationActor {
-    context: Arc<GrantContext>,
-}
+pub struct Revocation;
 
-impl RevocationActor {
-    pub fn new(context: Arc<GrantContext>) -> Self {
-        Self { context }
+impl Flow for Revocation {
+    type Request = TokenQuery;
+    type Response = ();
+
+    fn name(&self) -> &str {
+        "revocation"
+    }
+
+    async fn run(
+        &self,
+        context: &GrantContext,
+        client: &Client,
+        query: TokenQuery,
+    ) -> Result<(), OAuthError> {
+        let at = context.clock.now();
+        // A token issued through another node a moment ago is found here too.
+        let Some(token) = identify(context, &query.token, at).await? else {
+            return Ok(());
+        };
+        if token.client_id() != client.client_id {
+            tracing::info!(client_id = ?client.client_id, "revocation of another client's token ignored");
+            return Ok(());
+        }
+        let store = &context.store;
+        match token {
+            KnownToken::Refresh { record, .. } => store.refresh().revoke_family(&record, at).await,
+            KnownToken::Reference(record) => store.reference().revoke(&record, at).await,
+            KnownToken::Jwt(claims) if claims.exp > at => {
+                store.deny().token(&claims.jti, claims.exp, at).await
+            }
+            // An expired JWT can no longer be used; there is nothing to deny.
+            KnownToken::Jwt(_) => Ok(()),
+        }
+        .map_err(state_failed)
     }
 }
 
-crate::supervisor::grant_actor!(RevocationActor, "revocation");
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
 
-/// Revoke a token on behalf of the authenticated client that holds it.
-pub struct Revoke {
-    pub client: Arc<Client>,
-    pub query: TokenQuery,
-}
+    use ostium_protocol::{AccessTokenType, Form, TokenResponse};
 
-impl Message for Revoke {
-    type Result = Result<(), OAuthError>;
-}
+    use super::*;
+    use crate::client_credentials::ClientCredentialsGrant;
+    use crate::grant::TokenGrant;
+    use crate::introspection::{Caller, introspect};
+    use crate::refresh::{RefreshTokenGrant, start_family};
+    use crate::testing::{ISSUER, client, fixture, form, offline};
 
-impl Handler<Revoke> for RevocationActor {
-    type Result = ResponseFuture<Result<(), OAuthError>>;
-
-    fn handle(&mut self, msg: Revoke, _: &mut Self::Context) -> Self::Result {
-        let context = self.context.clone();
-        Box::pin(async move { revoke(&context, &msg.client, &msg.query).await })
+    fn query(token: &str) -> TokenQuery {
+        TokenQuery::parse(&form(&format!("token={token}"))).unwrap()
     }
-}
 
-async fn revoke(
-    context: &GrantContext,
-    client: &Client,
-    query: &TokenQuery,
-) -> Result<(), OAuthError> {
-    let at = now();
-    // A token issued through another node a moment ago is found here too.
-    let Some(token) = identify(context, &query.token, at).await? else {
-        return Ok(());
-    };
-    if token.client_id() != client.client_id {
-        tracing::info!(client_id = ?client.client_id, "revocation of another client's token ignored");
-        return Ok(());
+    async fn machine_token(context: &GrantContext, machine: &Client) -> String {
+        let request = ClientCredentialsGrant.parse(&Form::default()).unwrap();
+        let issued: TokenResponse = ClientCredentialsGrant
+            .issue(context, machine, request)
+            .await
+            .unwrap();
+        issued.access_token
     }
-    let (command, denial, until) = match token {
-        KnownToken::Refresh { record, .. } => (
-            StateCommand::RevokeRefreshFamily {
-                family: record.family.clone(),
-                at,
-            },
-            Denial::Family(record.family),
-            record.absolute_expires_at,
-        ),
-        KnownToken::Reference(record) => (
-            StateCommand::RevokeReferenceToken {
-                digest: record.digest,
-                at,
-            },
-            Denial::Reference(record.digest),
-            record.expires_at,
-        ),
-        KnownToken::Jwt(claims) if claims.exp > at => (
-            StateCommand::RevokeToken {
-                token_id: claims.jti.clone(),
-                expires_at: claims.exp,
-                at,
-            },
-            Denial::Token(claims.jti),
-            claims.exp,
-        ),
-        // An expired JWT can no longer be used; there is nothing to deny.
-        KnownToken::Jwt(_) => return Ok(()),
-    };
-    context.propose(command).await?;
-    // Answered only once every node, edges included, refuses the token.
-    context.state.publish_denial(denial, until).await;
-    Ok(())
+
+    async fn active(context: &GrantContext, caller: &Caller, token: &str) -> bool {
+        introspect(context, ISSUER, caller, &query(token))
+            .await
+            .unwrap()
+            .active
+    }
+
+    #[tokio::test]
+    async fn a_revoked_access_token_is_inactive_jwt_or_reference() {
+        let f = fixture();
+        let machine = client("machine", "client_credentials");
+        let reference = Client {
+            access_token_type: AccessTokenType::Reference,
+            ..client("reference", "client_credentials")
+        };
+        for owner in [&machine, &reference] {
+            let token = machine_token(&f.context, owner).await;
+            let caller = Caller::Client(owner.client_id.clone());
+            assert!(active(&f.context, &caller, &token).await);
+            Revocation
+                .run(&f.context, owner, query(&token))
+                .await
+                .unwrap();
+            assert!(
+                !active(&f.context, &caller, &token).await,
+                "{}",
+                owner.client_id
+            );
+            // Revoking again answers the same.
+            Revocation
+                .run(&f.context, owner, query(&token))
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn revoking_a_refresh_token_revokes_its_family() {
+        let f = fixture();
+        let app = offline(client("app", "resource_owner_password"));
+        let handle = start_family(
+            &f.context,
+            &app,
+            "alice",
+            "orders.read offline_access",
+            &[],
+            f.context.clock.now(),
+        )
+        .await
+        .unwrap();
+        Revocation
+            .run(&f.context, &app, query(&handle))
+            .await
+            .unwrap();
+        let request = RefreshTokenGrant
+            .parse(&form(&format!("refresh_token={handle}")))
+            .unwrap();
+        let redeemed = RefreshTokenGrant.issue(&f.context, &app, request).await;
+        assert_eq!(
+            redeemed.unwrap_err(),
+            OAuthError::invalid_grant("the refresh token is not valid")
+        );
+        assert!(!active(&f.context, &Caller::Client("app".into()), &handle).await);
+    }
+
+    #[tokio::test]
+    async fn another_clients_token_and_unknown_tokens_are_left_alone() {
+        let f = fixture();
+        let machine = client("machine", "client_credentials");
+        let token = machine_token(&f.context, &machine).await;
+        let other = Arc::new(client("other", "client_credentials"));
+        Revocation
+            .run(&f.context, &other, query(&token))
+            .await
+            .unwrap();
+        Revocation
+            .run(&f.context, &other, query("no-such-token"))
+            .await
+            .unwrap();
+        assert!(active(&f.context, &Caller::Client("machine".into()), &token).await);
+    }
 }

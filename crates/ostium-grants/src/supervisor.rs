@@ -1,150 +1,110 @@
-//! `GrantSupervisor`: starts the grant actors, has them restarted when they stop,
-//! and routes each token request to the actor that owns its grant type.
+//! `GrantSupervisor`: the grant actors of one worker thread, started from the
+//! [`GrantRegistry`] under actix's `Supervisor` (which restarts an actor that stops),
+//! and routing: each token request goes to the actor owning its grant type.
 //!
 //! The supervisor is a routing table over actor addresses rather than an actor of
 //! its own: an extra actor here would add a mailbox hop to every token request and
-//! restart nothing that actix's `Supervisor` does not already restart. Each actor's
-//! mailbox outlives its restarts, so requests sent during a restart are served by
-//! the fresh instance.
+//! restart nothing that actix's `Supervisor` does not already restart. One runs on
+//! each HTTP worker, so a request never crosses threads on its way to its grant.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix::{Addr, MailboxError, Supervisor};
+use actix::{Addr, Supervisor};
 use ostium_protocol::token_management::TokenQuery;
-use ostium_protocol::{Client, OAuthError, TokenRequest, TokenResponse};
+use ostium_protocol::{Client, ErrorCode, Form, OAuthError, TokenResponse};
 
-use crate::client_credentials::{ClientCredentialsActor, IssueClientCredentials};
+use crate::actor::{GrantActor, Restart, Serve, delivered};
 use crate::context::GrantContext;
-use crate::password::{IssuePassword, PasswordActor};
-use crate::password_validator::ResourceOwnerPasswordValidator;
-use crate::refresh::{IssueRefresh, RefreshActor};
-use crate::revocation::{RevocationActor, Revoke};
-
-/// Asks a grant actor to stop so that its supervisor starts a fresh one.
-#[derive(actix::Message)]
-#[rtype(result = "()")]
-pub struct Restart;
-
-/// Implements what every grant actor shares: the actor itself, restart counting
-/// under its supervisor, and the [`Restart`] message.
-macro_rules! grant_actor {
-    ($actor:ty, $name:literal) => {
-        impl ::actix::Actor for $actor {
-            type Context = ::actix::Context<Self>;
-        }
-
-        impl ::actix::Supervised for $actor {
-            fn restarting(&mut self, _: &mut Self::Context) {
-                ::tracing::warn!(actor = $name, "grant actor restarting");
-                self.context.metrics.actor_restarted($name);
-            }
-        }
-
-        impl ::actix::Handler<$crate::supervisor::Restart> for $actor {
-            type Result = ();
-
-            fn handle(&mut self, _: $crate::supervisor::Restart, ctx: &mut Self::Context) {
-                ::actix::ActorContext::stop(ctx);
-            }
-        }
-    };
-}
-pub(crate) use grant_actor;
+use crate::metrics::Label;
+use crate::registry::{GrantRegistry, GrantRoute};
+use crate::revocation::Revocation;
 
 /// The grant actors of one worker thread.
-#[derive(Clone)]
 pub struct GrantSupervisor {
     context: Arc<GrantContext>,
-    client_credentials: Addr<ClientCredentialsActor>,
-    password: Addr<PasswordActor>,
-    refresh: Addr<RefreshActor>,
-    revocation: Addr<RevocationActor>,
+    /// By `grant_type` value.
+    grants: HashMap<String, Box<dyn GrantRoute>>,
+    revocation: Addr<GrantActor<Revocation>>,
+    /// Metric labels of requests that name no registered grant.
+    unknown: Label,
+    other: Label,
 }
 
 impl GrantSupervisor {
-    /// Starts one actor per grant on the current arbiter. Must be called from inside
-    /// an actix system (an actix-web worker, or `actix::System`).
-    pub fn start(
-        context: Arc<GrantContext>,
-        password_validator: Arc<dyn ResourceOwnerPasswordValidator>,
-    ) -> Self {
-        let client_credentials = {
-            let context = context.clone();
-            Supervisor::start(move |_| ClientCredentialsActor::new(context))
-        };
-        let password = {
-            let context = context.clone();
-            Supervisor::start(move |_| PasswordActor::new(context, password_validator))
-        };
-        let refresh = {
-            let context = context.clone();
-            Supervisor::start(move |_| RefreshActor::new(context))
-        };
+    /// Starts one actor per registered grant, and the revocation actor, on the
+    /// current arbiter. Must be called from inside an actix system (an actix-web
+    /// worker, or `actix::System`).
+    pub fn start(registry: &GrantRegistry, context: Arc<GrantContext>) -> Self {
+        let grants = registry
+            .start(&context)
+            .into_iter()
+            .map(|route| (route.grant_type().name().to_owned(), route))
+            .collect();
         let revocation = {
             let context = context.clone();
-            Supervisor::start(move |_| RevocationActor::new(context))
+            Supervisor::start(move |_| GrantActor::new(Arc::new(Revocation), context))
         };
         Self {
             context,
-            client_credentials,
-            password,
-            refresh,
+            grants,
             revocation,
+            unknown: Label::new("unknown"),
+            other: Label::new("other"),
         }
     }
 
-    /// Serves a token request, already parsed for `client` (which
-    /// `TokenRequest::parse` checked may use its grant type), by the actor owning
-    /// its grant type.
+    /// Serves a token request from an authenticated `client`, refusing, in this
+    /// order: a missing `grant_type` (`invalid_request`), one no registered grant
+    /// serves (`unsupported_grant_type`), one the client is not allowed
+    /// (`unauthorized_client`), and then whatever the grant's own parameters lack.
     pub async fn issue(
         &self,
         client: Arc<Client>,
-        request: TokenRequest,
+        form: &Form,
     ) -> Result<TokenResponse, OAuthError> {
-        let grant_type = request.grant_name();
-        let result = match request {
-            TokenRequest::ClientCredentials(request) => delivered(
-                self.client_credentials
-                    .send(IssueClientCredentials {
-                        client: client.clone(),
-                        request,
-                    })
-                    .await,
-            ),
-            TokenRequest::Password(request) => delivered(
-                self.password
-                    .send(IssuePassword {
-                        client: client.clone(),
-                        request,
-                    })
-                    .await,
-            ),
-            TokenRequest::RefreshToken(request) => delivered(
-                self.refresh
-                    .send(IssueRefresh {
-                        client: client.clone(),
-                        request,
-                    })
-                    .await,
-            ),
-        };
-        if result.is_ok() {
-            self.context
-                .metrics
-                .token_issued(grant_type, &client.client_id);
+        let grant = self
+            .grants
+            .get(form.require("grant_type")?)
+            .ok_or_else(|| {
+                OAuthError::new(
+                    ErrorCode::UnsupportedGrantType,
+                    "this grant type is not supported",
+                )
+            })?;
+        if !client.allows(grant.grant_type()) {
+            return Err(OAuthError::unauthorized_client(format!(
+                "the client is not allowed the `{}` grant type",
+                grant.grant_type()
+            )));
         }
-        result
+        let response = grant.issue(client.clone(), form).await?;
+        self.context
+            .metrics
+            .token_issued(grant.label(), &client.client_id);
+        Ok(response)
+    }
+
+    /// The metric label of a token request: its registered grant type, `other` for
+    /// any other `grant_type` sent, `unknown` when there is none (or no form could
+    /// be read).
+    pub fn label(&self, form: Option<&Form>) -> &Label {
+        match form.and_then(|form| form.get("grant_type")) {
+            Some(name) => self.grants.get(name).map_or(&self.other, |g| g.label()),
+            None => &self.unknown,
+        }
     }
 
     /// Revokes a token for the authenticated client holding it (RFC 7009).
     pub async fn revoke(&self, client: Arc<Client>, query: TokenQuery) -> Result<(), OAuthError> {
-        self.revocation
-            .send(Revoke { client, query })
-            .await
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "revocation actor unreachable");
-                Err(OAuthError::server_error())
-            })
+        delivered(
+            self.revocation
+                .send(Serve {
+                    client,
+                    request: query,
+                })
+                .await,
+        )
     }
 
     /// The context the actors share, for read-only work such as introspection.
@@ -152,135 +112,152 @@ impl GrantSupervisor {
         &self.context
     }
 
-    /// Restarts every grant actor (each finishes the message it is handling first).
+    /// Restarts every actor (each finishes the message it is handling first).
     pub fn restart_all(&self) {
-        self.client_credentials.do_send(Restart);
-        self.password.do_send(Restart);
-        self.refresh.do_send(Restart);
+        for grant in self.grants.values() {
+            grant.restart();
+        }
         self.revocation.do_send(Restart);
     }
 }
 
-/// A mailbox failure means the actor is gone for good; the client gets
-/// `server_error` and the operator a log line.
-fn delivered(
-    outcome: Result<Result<TokenResponse, OAuthError>, MailboxError>,
-) -> Result<TokenResponse, OAuthError> {
-    outcome.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "grant actor unreachable");
-        Err(OAuthError::server_error())
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use ostium_protocol::{Client, ErrorCode};
+
     use super::*;
-    use crate::metrics::GrantMetrics;
     use crate::password_validator::{Argon2PasswordValidator, User, hash_password};
-    use crate::token_state::InMemoryState;
-    use ostium_protocol::{AllowedGrantTypes, ErrorCode, Form, ResourceCatalog};
-    use ostium_tokens::handle::RefreshHandles;
-    use ostium_tokens::{JwtAccessTokens, KeyRing, SigningAlgorithm, SigningKey};
+    use crate::testing::{client, fixture, form, offline};
 
     fn supervisor() -> GrantSupervisor {
-        let mut catalog = ResourceCatalog::new();
-        catalog.add_api_scope("orders.read");
-        let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).unwrap();
-        let context = Arc::new(GrantContext {
-            catalog,
-            access_tokens: JwtAccessTokens::new(
-                "https://id.example.com",
-                Arc::new(KeyRing::new(key, vec![])),
-            ),
-            state: Arc::new(InMemoryState::default()),
-            refresh_handles: RefreshHandles::new(&[7; 32]),
-            metrics: GrantMetrics::default(),
-        });
         let users = [User {
             subject: "8f1c".into(),
             username: "alice".into(),
             password_hash: hash_password("pw").unwrap(),
         }];
         let validator = Arc::new(Argon2PasswordValidator::new(&users, 1, 8).unwrap());
-        GrantSupervisor::start(context, validator)
+        GrantSupervisor::start(&GrantRegistry::standard(validator), fixture().context)
     }
 
-    fn client(preset: &str) -> Arc<Client> {
-        Arc::new(Client {
-            client_id: "worker".into(),
-            client_name: None,
-            enabled: true,
-            secrets: vec![],
-            require_client_secret: true,
-            allowed_grant_types: AllowedGrantTypes::preset(preset).unwrap(),
-            allowed_scopes: vec!["orders.read".into(), "openid".into()],
-            access_token_lifetime: 120,
-            access_token_type: Default::default(),
-            refresh_tokens: Default::default(),
-        })
-    }
-
-    fn request(body: &str, client: &Client) -> TokenRequest {
-        TokenRequest::parse(&Form::parse(body.as_bytes()).unwrap(), client).unwrap()
+    async fn issue(
+        grants: &GrantSupervisor,
+        client: &Client,
+        body: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        grants.issue(Arc::new(client.clone()), &form(body)).await
     }
 
     #[actix::test]
     async fn routes_each_grant_to_its_actor() {
         let grants = supervisor();
-        let both = client("resource_owner_password_and_client_credentials");
-        let response = grants
-            .issue(
-                both.clone(),
-                request("grant_type=client_credentials", &both),
-            )
-            .await
-            .unwrap();
+        let both = Client {
+            access_token_lifetime: 120,
+            ..client("worker", "resource_owner_password_and_client_credentials")
+        };
+        let response = issue(
+            &grants,
+            &both,
+            "grant_type=client_credentials&scope=orders.read",
+        )
+        .await
+        .unwrap();
         assert_eq!(response.scope.as_deref(), Some("orders.read"));
         assert_eq!(response.expires_in, 120);
-        let response = grants
-            .issue(
-                both.clone(),
-                request(
-                    "grant_type=password&username=alice&password=pw&scope=openid",
-                    &both,
-                ),
-            )
-            .await
-            .unwrap();
+        let body = "grant_type=password&username=alice&password=pw&scope=openid";
+        let response = issue(&grants, &both, body).await.unwrap();
         assert_eq!(response.scope.as_deref(), Some("openid"));
-        let wrong = grants
-            .issue(
-                both.clone(),
-                request("grant_type=password&username=alice&password=no", &both),
-            )
-            .await
-            .unwrap_err();
+        let wrong = issue(
+            &grants,
+            &both,
+            "grant_type=password&username=alice&password=no",
+        )
+        .await
+        .unwrap_err();
         assert_eq!(wrong.code, ErrorCode::InvalidGrant);
-        assert_eq!(
-            grants
-                .context
-                .metrics
-                .issued("client_credentials", "worker"),
-            1
-        );
-        assert_eq!(grants.context.metrics.issued("password", "worker"), 1);
+        let metrics = &grants.context().metrics;
+        assert_eq!(metrics.issued("client_credentials", "worker"), 1);
+        assert_eq!(metrics.issued("password", "worker"), 1);
     }
 
     #[actix::test]
     async fn restarted_actors_keep_serving() {
         let grants = supervisor();
-        let machine = client("client_credentials");
+        let machine = client("machine", "client_credentials");
         grants.restart_all();
         for _ in 0..3 {
-            grants
-                .issue(
-                    machine.clone(),
-                    request("grant_type=client_credentials", &machine),
-                )
+            issue(&grants, &machine, "grant_type=client_credentials")
                 .await
                 .unwrap();
         }
-        assert_eq!(grants.context.metrics.restarts("client_credentials"), 1);
-        assert_eq!(grants.context.metrics.restarts("password"), 1);
+        let metrics = &grants.context().metrics;
+        assert_eq!(metrics.restarts("client_credentials"), 1);
+        assert_eq!(metrics.restarts("password"), 1);
+        assert_eq!(metrics.restarts("revocation"), 1);
+    }
+
+    #[actix::test]
+    async fn missing_grant_type_is_invalid_request() {
+        let grants = supervisor();
+        let refused = issue(
+            &grants,
+            &client("c", "client_credentials"),
+            "scope=orders.read",
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidRequest);
+        assert_eq!(grants.label(Some(&form("scope=a"))).as_str(), "unknown");
+        assert_eq!(grants.label(None).as_str(), "unknown");
+    }
+
+    #[actix::test]
+    async fn grant_types_not_registered_are_unsupported() {
+        let grants = supervisor();
+        let hybrid = client("c", "hybrid_and_client_credentials");
+        for grant in [
+            "urn:example:magic",
+            "authorization_code",
+            "implicit",
+            "hybrid",
+        ] {
+            let body = format!("grant_type={grant}");
+            let refused = issue(&grants, &hybrid, &body).await.unwrap_err();
+            assert_eq!(refused.code, ErrorCode::UnsupportedGrantType, "{grant}");
+            // Never echoed: the value is the client's.
+            assert!(!refused.description.contains(grant));
+            assert_eq!(grants.label(Some(&form(&body))).as_str(), "other");
+        }
+        let body = "grant_type=password";
+        assert_eq!(grants.label(Some(&form(body))).as_str(), "password");
+    }
+
+    #[actix::test]
+    async fn a_grant_the_client_lacks_is_unauthorized_client_before_its_parameters() {
+        let grants = supervisor();
+        // No username or password: still unauthorized_client, not invalid_request.
+        let machine = client("c", "client_credentials");
+        let refused = issue(&grants, &machine, "grant_type=password")
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, ErrorCode::UnauthorizedClient);
+        let app = client("c", "resource_owner_password");
+        let refused = issue(&grants, &app, "grant_type=password")
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidRequest);
+    }
+
+    #[actix::test]
+    async fn the_refresh_token_grant_comes_with_offline_access() {
+        let grants = supervisor();
+        let body = "grant_type=refresh_token&refresh_token=x";
+        let app = client("c", "resource_owner_password");
+        let refused = issue(&grants, &app, body).await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::UnauthorizedClient);
+        let refused = issue(&grants, &offline(app), body).await.unwrap_err();
+        assert_eq!(
+            refused,
+            OAuthError::invalid_grant("the refresh token is not valid")
+        );
     }
 }

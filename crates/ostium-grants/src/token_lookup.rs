@@ -7,7 +7,7 @@ use ostium_protocol::OAuthError;
 use ostium_state::{ReferenceTokenRecord, RefreshTokenRecord, TokenDigest};
 use ostium_tokens::AccessTokenClaims;
 
-use crate::context::GrantContext;
+use crate::context::{GrantContext, state_failed};
 
 /// A token this server issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +46,10 @@ pub async fn identify(
         return Ok(context.access_tokens.decode(token).map(KnownToken::Jwt));
     }
     let facts = context
-        .read(context.state.lookup(TokenDigest::of_handle(token), now))
-        .await?;
+        .store
+        .lookup(TokenDigest::of_handle(token), now)
+        .await
+        .map_err(state_failed)?;
     Ok(match (facts.reference, facts.refresh) {
         (Some(record), _) => Some(KnownToken::Reference(record)),
         (None, Some(record)) => Some(KnownToken::Refresh {

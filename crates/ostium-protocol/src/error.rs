@@ -1,12 +1,24 @@
-//! The error a client sees when a request is refused (RFC 6749 §5.2, RFC 8628 §3.5).
+//! The error a client sees when a request is refused (RFC 6749 §4.1.2.1, §5.2,
+//! RFC 8628 §3.5), and how it reaches the client.
 //!
 //! Every refusal anywhere in Ostium ends up as one [`OAuthError`]: the registered
-//! error code, the HTTP status that goes with it, and a description written for the
-//! client developer. Descriptions never contain secrets or tokens; anything meant
-//! only for operators goes into logs, not here.
+//! error code, the HTTP status that goes with it, a description written for the
+//! client developer, and optionally a hint (what to do about it) and a cause (what
+//! went wrong inside, for the operator's log only). Descriptions and hints never
+//! contain secrets or tokens; the cause is never sent.
+//!
+//! A back-channel endpoint answers with a JSON body ([`OAuthError::body`]); the
+//! authorization endpoint answers by sending the browser back to the client's
+//! registered redirect URI with the error, `state` and `iss` (RFC 9207) in the query
+//! or the fragment, or in a form posted there ([`OAuthError::redirect`]).
 
 use std::borrow::Cow;
+use std::error::Error;
 use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use url::Url;
 
 /// The registered error codes Ostium answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,12 +76,16 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// A refused request: the code and a human-readable description.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A refused request.
+#[derive(Clone, thiserror::Error)]
 #[error("{code}: {description}")]
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
+    /// What the client developer could do about it; sent after the description.
+    pub hint: Option<Cow<'static, str>>,
+    /// What failed inside, for the operator's log; never sent.
+    cause: Option<Arc<dyn Error + Send + Sync>>,
 }
 
 impl OAuthError {
@@ -77,6 +93,8 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            hint: None,
+            cause: None,
         }
     }
 
@@ -113,8 +131,157 @@ impl OAuthError {
         Self::new(ErrorCode::TemporarilyUnavailable, description)
     }
 
+    /// Adds what the client developer could do about it.
+    pub fn with_hint(mut self, hint: impl Into<Cow<'static, str>>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Keeps what failed inside, for the log.
+    pub fn with_cause(mut self, cause: impl Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Arc::new(cause));
+        self
+    }
+
+    /// What failed inside, if this error has a cause.
+    pub fn cause(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
+        self.cause.as_deref()
+    }
+
     pub fn status(&self) -> u16 {
         self.code.http_status()
+    }
+
+    /// The `error_description` sent: the description, then the hint.
+    pub fn full_description(&self) -> Cow<'_, str> {
+        match &self.hint {
+            None => Cow::Borrowed(&self.description),
+            Some(hint) => Cow::Owned(format!("{} {hint}", self.description)),
+        }
+    }
+
+    /// The JSON body of a back-channel error response (RFC 6749 §5.2).
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            error: self.code.as_str(),
+            error_description: self.full_description(),
+        }
+    }
+
+    /// Where to send the browser with this error (RFC 6749 §4.1.2.1, OAuth 2.0
+    /// Multiple Response Type Encoding Practices §5): the client's registered
+    /// `redirect_uri`, with `error`, `error_description`, `state` (echoed when the
+    /// request had one) and `iss` (RFC 9207), in the way `mode` says. Only ever call
+    /// this with a redirect URI matched against the client's registration; an unknown
+    /// client or URI gets an error page instead, never a redirect.
+    pub fn redirect(
+        &self,
+        redirect_uri: &Url,
+        mode: ResponseMode,
+        state: Option<&str>,
+        issuer: &str,
+    ) -> Redirect {
+        let mut params = vec![
+            ("error", self.code.as_str().to_owned()),
+            ("error_description", self.full_description().into_owned()),
+        ];
+        params.extend(state.map(|state| ("state", state.to_owned())));
+        params.push(("iss", issuer.to_owned()));
+        mode.deliver(redirect_uri, params)
+    }
+}
+
+/// The cause is left out of equality: two refusals are the same to a client.
+impl PartialEq for OAuthError {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code && self.description == other.description && self.hint == other.hint
+    }
+}
+
+impl Eq for OAuthError {}
+
+impl fmt::Debug for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("OAuthError");
+        debug
+            .field("code", &self.code)
+            .field("description", &self.description);
+        if let Some(hint) = &self.hint {
+            debug.field("hint", hint);
+        }
+        if let Some(cause) = self.cause() {
+            debug.field("cause", &format_args!("{}", Causes(cause)));
+        }
+        debug.finish()
+    }
+}
+
+/// Displays an error and each of its sources, `: `-separated, for a log line.
+pub struct Causes<'a>(pub &'a (dyn Error + 'static));
+
+impl fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// RFC 6749 §5.2.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    pub error: &'static str,
+    pub error_description: Cow<'a, str>,
+}
+
+/// How an authorization response reaches the client (OAuth 2.0 Multiple Response
+/// Type Encoding Practices §2.1, OAuth 2.0 Form Post Response Mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    Query,
+    Fragment,
+    FormPost,
+}
+
+/// An authorization response on its way to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redirect {
+    /// Send the browser here (HTTP 303 with `Location`).
+    To(Url),
+    /// Have the browser post these parameters to `action` (an auto-submitting form).
+    FormPost {
+        action: Url,
+        params: Vec<(&'static str, String)>,
+    },
+}
+
+impl ResponseMode {
+    /// Puts `params` where this mode says, on `redirect_uri` (whose own query is
+    /// kept, RFC 6749 §3.1.2).
+    pub fn deliver(self, redirect_uri: &Url, params: Vec<(&'static str, String)>) -> Redirect {
+        match self {
+            Self::Query => {
+                let mut url = redirect_uri.clone();
+                url.query_pairs_mut().extend_pairs(&params);
+                Redirect::To(url)
+            }
+            Self::Fragment => {
+                let mut url = redirect_uri.clone();
+                let fragment = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&params)
+                    .finish();
+                url.set_fragment(Some(&fragment));
+                Redirect::To(url)
+            }
+            Self::FormPost => Redirect::FormPost {
+                action: redirect_uri.clone(),
+                params,
+            },
+        }
     }
 }
 
@@ -134,5 +301,81 @@ mod tests {
         ] {
             assert_eq!(code.http_status(), 400, "{code}");
         }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the leader is gone")]
+    struct Inner;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("no leader answered")]
+    struct Outer(#[source] Inner);
+
+    #[test]
+    fn the_hint_is_sent_and_the_cause_is_only_logged() {
+        let error = OAuthError::temporarily_unavailable("the token state is unavailable;")
+            .with_hint("retry shortly")
+            .with_cause(Outer(Inner));
+        let body = serde_json::to_value(error.body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "error": "temporarily_unavailable",
+                "error_description": "the token state is unavailable; retry shortly"
+            })
+        );
+        let debug = format!("{error:?}");
+        assert!(
+            debug.contains("no leader answered: the leader is gone"),
+            "{debug}"
+        );
+        assert!(!body.to_string().contains("leader"));
+        assert_eq!(
+            error,
+            OAuthError::temporarily_unavailable("the token state is unavailable;")
+                .with_hint("retry shortly")
+        );
+    }
+
+    #[test]
+    fn a_redirect_carries_state_and_iss_in_the_mode_asked() {
+        let error = OAuthError::new(ErrorCode::AccessDenied, "the user declined");
+        let uri = Url::parse("https://app.example.com/cb?tenant=a").unwrap();
+        let issuer = "https://id.example.com";
+        let Redirect::To(query) = error.redirect(&uri, ResponseMode::Query, Some("xyz"), issuer)
+        else {
+            panic!("not a redirect")
+        };
+        assert_eq!(
+            query.as_str(),
+            "https://app.example.com/cb?tenant=a&error=access_denied&\
+             error_description=the+user+declined&state=xyz&iss=https%3A%2F%2Fid.example.com"
+        );
+        let Redirect::To(fragment) = error.redirect(&uri, ResponseMode::Fragment, None, issuer)
+        else {
+            panic!("not a redirect")
+        };
+        assert_eq!(fragment.query(), Some("tenant=a"));
+        assert_eq!(
+            fragment.fragment(),
+            Some(
+                "error=access_denied&error_description=the+user+declined&iss=https%3A%2F%2Fid.example.com"
+            )
+        );
+        let Redirect::FormPost { action, params } =
+            error.redirect(&uri, ResponseMode::FormPost, Some("xyz"), issuer)
+        else {
+            panic!("not a form post")
+        };
+        assert_eq!(action, uri);
+        assert_eq!(
+            params,
+            [
+                ("error", "access_denied".to_owned()),
+                ("error_description", "the user declined".to_owned()),
+                ("state", "xyz".to_owned()),
+                ("iss", issuer.to_owned()),
+            ]
+        );
     }
 }

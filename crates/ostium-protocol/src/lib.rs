@@ -8,7 +8,8 @@
 //! rule here is tested in microseconds and the other crates only wire it up.
 //!
 //! Layout:
-//! - [`error`]: [`OAuthError`], the RFC 6749 §5.2 error every refusal becomes.
+//! - [`error`]: [`OAuthError`], the error every refusal becomes, as a JSON body
+//!   (RFC 6749 §5.2) or a redirect to the client (§4.1.2.1).
 //! - [`form`]: form-encoded parameters with duplicate detection (RFC 6749 §3.2).
 //! - [`grant_type`]: grant types, IdentityServer's presets, forbidden combinations.
 //! - [`scope`]: scope syntax (RFC 6749 §3.3) and the resource catalog scopes map to.
@@ -32,9 +33,8 @@ pub use client::{
     AccessTokenType, Client, ClientAuthMethod, ClientCredentials, RefreshTokenExpiration,
     RefreshTokenPolicy, RefreshTokenUsage,
 };
-pub use error::{ErrorCode, OAuthError};
+pub use error::{Causes, ErrorCode, OAuthError, Redirect, ResponseMode};
 pub use form::Form;
-pub use grant::TokenRequest;
 pub use grant_type::{AllowedGrantTypes, GrantType};
 pub use response::TokenResponse;
 pub use scope::{GrantedScopes, ResourceCatalog, ScopeSet};

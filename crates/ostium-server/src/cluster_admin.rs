@@ -7,21 +7,27 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ostium_state::ClusterSecret;
-use ostium_state::network::cluster::AddLearner;
-use ostium_state::network::{ClusterClient, ClusterReply};
+use ostium_state::network::cluster::{AddLearner, ClusterCallError};
+use ostium_state::network::{ClusterClient, ClusterReply, ClusterSecretError};
 use ostium_state::node::NodeMetrics;
 
 use crate::config::{Config, NodeRole};
-use crate::replication::read_secret;
+use crate::state_link::{StateLinkError, read_secret};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("the configuration has no [cluster] section: this node is a cluster of one")]
     NotClustered,
-    #[error("{0}")]
-    Setup(String),
-    #[error("{0}")]
-    Call(String),
+    #[error("this file describes an edge node, which holds no Raft state; give a core node's file")]
+    EdgeNode,
+    #[error(transparent)]
+    Secret(#[from] StateLinkError),
+    #[error("the cluster secret is refused")]
+    SecretRefused(#[source] ClusterSecretError),
+    #[error("could not build the cluster client")]
+    Client(#[source] reqwest::Error),
+    #[error(transparent)]
+    Call(#[from] ClusterCallError),
     #[error("no leader is known to the node asked; retry once the cluster has elected one")]
     NoLeader,
     #[error("the cluster refused: {0}")]
@@ -45,15 +51,12 @@ pub struct Admin {
 impl Admin {
     pub fn for_config(config: &Config) -> Result<Self, AdminError> {
         let cluster = config.cluster.as_ref().ok_or(AdminError::NotClustered)?;
-        let secret =
-            read_secret(&cluster.secret_file).map_err(|e| AdminError::Setup(e.to_string()))?;
-        let secret = ClusterSecret::new(&secret).map_err(|e| AdminError::Setup(e.to_string()))?;
-        let client = ClusterClient::new(secret, Duration::from_secs(30))
-            .map_err(|e| AdminError::Setup(e.to_string()))?;
+        let secret = read_secret(&cluster.secret_file)?;
+        let secret = ClusterSecret::new(&secret).map_err(AdminError::SecretRefused)?;
+        let client =
+            ClusterClient::new(secret, Duration::from_secs(30)).map_err(AdminError::Client)?;
         let NodeRole::Core { raft_listen } = cluster.role else {
-            return Err(AdminError::Setup(
-                "this file describes an edge node, which holds no Raft state; give a core node's file".into(),
-            ));
+            return Err(AdminError::EdgeNode);
         };
         Ok(Self {
             client,
@@ -65,7 +68,7 @@ impl Admin {
         match self.client.status(&self.addr).await {
             Ok(ClusterReply::Done(metrics)) => Ok(metrics),
             Ok(other) => Err(AdminError::Refused(format!("{other:?}"))),
-            Err(e) => Err(AdminError::Call(e.to_string())),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -84,7 +87,7 @@ impl Admin {
                 Change::Promote { id } => self.client.promote(&addr, *id).await,
                 Change::Remove { id } => self.client.remove(&addr, *id).await,
             };
-            match reply.map_err(|e| AdminError::Call(e.to_string()))? {
+            match reply? {
                 ClusterReply::Done(()) => return Ok(()),
                 ClusterReply::NotLeader(Some(leader)) => addr = leader,
                 ClusterReply::NotLeader(None) => return Err(AdminError::NoLeader),

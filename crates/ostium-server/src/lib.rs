@@ -9,9 +9,10 @@
 //! Layout:
 //! - [`cluster_admin`]: `ostium cluster …` against a running node.
 //! - [`config`]: the TOML file, validated with errors naming file, entry and field.
-//! - [`server`]: building the shared state and running the HTTP server.
-//! - `replication`: a core node's Raft node, on a runtime of its own.
-//! - `edge_link`: an edge node's hot cache and calls to the cores, instead.
+//! - [`server`]: putting a node together ([`ServerBuilder`]: the configuration and
+//!   the grants it serves) and running the HTTP server.
+//! - `state_link`: this node's link to the replicated state, core or edge, on a
+//!   runtime of its own.
 //! - `signing_keys`: opening (or adding) the cluster's signing keys at start.
 //! - `routes`: `token` (the token endpoint), `discovery` (metadata and JWKS),
 //!   `ops` (health, readiness, Prometheus).
@@ -21,13 +22,12 @@
 mod cache_metrics;
 pub mod cluster_admin;
 pub mod config;
-mod edge_link;
 mod http_metrics;
-mod replication;
 mod routes;
 pub mod server;
 mod signing_keys;
 mod state;
+mod state_link;
 
 pub use config::{Config, ConfigError, SecretPolicy};
-pub use server::{Server, ServerError};
+pub use server::{Server, ServerBuilder, ServerError};

@@ -1,195 +1,73 @@
-//! Building a node from its configuration and serving HTTP until told to stop.
+//! Putting a node together and serving HTTP until told to stop.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
 use actix_web::middleware::{Condition, DefaultHeaders};
 use actix_web::{App, HttpServer, dev::Service, web};
 use futures_util::future::{Either, join, select};
+use ostium_grants::password::PasswordGrant;
+use ostium_grants::password_validator::UserError;
 use ostium_grants::{
-    Argon2PasswordValidator, GrantContext, GrantMetrics, GrantSupervisor,
-    ResourceOwnerPasswordValidator, TokenState,
+    Argon2PasswordValidator, GrantRegistry, GrantSupervisor, RegistryError,
+    ResourceOwnerPasswordValidator, TokenGrant,
 };
-use ostium_state::HotCache;
-use ostium_tokens::handle::RefreshHandles;
-use ostium_tokens::{JwtAccessTokens, KeyRing, SigningAlgorithm};
-use prometheus_client::registry::Registry;
 
-use crate::cache_metrics::CacheMetrics;
-use crate::config::{ClusterSettings, Config, NodeRole};
-use crate::edge_link::EdgeLink;
-use crate::http_metrics::HttpMetrics;
-use crate::replication::{Replication, ReplicationError};
+use crate::config::Config;
 use crate::routes;
-use crate::state::{NodeStatus, Shared};
+use crate::state::Shared;
+use crate::state_link::{StateLink, StateLinkError};
 
 /// Password checks allowed to wait for a free core before logins are refused.
 const MAX_WAITING_LOGINS: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("users: {0}")]
-    Users(String),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("users")]
+    Users(#[source] UserError),
+    #[error("grants")]
+    Grants(#[from] RegistryError),
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: std::net::SocketAddr,
+        #[source]
         source: std::io::Error,
     },
-    #[error("HTTP server failed: {0}")]
-    Http(std::io::Error),
-    #[error(transparent)]
-    Replication(#[from] ReplicationError),
+    #[error("HTTP server failed")]
+    Http(#[source] std::io::Error),
+    #[error("replicated state")]
+    State(#[from] StateLinkError),
+}
+
+/// A node being put together: its configuration and the grants it will serve.
+/// Nothing runs until [`ServerBuilder::build`].
+pub struct ServerBuilder {
+    config: Config,
+    grants: GrantRegistry,
+    request_spans: bool,
 }
 
 /// A node ready to serve.
 pub struct Server {
     config: Config,
     shared: web::Data<Shared>,
-    membership: Membership,
+    link: StateLink,
     request_spans: bool,
 }
 
-/// How this node takes part in its cluster.
-enum Membership {
-    /// A Raft member (or a cluster of one).
-    Core(Replication),
-    /// No log: the hot cache and the cores.
-    Edge(EdgeLink),
-}
-
-impl Membership {
-    fn start(config: &Config) -> Result<Self, ReplicationError> {
-        match (&config.cluster, &config.cache) {
-            (
-                Some(
-                    cluster @ ClusterSettings {
-                        role: NodeRole::Edge,
-                        ..
-                    },
-                ),
-                Some(cache),
-            ) => Ok(Self::Edge(EdgeLink::start(cluster, cache)?)),
-            _ => Ok(Self::Core(Replication::start(config)?)),
-        }
-    }
-
-    fn secret(&self) -> &[u8] {
-        match self {
-            Self::Core(core) => core.secret(),
-            Self::Edge(edge) => edge.secret(),
-        }
-    }
-
-    fn signing_keys(&self, algorithm: SigningAlgorithm) -> Result<KeyRing, ReplicationError> {
-        match self {
-            Self::Core(core) => core.signing_keys(algorithm),
-            Self::Edge(edge) => edge.signing_keys(algorithm),
-        }
-    }
-
-    fn token_state(&self) -> Arc<dyn TokenState> {
-        match self {
-            Self::Core(core) => Arc::new(core.state().clone()),
-            Self::Edge(edge) => Arc::new(edge.state().clone()),
-        }
-    }
-
-    /// The hot cache this node reads or writes through, if any.
-    fn cache(&self) -> Option<HotCache> {
-        match self {
-            Self::Core(core) => core.state().node().cache().cloned(),
-            Self::Edge(edge) => Some(edge.state().cache().clone()),
-        }
-    }
-
-    fn status(&self) -> NodeStatus {
-        match self {
-            Self::Core(core) => NodeStatus::Core(core.state().clone()),
-            Self::Edge(edge) => NodeStatus::Edge(edge.state().clone()),
-        }
-    }
-
-    fn shutdown(self) {
-        match self {
-            Self::Core(core) => core.shutdown(),
-            Self::Edge(edge) => edge.shutdown(),
-        }
-    }
-}
-
 impl Server {
-    /// Loads (or creates) the signing keys and prepares everything the workers share,
-    /// with the built-in password validator over the configured users.
-    pub fn build(config: Config) -> Result<Self, ServerError> {
+    /// Starts putting a node together from its configuration, with the built-in
+    /// grants; password logins are checked by the Argon2id validator over the
+    /// configured users.
+    pub fn builder(config: Config) -> Result<ServerBuilder, ServerError> {
         let users: Vec<_> = config.users.iter().map(|u| u.user.clone()).collect();
         let validator = Argon2PasswordValidator::new(&users, cpus(), MAX_WAITING_LOGINS)
-            .map_err(|e| ServerError::Users(e.to_string()))?;
-        Self::with_password_validator(config, Arc::new(validator))
-    }
-
-    /// As [`Server::build`], with a custom `ResourceOwnerPasswordValidator`.
-    pub fn with_password_validator(
-        config: Config,
-        password_validator: Arc<dyn ResourceOwnerPasswordValidator>,
-    ) -> Result<Self, ServerError> {
-        let membership = Membership::start(&config)?;
-        let keys = Arc::new(membership.signing_keys(config.signing_algorithm)?);
-        let mut registry = Registry::default();
-        let metrics = GrantMetrics::default();
-        metrics.register(&mut registry);
-        let http_metrics = HttpMetrics::new(&mut registry);
-        if let Some(cache) = membership.cache() {
-            registry.register_collector(Box::new(CacheMetrics(cache)));
-        }
-        let grant_context = Arc::new(GrantContext {
-            catalog: config.catalog.clone(),
-            access_tokens: JwtAccessTokens::new(&config.server.issuer, keys.clone()),
-            state: membership.token_state(),
-            refresh_handles: RefreshHandles::from_cluster_secret(membership.secret()),
-            metrics,
-        });
-        let (openid_configuration, authorization_server_metadata) =
-            routes::metadata_documents(&config.server.issuer, &config.catalog);
-        let clients: HashMap<_, _> = config
-            .clients
-            .iter()
-            .map(|c| (c.client_id.clone(), Arc::new(c.clone())))
-            .collect();
-        let api_resources = config
-            .api_resources
-            .iter()
-            .filter(|r| !r.api_secrets.is_empty())
-            .map(|r| (r.name.clone(), r.api_secrets.clone()))
-            .collect();
-        let shared = web::Data::new(Shared {
-            issuer: config.server.issuer.clone(),
-            clients,
-            api_resources,
-            grant_context,
-            password_validator,
-            keys,
-            openid_configuration,
-            authorization_server_metadata,
-            registry,
-            http_metrics,
-            max_body_bytes: config.server.max_body_bytes,
-            node: membership.status(),
-        });
-        Ok(Self {
+            .map_err(ServerError::Users)?;
+        Ok(ServerBuilder {
             config,
-            shared,
-            membership,
+            grants: GrantRegistry::standard(Arc::new(validator)),
             request_spans: false,
         })
-    }
-
-    /// Opens a tracing span for every request (W3C trace context continued from
-    /// `traceparent`). Worth it only when traces are exported: building the span
-    /// costs several percent of a core at full load.
-    pub fn with_request_spans(mut self, enabled: bool) -> Self {
-        self.request_spans = enabled;
-        self
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests (up to 10 s).
@@ -201,10 +79,7 @@ impl Server {
         let addr = self.config.server.listen;
         let server = HttpServer::new(move || {
             // One supervisor per worker: requests stay on the worker's thread.
-            let grants = GrantSupervisor::start(
-                shared.grant_context.clone(),
-                shared.password_validator.clone(),
-            );
+            let grants = GrantSupervisor::start(&shared.grants, shared.grant_context.clone());
             let http_metrics = shared.http_metrics.clone();
             App::new()
                 .app_data(shared.clone())
@@ -253,12 +128,74 @@ impl Server {
         };
         result.map_err(ServerError::Http)
     }
-}
 
-impl Server {
     /// Stops the replicated state once the HTTP server has stopped.
     pub fn shutdown(self) {
-        self.membership.shutdown();
+        self.link.shutdown();
+    }
+}
+
+impl ServerBuilder {
+    /// Checks resource owner passwords with `validator` instead of the built-in
+    /// Argon2id validator over the configured users.
+    pub fn with_password_validator(
+        mut self,
+        validator: Arc<dyn ResourceOwnerPasswordValidator>,
+    ) -> Result<Self, ServerError> {
+        self.grants.replace(PasswordGrant::new(validator))?;
+        Ok(self)
+    }
+
+    /// Serves an extension grant (RFC 6749 §4.5) at the token endpoint, for clients
+    /// that list its grant type.
+    pub fn with_grant<G: TokenGrant>(mut self, grant: G) -> Result<Self, ServerError> {
+        self.grants.register(grant)?;
+        Ok(self)
+    }
+
+    /// Opens a tracing span for every request (W3C trace context continued from
+    /// `traceparent`). Worth it only when traces are exported: building the span
+    /// costs several percent of a core at full load.
+    pub fn with_request_spans(mut self, enabled: bool) -> Self {
+        self.request_spans = enabled;
+        self
+    }
+
+    /// What an operator should know about the configuration with these grants: the
+    /// configuration's own warnings, and grant types clients are given that no
+    /// registered grant serves (requests for them get `unsupported_grant_type`).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = self.config.warnings.clone();
+        warnings.extend(
+            self.config
+                .unserved_grant_types(|grant| self.grants.serves(grant)),
+        );
+        warnings
+    }
+
+    /// Joins (or forms) the cluster, opens (or creates) the signing keys, and
+    /// prepares everything the workers share.
+    pub fn build(self) -> Result<Server, ServerError> {
+        let Self {
+            config,
+            grants,
+            request_spans,
+        } = self;
+        let link = StateLink::start(&config)?;
+        let keys = Arc::new(link.signing_keys(config.signing_algorithm)?);
+        let shared = web::Data::new(Shared::new(
+            &config,
+            grants,
+            link.store().clone(),
+            keys,
+            link.secret(),
+        ));
+        Ok(Server {
+            config,
+            shared,
+            link,
+            request_spans,
+        })
     }
 }
 

@@ -1,15 +1,21 @@
-//! What every HTTP worker shares: clients, keys, metadata documents and metrics.
+//! What every HTTP worker shares: clients, the grants, keys, metadata documents and
+//! metrics.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
-use ostium_grants::{GrantContext, ResourceOwnerPasswordValidator};
+use ostium_grants::{GrantContext, GrantMetrics, GrantRegistry, SystemClock};
 use ostium_protocol::{Client, SecretDigest};
-use ostium_tokens::KeyRing;
+use ostium_state::TokenStore;
+use ostium_tokens::handle::RefreshHandles;
+use ostium_tokens::{JwtAccessTokens, KeyRing};
 use prometheus_client::registry::Registry;
 
+use crate::cache_metrics::CacheMetrics;
+use crate::config::Config;
 use crate::http_metrics::HttpMetrics;
+use crate::routes;
 
 pub(crate) struct Shared {
     pub issuer: String,
@@ -17,20 +23,68 @@ pub(crate) struct Shared {
     /// API resources that may introspect, by name, with their secrets.
     pub api_resources: HashMap<String, Vec<SecretDigest>>,
     pub grant_context: Arc<GrantContext>,
-    pub password_validator: Arc<dyn ResourceOwnerPasswordValidator>,
+    /// Each worker starts its grant actors from it.
+    pub grants: GrantRegistry,
     pub keys: Arc<KeyRing>,
     /// `/.well-known/openid-configuration`, rendered once at start.
     pub openid_configuration: Bytes,
     /// `/.well-known/oauth-authorization-server` (RFC 8414), rendered once at start.
     pub authorization_server_metadata: Bytes,
-    pub registry: Registry,
+    pub metrics: Registry,
     pub http_metrics: HttpMetrics,
     pub max_body_bytes: usize,
-    pub node: NodeStatus,
 }
 
-/// What readiness reports about this node's place in the cluster.
-pub(crate) enum NodeStatus {
-    Core(ostium_state::ReplicatedState),
-    Edge(Arc<ostium_state::EdgeState>),
+impl Shared {
+    /// Everything the workers share, for `config` with `grants` over `store`, signing
+    /// with `keys`; `secret` is the cluster secret other keys derive from.
+    pub fn new(
+        config: &Config,
+        grants: GrantRegistry,
+        store: TokenStore,
+        keys: Arc<KeyRing>,
+        secret: &[u8],
+    ) -> Self {
+        let mut metrics = Registry::default();
+        let grant_metrics = GrantMetrics::default();
+        grant_metrics.register(&mut metrics);
+        let http_metrics = HttpMetrics::new(&mut metrics);
+        if let Some(cache) = store.hot_cache() {
+            metrics.register_collector(Box::new(CacheMetrics(cache.clone())));
+        }
+        let grant_context = Arc::new(GrantContext {
+            catalog: config.catalog.clone(),
+            access_tokens: JwtAccessTokens::new(&config.server.issuer, keys.clone()),
+            store,
+            refresh_handles: RefreshHandles::from_cluster_secret(secret),
+            metrics: grant_metrics,
+            clock: Arc::new(SystemClock),
+        });
+        let (openid_configuration, authorization_server_metadata) =
+            routes::metadata_documents(&config.server.issuer, &config.catalog, &grants);
+        let clients = config
+            .clients
+            .iter()
+            .map(|c| (c.client_id.clone(), Arc::new(c.clone())))
+            .collect();
+        let api_resources = config
+            .api_resources
+            .iter()
+            .filter(|r| !r.api_secrets.is_empty())
+            .map(|r| (r.name.clone(), r.api_secrets.clone()))
+            .collect();
+        Self {
+            issuer: config.server.issuer.clone(),
+            clients,
+            api_resources,
+            grant_context,
+            grants,
+            keys,
+            openid_configuration,
+            authorization_server_metadata,
+            metrics,
+            http_metrics,
+            max_body_bytes: config.server.max_body_bytes,
+        }
+    }
 }

@@ -1,14 +1,21 @@
-//! The write vocabulary of the replicated state (DESIGN §4): every change to it is one
-//! `StateCommand` appended to the Raft log, answered by one `StateResponse`.
+//! The write vocabulary of the replicated state (docs/architecture.md §4): every change
+//! to it is one `StateCommand` appended to the Raft log, answered by one
+//! `StateResponse`. Each command is a struct of its own, applied by the aggregate of
+//! the state it changes (`state/`).
 //!
 //! Versioning: each variant is written under a name that carries its version
 //! (`issue_refresh_token/v1`). A log written by an older binary must still decode, so a
-//! variant's fields never change once released; a changed command is a new variant
-//! (`…/v2`) and `State::apply` keeps handling the old one.
+//! command's fields never change once released; a changed command is a new variant
+//! (`…/v2`) and `State::apply` keeps handling the old one. `state/testdata/v1.json` is
+//! a log and snapshot written by the first release, and must keep loading.
 //!
 //! Time always comes from the command (`at`, seconds since the Unix epoch, written by
 //! the proposer), never from the clock of the node that applies it, so every node
-//! reaches the same state and clock skew cannot extend a token (DESIGN §9).
+//! reaches the same state and clock skew cannot extend a token
+//! (docs/architecture.md §4, the state machine).
+//!
+//! Only `ostium-state` builds commands: the rest of Ostium goes through the storage
+//! API of [`crate::token_store`].
 
 use std::fmt;
 
@@ -19,70 +26,102 @@ use crate::record::{FamilyId, RefreshTokenRecord, TokenExpiration, TokenUsage};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StateCommand {
-    /// Records a new refresh token, the first of a new family.
     #[serde(rename = "issue_refresh_token/v1")]
-    IssueRefreshToken {
-        family: FamilyId,
-        digest: TokenDigest,
-        client_id: String,
-        subject: String,
-        scope: String,
-        audiences: Vec<String>,
-        usage: TokenUsage,
-        expiration: TokenExpiration,
-        absolute_expires_at: u64,
-        sliding_lifetime: Option<u32>,
-        at: u64,
-    },
-    /// Redeems a refresh token (RFC 6749 §6): the compare-and-set behind invariant 1.
-    /// `successor` is derived by the proposer from the presented handle, so a retry of
-    /// the same redemption proposes the same successor.
+    IssueRefreshToken(IssueRefreshToken),
     #[serde(rename = "redeem_refresh_token/v1")]
-    RedeemRefreshToken {
-        digest: TokenDigest,
-        client_id: String,
-        successor: TokenDigest,
-        grace_period: u32,
-        at: u64,
-    },
-    /// Revokes every token of a refresh-token family (RFC 7009 §2.1).
+    RedeemRefreshToken(RedeemRefreshToken),
     #[serde(rename = "revoke_refresh_family/v1")]
-    RevokeRefreshFamily { family: FamilyId, at: u64 },
-    /// Puts a self-contained token (a JWT `jti`, a Biscuit revocation id, or a digest in
-    /// hex) on the deny list until it would have expired anyway.
+    RevokeRefreshFamily(RevokeRefreshFamily),
     #[serde(rename = "revoke_token/v1")]
-    RevokeToken {
-        token_id: String,
-        expires_at: u64,
-        at: u64,
-    },
-    /// Records a reference access token so that introspection can find it.
+    RevokeToken(RevokeToken),
     #[serde(rename = "store_reference_token/v1")]
-    StoreReferenceToken {
-        digest: TokenDigest,
-        client_id: String,
-        subject: Option<String>,
-        scope: String,
-        audiences: Vec<String>,
-        expires_at: u64,
-        at: u64,
-    },
+    StoreReferenceToken(StoreReferenceToken),
     #[serde(rename = "revoke_reference_token/v1")]
-    RevokeReferenceToken { digest: TokenDigest, at: u64 },
-    /// Drops everything that has expired by `at`.
+    RevokeReferenceToken(RevokeReferenceToken),
     #[serde(rename = "purge/v1")]
-    Purge { at: u64 },
-    /// Adds a signing key, its private part sealed with the cluster's key-encryption
-    /// key, so that every node signs with the same keys and verifies every token.
+    Purge(Purge),
     #[serde(rename = "add_signing_key/v1")]
-    AddSigningKey {
-        kid: String,
-        /// JWS `alg` name.
-        alg: String,
-        /// Nonce, ciphertext and tag (AES-256-GCM) of the PKCS#8 document.
-        sealed: Vec<u8>,
-        at: u64,
-    },
+    AddSigningKey(AddSigningKey),
+}
+
+/// Records a new refresh token, the first of a new family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueRefreshToken {
+    pub family: FamilyId,
+    pub digest: TokenDigest,
+    pub client_id: String,
+    pub subject: String,
+    pub scope: String,
+    pub audiences: Vec<String>,
+    pub usage: TokenUsage,
+    pub expiration: TokenExpiration,
+    pub absolute_expires_at: u64,
+    pub sliding_lifetime: Option<u32>,
+    pub at: u64,
+}
+
+/// Redeems a refresh token (RFC 6749 §6): the compare-and-set behind invariant 1.
+/// `successor` is derived by the proposer from the presented handle, so a retry of
+/// the same redemption proposes the same successor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedeemRefreshToken {
+    pub digest: TokenDigest,
+    pub client_id: String,
+    pub successor: TokenDigest,
+    pub grace_period: u32,
+    pub at: u64,
+}
+
+/// Revokes every token of a refresh-token family (RFC 7009 §2.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeRefreshFamily {
+    pub family: FamilyId,
+    pub at: u64,
+}
+
+/// Puts a self-contained token (a JWT `jti`, a Biscuit revocation id, or a digest in
+/// hex) on the deny list until it would have expired anyway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeToken {
+    pub token_id: String,
+    pub expires_at: u64,
+    pub at: u64,
+}
+
+/// Records a reference access token so that introspection can find it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreReferenceToken {
+    pub digest: TokenDigest,
+    pub client_id: String,
+    pub subject: Option<String>,
+    pub scope: String,
+    pub audiences: Vec<String>,
+    pub expires_at: u64,
+    pub at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeReferenceToken {
+    pub digest: TokenDigest,
+    pub at: u64,
+}
+
+/// Drops everything that has expired by `at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purge {
+    pub at: u64,
+}
+
+/// Adds a signing key, its private part sealed with the cluster's key-encryption key,
+/// so that every node signs with the same keys and verifies every token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddSigningKey {
+    pub kid: String,
+    /// JWS `alg` name.
+    pub alg: String,
+    /// Nonce, ciphertext and tag (AES-256-GCM) of the PKCS#8 document.
+    pub sealed: Vec<u8>,
+    pub at: u64,
 }
 
 /// One line for Raft's logs: the command and the digests or ids it is about, which are
@@ -90,39 +129,41 @@ pub enum StateCommand {
 impl fmt::Display for StateCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::IssueRefreshToken {
-                family, digest, at, ..
-            } => {
+            Self::IssueRefreshToken(c) => write!(
+                f,
+                "issue_refresh_token(family={}, digest={}, at={})",
+                c.family.0, c.digest, c.at
+            ),
+            Self::RedeemRefreshToken(c) => write!(
+                f,
+                "redeem_refresh_token(digest={}, successor={}, at={})",
+                c.digest, c.successor, c.at
+            ),
+            Self::RevokeRefreshFamily(c) => {
                 write!(
                     f,
-                    "issue_refresh_token(family={}, digest={digest}, at={at})",
-                    family.0
+                    "revoke_refresh_family(family={}, at={})",
+                    c.family.0, c.at
                 )
             }
-            Self::RedeemRefreshToken {
-                digest,
-                successor,
-                at,
-                ..
-            } => {
+            Self::RevokeToken(c) => write!(f, "revoke_token(at={})", c.at),
+            Self::StoreReferenceToken(c) => {
+                write!(f, "store_reference_token(digest={}, at={})", c.digest, c.at)
+            }
+            Self::RevokeReferenceToken(c) => {
                 write!(
                     f,
-                    "redeem_refresh_token(digest={digest}, successor={successor}, at={at})"
+                    "revoke_reference_token(digest={}, at={})",
+                    c.digest, c.at
                 )
             }
-            Self::RevokeRefreshFamily { family, at } => {
-                write!(f, "revoke_refresh_family(family={}, at={at})", family.0)
-            }
-            Self::RevokeToken { at, .. } => write!(f, "revoke_token(at={at})"),
-            Self::StoreReferenceToken { digest, at, .. } => {
-                write!(f, "store_reference_token(digest={digest}, at={at})")
-            }
-            Self::RevokeReferenceToken { digest, at } => {
-                write!(f, "revoke_reference_token(digest={digest}, at={at})")
-            }
-            Self::Purge { at } => write!(f, "purge(at={at})"),
-            Self::AddSigningKey { kid, alg, at, .. } => {
-                write!(f, "add_signing_key(kid={kid}, alg={alg}, at={at})")
+            Self::Purge(c) => write!(f, "purge(at={})", c.at),
+            Self::AddSigningKey(c) => {
+                write!(
+                    f,
+                    "add_signing_key(kid={}, alg={}, at={})",
+                    c.kid, c.alg, c.at
+                )
             }
         }
     }
@@ -132,9 +173,9 @@ impl fmt::Display for StateCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StateResponse {
-    /// A refresh or reference token was recorded.
+    /// A refresh or reference token, or a signing key, was recorded.
     Issued,
-    /// The digest is already in use; nothing changed.
+    /// The digest (or key id) is already in use; nothing changed.
     Duplicate,
     /// The token was current and is now spent; `record` is its successor, now current.
     Rotated { record: RefreshTokenRecord },

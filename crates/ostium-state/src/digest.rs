@@ -1,5 +1,6 @@
 //! SHA-256 digests of opaque handles: the only form in which a refresh token or a
-//! reference token is ever stored or replicated (DESIGN §4), written as lowercase hex.
+//! reference token is ever stored or replicated (docs/architecture.md §4), written as
+//! lowercase hex.
 
 use std::fmt;
 

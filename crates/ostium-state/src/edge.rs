@@ -1,19 +1,20 @@
-//! An edge node's share of the replicated state (DESIGN §4, roles): no log and no
-//! vote, so that token issuance scales out beyond the voters. Reads go through the
-//! hot cache while the leader vouches for it (the watermark) and to a core
+//! An edge node's share of the replicated state (docs/architecture.md §4, roles): no
+//! log and no vote, so that token issuance scales out beyond the voters. Reads go
+//! through the hot cache while the leader vouches for it (the watermark) and to a core
 //! otherwise; every write goes to the cluster, whose leader applies it.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
 
 use crate::cache::{CacheWrite, HotCache};
 use crate::command::{StateCommand, StateResponse};
 use crate::digest::TokenDigest;
+use crate::error::{AttemptError, Unavailable};
 use crate::network::cluster::{StateAnswer, StateRead};
 use crate::network::{ClusterClient, ClusterReply};
+use crate::patience::Patience;
 use crate::record::{Denial, SigningKeyRecord, TokenFacts};
-use crate::replicated::{LEADER_PATIENCE, RETRY_PAUSE, Unavailable};
 
 pub struct EdgeState {
     /// Raft addresses of the core nodes (their cluster API listens there too).
@@ -61,53 +62,55 @@ impl EdgeState {
     /// core's proposal, it is retried through leader changes: every command is safe
     /// to apply twice.
     pub async fn propose(&self, command: StateCommand) -> Result<StateResponse, Unavailable> {
-        let started = Instant::now();
-        let mut last = String::from("no core answered");
-        // A redirect is followed at once, but only one in a row: two cores naming
-        // each other (during an election) must not become a busy loop.
-        let mut redirected = false;
-        while started.elapsed() < LEADER_PATIENCE {
-            let Some(addr) = self.leader_hint().or_else(|| self.any_core()) else {
-                return Err(Unavailable("no core nodes are configured".into()));
-            };
-            match self.cluster.propose(&addr, &command).await {
-                Ok(ClusterReply::Done(response)) => {
-                    self.set_leader_hint(Some(addr));
-                    return Ok(response);
+        Patience::LEADER
+            .retry(async |_| {
+                // A redirect is followed at once, but only one in a row: two cores
+                // naming each other (during an election) must not become a busy loop.
+                let mut redirected = false;
+                loop {
+                    let Some(addr) = self.leader_hint().or_else(|| self.any_core()) else {
+                        return ControlFlow::Break(Err(Unavailable::NoCores));
+                    };
+                    let failed = match self.cluster.propose(&addr, &command).await {
+                        Ok(ClusterReply::Done(response)) => {
+                            self.set_leader_hint(Some(addr));
+                            return ControlFlow::Break(Ok(response));
+                        }
+                        Ok(ClusterReply::NotLeader(Some(leader)))
+                            if leader != addr && !redirected =>
+                        {
+                            self.set_leader_hint(Some(leader));
+                            redirected = true;
+                            continue;
+                        }
+                        Ok(ClusterReply::NotLeader(_)) => AttemptError::NoLeaderKnown(addr),
+                        Ok(ClusterReply::Failed(reason)) => AttemptError::Refused { addr, reason },
+                        Err(e) => e.into(),
+                    };
+                    self.set_leader_hint(None);
+                    return ControlFlow::Continue(failed);
                 }
-                Ok(ClusterReply::NotLeader(Some(leader))) if leader != addr && !redirected => {
-                    self.set_leader_hint(Some(leader));
-                    redirected = true;
-                    continue;
-                }
-                Ok(ClusterReply::NotLeader(_)) => last = format!("{addr} knows no leader"),
-                Ok(ClusterReply::Failed(reason)) => last = reason,
-                Err(e) => last = e.to_string(),
-            }
-            self.set_leader_hint(None);
-            redirected = false;
-            tokio::time::sleep(RETRY_PAUSE).await;
-        }
-        Err(Unavailable(last))
+            })
+            .await
     }
 
     /// Asks the cores in turn until one answers `read` after catching up.
-    async fn read(&self, read: &StateRead) -> Result<StateAnswer, Unavailable> {
-        let started = Instant::now();
-        let mut last = String::from("no core answered");
-        while started.elapsed() < LEADER_PATIENCE {
-            let Some(addr) = self.any_core() else {
-                return Err(Unavailable("no core nodes are configured".into()));
-            };
-            match self.cluster.read(&addr, read).await {
-                Ok(ClusterReply::Done(answer)) => return Ok(answer),
-                Ok(ClusterReply::NotLeader(_)) => last = format!("{addr} knows no leader"),
-                Ok(ClusterReply::Failed(reason)) => last = reason,
-                Err(e) => last = e.to_string(),
-            }
-            tokio::time::sleep(RETRY_PAUSE).await;
-        }
-        Err(Unavailable(last))
+    async fn read(&self, read: &StateRead) -> Result<(String, StateAnswer), Unavailable> {
+        Patience::LEADER
+            .retry(async |_| {
+                let Some(addr) = self.any_core() else {
+                    return ControlFlow::Break(Err(Unavailable::NoCores));
+                };
+                ControlFlow::Continue(match self.cluster.read(&addr, read).await {
+                    Ok(ClusterReply::Done(answer)) => {
+                        return ControlFlow::Break(Ok((addr, answer)));
+                    }
+                    Ok(ClusterReply::NotLeader(_)) => AttemptError::NoLeaderKnown(addr),
+                    Ok(ClusterReply::Failed(reason)) => AttemptError::Refused { addr, reason },
+                    Err(e) => e.into(),
+                })
+            })
+            .await
     }
 
     /// What is known of the opaque token with this digest: from the hot cache when
@@ -120,10 +123,10 @@ impl EdgeState {
             digest: *digest,
             now,
         };
-        let StateAnswer::Facts(facts) = self.read(&read).await? else {
-            return Err(Unavailable("a core answered another question".into()));
+        let facts = match self.read(&read).await? {
+            (_, StateAnswer::Facts(facts)) => *facts,
+            (core, _) => return Err(wrong_answer(core)),
         };
-        let facts = *facts;
         // Best effort: a failed fill only means the next lookup asks a core again.
         let fills = facts
             .refresh
@@ -148,16 +151,16 @@ impl EdgeState {
             now,
         };
         match self.read(&read).await? {
-            StateAnswer::Denied(denied) => Ok(denied),
-            _ => Err(Unavailable("a core answered another question".into())),
+            (_, StateAnswer::Denied(denied)) => Ok(denied),
+            (core, _) => Err(wrong_answer(core)),
         }
     }
 
     /// The cluster's sealed signing keys, from a core.
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, Unavailable> {
         match self.read(&StateRead::SigningKeys).await? {
-            StateAnswer::SigningKeys(keys) => Ok(keys),
-            _ => Err(Unavailable("a core answered another question".into())),
+            (_, StateAnswer::SigningKeys(keys)) => Ok(keys),
+            (core, _) => Err(wrong_answer(core)),
         }
     }
 
@@ -165,4 +168,10 @@ impl EdgeState {
     pub async fn publish_denial(&self, denial: Denial, until: u64) {
         self.cache.publish_denial(denial, until).await;
     }
+}
+
+/// A core that answers another question than the one asked runs another version of
+/// the cluster API; asking again would not help.
+fn wrong_answer(core: String) -> Unavailable {
+    Unavailable::refused(AttemptError::WrongAnswer(core))
 }

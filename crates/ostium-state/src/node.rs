@@ -3,25 +3,32 @@
 //! command, read locally or linearizably, and manage membership.
 //!
 //! Raft runs on the current tokio multi-thread runtime (never on actix's
-//! single-threaded workers, DESIGN §11). The node does not listen by itself: serve
-//! [`StateNode::raft_service`] on the Raft listener at `raft_addr`.
+//! single-threaded workers, docs/architecture.md §4, where it runs). The node does not listen by
+//! itself: serve [`StateNode::raft_service`] on the Raft listener at `raft_addr`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
-use openraft::errors::{ClientWriteError, LinearizableReadError};
+use openraft::errors::LinearizableReadError;
 use openraft::{ChangeMembers, Config, ReadPolicy, SnapshotPolicy};
 use redb::Database;
+use tokio_util::sync::CancellationToken;
 
 use crate::cache::{CacheWriter, HotCache};
 use crate::command::{StateCommand, StateResponse};
+use crate::error::AttemptError;
 use crate::network::{ClusterSecret, RaftNetwork, RaftService};
+use crate::patience::Patience;
 use crate::state::State;
 use crate::store::{self, LogStore, StateMachineStore, StateReader};
-use crate::typ::{ForwardToLeader, NodeId, Raft, RaftError, RaftNode, ServerState};
+use crate::typ::{
+    ClientWriteError, Fatal, ForwardToLeader, InitializeError, NodeId, QuorumNotEnough, Raft,
+    RaftError, RaftNode, ServerState,
+};
 
 /// How a node is started.
 #[derive(Debug, Clone)]
@@ -81,20 +88,22 @@ impl StateNodeConfig {
             ..Config::default()
         }
         .validate()
-        .map_err(|e| StateNodeError::Config(e.to_string()))
+        .map_err(StateNodeError::Config)
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateNodeError {
-    #[error("invalid Raft configuration: {0}")]
-    Config(String),
-    #[error("could not open the state store in the data directory: {0}")]
+    #[error("invalid Raft configuration")]
+    Config(#[source] openraft::ConfigError),
+    #[error("could not open the state store in the data directory")]
     Store(#[from] std::io::Error),
-    #[error("could not build the Raft network client: {0}")]
+    #[error("could not build the Raft network client")]
     Network(#[from] reqwest::Error),
-    #[error("Raft stopped: {0}")]
-    Raft(String),
+    #[error("Raft stopped")]
+    Raft(#[from] Fatal),
+    #[error("Raft did not stop cleanly")]
+    Shutdown(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the state store was still in use {SHUTDOWN_GRACE:?} after Raft stopped")]
     StillOpen,
 }
@@ -129,10 +138,10 @@ pub enum ProposeError {
     /// (a redemption retried with the same successor answers `AlreadyRotated`).
     #[error("leadership changed; the command may or may not have been applied; forward to {0:?}")]
     OutcomeUnknown(Leader),
-    #[error("proposal refused: {0}")]
-    Refused(String),
-    #[error("Raft stopped: {0}")]
-    Stopped(String),
+    #[error("proposal refused")]
+    Refused(#[source] Box<ClientWriteError>),
+    #[error("Raft stopped")]
+    Stopped(#[source] Fatal),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,24 +149,32 @@ pub enum ReadError {
     /// No leader is known, or leadership moved during the read: retry, or forward.
     #[error("no usable leader; forward to {0:?}")]
     ForwardToLeader(Leader),
-    #[error("leadership could not be confirmed by a quorum: {0}")]
-    NoQuorum(String),
-    #[error("the leader could not be asked: {0}")]
-    LeaderUnreachable(String),
-    #[error("not applied in time: {0}")]
-    Timeout(String),
-    #[error("Raft stopped: {0}")]
-    Stopped(String),
+    #[error("leadership could not be confirmed by a quorum")]
+    NoQuorum(#[source] QuorumNotEnough),
+    #[error("the leader could not be asked")]
+    LeaderUnreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("not applied in time")]
+    Timeout(#[source] openraft::metrics::WaitError),
+    #[error("Raft stopped")]
+    Stopped(#[source] Fatal),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum MembershipError {
     #[error("not the leader; forward to {0:?}")]
     ForwardToLeader(Leader),
-    #[error("membership change refused: {0}")]
-    Refused(String),
-    #[error("Raft stopped: {0}")]
-    Stopped(String),
+    #[error("membership change refused")]
+    Refused(#[source] Box<ClientWriteError>),
+    #[error("the cluster could not be formed")]
+    Initialize(#[source] Box<InitializeError>),
+    #[error("node {id} is started at {started_at} but the members list it at {listed:?}")]
+    NotListed {
+        id: NodeId,
+        started_at: String,
+        listed: Option<String>,
+    },
+    #[error("Raft stopped")]
+    Stopped(#[source] Fatal),
 }
 
 /// A node's view of the cluster: what `ostium cluster status` prints (as JSON) and what
@@ -217,8 +234,7 @@ impl StateNode {
             LogStore::new(db.clone()),
             state_machine,
         )
-        .await
-        .map_err(|e| StateNodeError::Raft(e.to_string()))?;
+        .await?;
         let service = RaftService::new(raft.clone(), config.secret);
         Ok(Self {
             id: config.node_id,
@@ -244,13 +260,15 @@ impl StateNode {
     }
 
     /// Keeps the hot cache's watermark while this node leads (see
-    /// [`CacheWriter::spawn_keeper`]); `None` without a hot cache.
+    /// [`CacheWriter::spawn_keeper`]) until `stop` is cancelled; `None` without a hot
+    /// cache.
     pub fn spawn_cache_keeper(
         self: &Arc<Self>,
         every: Duration,
+        stop: CancellationToken,
     ) -> Option<tokio::task::JoinHandle<()>> {
         let writer = self.cache.clone()?;
-        Some(writer.spawn_keeper(self.clone(), every))
+        Some(writer.spawn_keeper(self.clone(), every, stop))
     }
 
     /// The index of the last log entry applied here.
@@ -283,8 +301,8 @@ impl StateNode {
             Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(forward))) => {
                 Err(ProposeError::OutcomeUnknown(forward.into()))
             }
-            Err(RaftError::APIError(refused)) => Err(ProposeError::Refused(refused.to_string())),
-            Err(RaftError::Fatal(fatal)) => Err(ProposeError::Stopped(fatal.to_string())),
+            Err(RaftError::APIError(refused)) => Err(ProposeError::Refused(Box::new(refused))),
+            Err(RaftError::Fatal(fatal)) => Err(ProposeError::Stopped(fatal)),
         }
     }
 
@@ -319,9 +337,9 @@ impl StateNode {
             Ok(_) => return Ok(self.reader.read(read)),
             Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => forward,
             Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e))) => {
-                return Err(ReadError::NoQuorum(e.to_string()));
+                return Err(ReadError::NoQuorum(e));
             }
-            Err(RaftError::Fatal(fatal)) => return Err(ReadError::Stopped(fatal.to_string())),
+            Err(RaftError::Fatal(fatal)) => return Err(ReadError::Stopped(fatal)),
         };
         let leader = Leader::from(forward);
         let (Some(id), Some(addr)) = (leader.id, leader.raft_addr.clone()) else {
@@ -339,12 +357,12 @@ impl StateNode {
                 return Err(ReadError::ForwardToLeader(leader));
             }
             Ok(Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e)))) => {
-                return Err(ReadError::NoQuorum(e.to_string()));
+                return Err(ReadError::NoQuorum(e));
             }
             Ok(Err(RaftError::Fatal(fatal))) => {
-                return Err(ReadError::LeaderUnreachable(fatal.to_string()));
+                return Err(ReadError::LeaderUnreachable(Box::new(fatal)));
             }
-            Err(unreachable) => return Err(ReadError::LeaderUnreachable(unreachable.to_string())),
+            Err(unreachable) => return Err(ReadError::LeaderUnreachable(Box::new(unreachable))),
         };
         self.wait_applied(index, self.read_timeout).await?;
         Ok(self.reader.read(read))
@@ -405,10 +423,7 @@ impl StateNode {
     /// Whether this node has been part of a cluster before (it has a log or a vote):
     /// a restarted node must not form a new one.
     pub async fn is_initialized(&self) -> Result<bool, StateNodeError> {
-        self.raft
-            .is_initialized()
-            .await
-            .map_err(|e| StateNodeError::Raft(e.to_string()))
+        Ok(self.raft.is_initialized().await?)
     }
 
     /// Forms a new cluster of `members` (id → Raft address). Call it once, on one node
@@ -421,10 +436,11 @@ impl StateNode {
         match members.get(&self.id) {
             Some(addr) if *addr == self.raft_addr => {}
             listed => {
-                return Err(MembershipError::Refused(format!(
-                    "node {} is started at {} but the members list it at {listed:?}",
-                    self.id, self.raft_addr
-                )));
+                return Err(MembershipError::NotListed {
+                    id: self.id,
+                    started_at: self.raft_addr.clone(),
+                    listed: listed.cloned(),
+                });
             }
         }
         let members: BTreeMap<NodeId, RaftNode> = members
@@ -432,8 +448,8 @@ impl StateNode {
             .map(|(id, addr)| (id, RaftNode::new(addr)))
             .collect();
         self.raft.initialize(members).await.map_err(|e| match e {
-            RaftError::APIError(refused) => MembershipError::Refused(refused.to_string()),
-            RaftError::Fatal(fatal) => MembershipError::Stopped(fatal.to_string()),
+            RaftError::APIError(refused) => MembershipError::Initialize(Box::new(refused)),
+            RaftError::Fatal(fatal) => MembershipError::Stopped(fatal),
         })
     }
 
@@ -490,7 +506,7 @@ impl StateNode {
             .applied_index_at_least(Some(index), "wait_applied")
             .await
             .map(|_| ())
-            .map_err(|e| ReadError::Timeout(e.to_string()))
+            .map_err(ReadError::Timeout)
     }
 
     /// Stops Raft and closes the database in the data directory, so that a node can be
@@ -500,7 +516,7 @@ impl StateNode {
         self.raft
             .shutdown()
             .await
-            .map_err(|e| StateNodeError::Raft(e.to_string()))?;
+            .map_err(|e| StateNodeError::Shutdown(Box::new(e)))?;
         let db = self
             .db
             .lock()
@@ -513,25 +529,29 @@ impl StateNode {
         // as they wind down, after `shutdown` has returned. Wait until ours is the last,
         // then drop it here: redb releases its file lock only when `Database::drop` has
         // finished, which is after the last handle's count reaches zero.
-        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-        while Arc::strong_count(&db) > 1 {
-            if tokio::time::Instant::now() >= deadline {
-                return Err(StateNodeError::StillOpen);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let closing = Patience {
+            total: SHUTDOWN_GRACE,
+            pause: Duration::from_millis(20),
+        };
+        let last_handle = closing.retry(async |_| match Arc::strong_count(&db) {
+            1 => ControlFlow::Break(Ok(())),
+            _ => ControlFlow::Continue(AttemptError::StillInUse),
+        });
+        if last_handle.await.is_err() {
+            return Err(StateNodeError::StillOpen);
         }
         tokio::task::spawn_blocking(move || drop(db))
             .await
-            .map_err(|e| StateNodeError::Raft(e.to_string()))
+            .map_err(|e| StateNodeError::Shutdown(Box::new(e)))
     }
 }
 
-fn membership_error(e: RaftError<ClientWriteError<crate::typ::TypeConfig>>) -> MembershipError {
+fn membership_error(e: RaftError<ClientWriteError>) -> MembershipError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
             MembershipError::ForwardToLeader(forward.into())
         }
-        RaftError::APIError(refused) => MembershipError::Refused(refused.to_string()),
-        RaftError::Fatal(fatal) => MembershipError::Stopped(fatal.to_string()),
+        RaftError::APIError(refused) => MembershipError::Refused(Box::new(refused)),
+        RaftError::Fatal(fatal) => MembershipError::Stopped(fatal),
     }
 }

@@ -7,25 +7,22 @@
 //! repeated redemption with the same successor is `AlreadyRotated`), so a proposal
 //! whose outcome is unknown after a leader change is simply retried.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::command::{StateCommand, StateResponse};
+use ostium_protocol::Causes;
+use tokio_util::sync::CancellationToken;
+
+use crate::command::{Purge, StateCommand, StateResponse};
 use crate::digest::TokenDigest;
+use crate::error::{AttemptError, Unavailable};
 use crate::network::{ClusterClient, ClusterReply};
 use crate::node::{ProposeError, ReadError, StateNode};
+use crate::patience::Patience;
 use crate::record::{Denial, TokenFacts};
 use crate::state::State;
-
-/// How long a proposal or a catching-up read may wait for a leader.
-pub(crate) const LEADER_PATIENCE: Duration = Duration::from_secs(5);
-/// Pause between attempts while a leader is being elected.
-pub(crate) const RETRY_PAUSE: Duration = Duration::from_millis(50);
-
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("the replicated state is unavailable: {0}")]
-pub struct Unavailable(pub String);
 
 #[derive(Clone)]
 pub struct ReplicatedState {
@@ -68,48 +65,56 @@ impl ReplicatedState {
     /// Proposes `command` here or at the leader, and returns its outcome once applied
     /// there.
     pub async fn propose(&self, command: StateCommand) -> Result<StateResponse, Unavailable> {
-        let started = Instant::now();
-        let mut last = String::from("no leader");
-        while started.elapsed() < LEADER_PATIENCE {
-            // A leader that accepted the command and then lost its quorum keeps it
-            // pending until the partition heals, which may be never: stop waiting when
-            // the patience is spent. Whether it is applied later is then unknown, as
-            // after any `Unavailable`.
-            let remaining = LEADER_PATIENCE.saturating_sub(started.elapsed());
-            let Ok(proposed) =
-                tokio::time::timeout(remaining, self.node.propose(command.clone())).await
-            else {
-                last = "the leader could not commit it in time".into();
-                break;
-            };
-            match proposed {
-                Ok(response) => return Ok(response),
-                Err(ProposeError::ForwardToLeader(leader)) => {
-                    if let Some(addr) = leader.raft_addr {
-                        match self.cluster.propose(&addr, &command).await {
-                            Ok(ClusterReply::Done(response)) => return Ok(response),
-                            Ok(ClusterReply::NotLeader(_)) => {
-                                last = format!("{addr} is no longer the leader")
-                            }
-                            Ok(ClusterReply::Failed(reason)) => last = reason,
-                            Err(e) => last = e.to_string(),
-                        }
+        Patience::LEADER
+            .retry(async |remaining| {
+                // A leader that accepted the command and then lost its quorum keeps it
+                // pending until the partition heals, which may be never: stop waiting
+                // when the patience is spent. Whether it is applied later is then
+                // unknown, as after any `Unavailable`.
+                let Ok(proposed) =
+                    tokio::time::timeout(remaining, self.node.propose(command.clone())).await
+                else {
+                    return ControlFlow::Break(Err(Unavailable::gave_up(
+                        Patience::LEADER.total,
+                        AttemptError::CommitTimeout,
+                    )));
+                };
+                let leader = match proposed {
+                    Ok(response) => return ControlFlow::Break(Ok(response)),
+                    Err(ProposeError::ForwardToLeader(leader)) => leader,
+                    Err(stopped @ ProposeError::Stopped(_)) => {
+                        return ControlFlow::Break(Err(Unavailable::stopped(stopped)));
                     }
-                }
-                Err(ProposeError::OutcomeUnknown(_)) => last = "leadership changed".into(),
-                Err(fatal) => return Err(Unavailable(fatal.to_string())),
-            }
-            tokio::time::sleep(RETRY_PAUSE).await;
-        }
-        Err(Unavailable(last))
+                    Err(refused @ ProposeError::Refused(_)) => {
+                        return ControlFlow::Break(Err(Unavailable::refused(refused)));
+                    }
+                    Err(other @ ProposeError::OutcomeUnknown(_)) => {
+                        return ControlFlow::Continue(other.into());
+                    }
+                };
+                let Some(addr) = leader.raft_addr else {
+                    return ControlFlow::Continue(AttemptError::NoLeaderYet);
+                };
+                ControlFlow::Continue(match self.cluster.propose(&addr, &command).await {
+                    Ok(ClusterReply::Done(response)) => return ControlFlow::Break(Ok(response)),
+                    Ok(ClusterReply::NotLeader(_)) => AttemptError::NoLongerLeader(addr),
+                    Ok(ClusterReply::Failed(reason)) => AttemptError::Refused { addr, reason },
+                    Err(e) => e.into(),
+                })
+            })
+            .await
     }
 
     /// Drops expired records every `interval`: while this node is the leader it
     /// proposes `Purge` with its own clock's time, which the log then carries to
-    /// every node. Runs until the returned task is aborted.
-    pub fn spawn_purger(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+    /// every node. Runs until `stop` is cancelled.
+    pub fn spawn_purger(
+        &self,
+        interval: Duration,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
         let node = self.node.clone();
-        tokio::spawn(async move {
+        let purging = async move {
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             ticks.tick().await;
@@ -121,14 +126,19 @@ impl ReplicatedState {
                 let at = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                match node.propose(StateCommand::Purge { at }).await {
+                match node.propose(StateCommand::Purge(Purge { at })).await {
                     Ok(StateResponse::Purged { removed }) if removed > 0 => {
                         tracing::info!(removed, "purged expired tokens from the replicated state");
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %e, "purge not proposed"),
+                    Err(e) => tracing::debug!(error = %Causes(&e), "purge not proposed"),
                 }
             }
+        };
+        // Cancelled wherever it waits: a proposal at a leader that lost its quorum
+        // must not hold up a shutdown.
+        tokio::spawn(async move {
+            stop.run_until_cancelled(purging).await;
         })
     }
 
@@ -168,29 +178,29 @@ impl ReplicatedState {
             return Ok(());
         }
         let ticket = self.reads.arrived.fetch_add(1, Ordering::SeqCst) + 1;
-        let started = Instant::now();
-        loop {
-            let turn = self.reads.turn.lock().await;
-            if self.reads.served.load(Ordering::SeqCst) >= ticket {
-                return Ok(());
-            }
-            // Everyone who arrived before this read starts is served by it.
-            let covers = self.reads.arrived.load(Ordering::SeqCst);
-            match self.node.linearizable_read(|_| ()).await {
-                Ok(()) => {
-                    self.reads.served.fetch_max(covers, Ordering::SeqCst);
-                    return Ok(());
+        Patience::LEADER
+            .retry(async |_| {
+                let turn = self.reads.turn.lock().await;
+                if self.reads.served.load(Ordering::SeqCst) >= ticket {
+                    return ControlFlow::Break(Ok(()));
                 }
-                Err(ReadError::Stopped(reason)) => return Err(Unavailable(reason)),
-                Err(other) if started.elapsed() >= LEADER_PATIENCE => {
-                    return Err(Unavailable(other.to_string()));
+                // Everyone who arrived before this read starts is served by it.
+                let covers = self.reads.arrived.load(Ordering::SeqCst);
+                match self.node.linearizable_read(|_| ()).await {
+                    Ok(()) => {
+                        self.reads.served.fetch_max(covers, Ordering::SeqCst);
+                        ControlFlow::Break(Ok(()))
+                    }
+                    Err(stopped @ ReadError::Stopped(_)) => {
+                        ControlFlow::Break(Err(Unavailable::stopped(stopped)))
+                    }
+                    Err(other) => {
+                        // Let others try while this caller waits out an election.
+                        drop(turn);
+                        ControlFlow::Continue(other.into())
+                    }
                 }
-                Err(_) => {
-                    // Let others try while this caller waits out an election.
-                    drop(turn);
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-            }
-        }
+            })
+            .await
     }
 }

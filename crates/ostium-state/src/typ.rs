@@ -33,6 +33,9 @@ pub type RPCError = openraft::errors::RPCError<TypeConfig>;
 pub type RaftError<E = openraft::errors::Infallible> = openraft::errors::RaftError<TypeConfig, E>;
 pub type ClientWriteError = openraft::errors::ClientWriteError<TypeConfig>;
 pub type ForwardToLeader = openraft::errors::ForwardToLeader<TypeConfig>;
+pub type Fatal = openraft::errors::Fatal<TypeConfig>;
+pub type QuorumNotEnough = openraft::errors::QuorumNotEnough<TypeConfig>;
+pub type InitializeError = openraft::errors::InitializeError<TypeConfig>;
 
 /// The Raft handle of a node.
 pub type Raft = openraft::Raft<TypeConfig, crate::store::StateMachineStore>;

@@ -93,15 +93,11 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { config, dev } => serve(config, dev),
         Command::CheckConfig { file, dev } => {
             let config = Config::load(&file, secret_policy(dev))?;
-            for warning in &config.warnings {
+            let (clients, users) = (config.clients.len(), config.users.len());
+            for warning in Server::builder(config)?.warnings() {
                 eprintln!("warning: {warning}");
             }
-            println!(
-                "{}: ok ({} clients, {} users)",
-                file.display(),
-                config.clients.len(),
-                config.users.len()
-            );
+            println!("{}: ok ({clients} clients, {users} users)", file.display());
             Ok(())
         }
         Command::Cluster { command, config } => {
@@ -131,11 +127,12 @@ fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
         Some(file) => Config::load(file, policy)?,
         None => dev::config()?,
     };
-    for warning in &config.warnings {
+    let issuer = config.server.issuer.clone();
+    let builder = Server::builder(config)?.with_request_spans(telemetry.exporting());
+    for warning in builder.warnings() {
         tracing::warn!("{warning}");
     }
-    let issuer = config.server.issuer.clone();
-    let server = Server::build(config)?.with_request_spans(telemetry.exporting());
+    let server = builder.build()?;
     if dev && config_file.is_none() {
         dev::print_banner(&issuer);
     }

@@ -1,30 +1,50 @@
-//! What the back-channel endpoints (token, revocation, introspection) share: reading
-//! a bounded form body, authenticating the client that sent it (RFC 6749 §2.3), and
-//! answering errors per RFC 6749 §5.2 with `Cache-Control: no-store`.
+//! What the back-channel endpoints (token, revocation, introspection) share: the form
+//! body, read within its limit ([`FormBody`], an extractor), the client that sent it
+//! authenticated (RFC 6749 §2.3), and answers: JSON with `Cache-Control: no-store`,
+//! or the error of RFC 6749 §5.2.
 
 use std::sync::Arc;
 
+use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{
     AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, PRAGMA,
     WWW_AUTHENTICATE,
 };
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
 use futures_util::StreamExt;
-use ostium_protocol::{Client, ClientCredentials, ErrorCode, Form, OAuthError};
+use futures_util::future::LocalBoxFuture;
+use ostium_protocol::{Causes, Client, ClientCredentials, ErrorCode, Form, OAuthError};
 use serde::Serialize;
 
 use crate::state::Shared;
 
-pub(crate) async fn read_form(
-    request: &HttpRequest,
-    payload: web::Payload,
-    max_body_bytes: usize,
-) -> Result<Form, OAuthError> {
-    require_form_content_type(request)?;
-    let body = read_body(request, payload, max_body_bytes).await?;
-    Form::parse(&body)
+/// A form-encoded request body (RFC 6749 §3.2), read up to `[server] max_body_bytes`.
+pub(crate) struct FormBody(pub Form);
+
+impl FromRequest for FormBody {
+    type Error = Refusal;
+    type Future = LocalBoxFuture<'static, Result<Self, Refusal>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            let limit = match request.app_data::<web::Data<Shared>>() {
+                Some(shared) => shared.max_body_bytes,
+                None => return Err(OAuthError::server_error().with_cause(NoSharedState).into()),
+            };
+            require_form_content_type(&request)?;
+            let body = read_body(&request, payload, limit).await?;
+            Ok(Self(Form::parse(&body)?))
+        })
+    }
 }
+
+/// The app was built without the workers' shared state: a bug, never the client's.
+#[derive(Debug, thiserror::Error)]
+#[error("the workers' shared state is not registered with the app")]
+struct NoSharedState;
 
 /// The credentials the request carries, from the `Authorization` header and the form.
 pub(crate) fn credentials(
@@ -42,9 +62,18 @@ pub(crate) fn credentials(
     ClientCredentials::from_request(authorization, form)
 }
 
+/// The configured client the request's credentials prove it is.
 pub(crate) fn authenticate(
+    request: &HttpRequest,
+    form: &Form,
     shared: &Shared,
+) -> Result<Arc<Client>, OAuthError> {
+    authenticate_credentials(&credentials(request, form)?, shared)
+}
+
+pub(crate) fn authenticate_credentials(
     credentials: &ClientCredentials,
+    shared: &Shared,
 ) -> Result<Arc<Client>, OAuthError> {
     let client = shared.clients.get(&credentials.client_id).ok_or_else(|| {
         // Debug formatting escapes control characters a client could use to forge log lines.
@@ -80,7 +109,7 @@ fn require_form_content_type(request: &HttpRequest) -> Result<(), OAuthError> {
 /// Reads the body up to `limit` bytes; a larger one is refused without reading it all.
 async fn read_body(
     request: &HttpRequest,
-    mut payload: web::Payload,
+    mut payload: Payload,
     limit: usize,
 ) -> Result<web::BytesMut, OAuthError> {
     let too_large = || OAuthError::invalid_request(format!("request body exceeds {limit} bytes"));
@@ -104,15 +133,49 @@ async fn read_body(
     Ok(body)
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'static str,
-    error_description: &'a str,
+/// `200` with `body` as JSON, not to be cached.
+pub(crate) fn json(body: &impl Serialize) -> HttpResponse {
+    no_store(HttpResponse::Ok()).json(body)
+}
+
+/// A refused request, as the client sees it.
+#[derive(Debug)]
+pub(crate) struct Refusal(pub OAuthError);
+
+impl From<OAuthError> for Refusal {
+    fn from(refused: OAuthError) -> Self {
+        Self(refused)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ResponseError for Refusal {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::BAD_REQUEST)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        error_response(&self.0)
+    }
 }
 
 /// RFC 6749 §5.2. `invalid_client` is a 401 with a Basic challenge (RFC 7235 requires
-/// `WWW-Authenticate` on every 401).
+/// `WWW-Authenticate` on every 401). A refusal with a cause (the state unavailable, a
+/// failure inside) is logged with it here, where it leaves the server.
 pub(crate) fn error_response(refused: &OAuthError) -> HttpResponse {
+    if let Some(cause) = refused.cause() {
+        match refused.code {
+            ErrorCode::ServerError => {
+                tracing::error!(error = %refused.code, cause = %Causes(cause), "request failed");
+            }
+            _ => tracing::warn!(error = %refused.code, cause = %Causes(cause), "request refused"),
+        }
+    }
     let status = StatusCode::from_u16(refused.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = no_store(HttpResponse::build(status));
     if refused.code == ErrorCode::InvalidClient {
@@ -121,10 +184,7 @@ pub(crate) fn error_response(refused: &OAuthError) -> HttpResponse {
             HeaderValue::from_static(r#"Basic realm="ostium", charset="UTF-8""#),
         ));
     }
-    response.json(ErrorBody {
-        error: refused.code.as_str(),
-        error_description: &refused.description,
-    })
+    response.json(refused.body())
 }
 
 /// RFC 6749 §5.1: responses carrying tokens must not be cached.

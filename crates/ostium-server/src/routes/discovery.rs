@@ -8,16 +8,20 @@
 use actix_web::HttpResponse;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::web::{self, Bytes};
+use ostium_grants::GrantRegistry;
 use ostium_protocol::{ClientAuthMethod, ResourceCatalog};
 use serde_json::{Value, json};
 
 use crate::state::Shared;
 
-/// Grant types the token endpoint serves.
-const GRANT_TYPES: &[&str] = &["client_credentials", "password", "refresh_token"];
-
-/// Renders `(openid-configuration, oauth-authorization-server)` for `issuer`.
-pub(crate) fn metadata_documents(issuer: &str, catalog: &ResourceCatalog) -> (Bytes, Bytes) {
+/// Renders `(openid-configuration, oauth-authorization-server)` for `issuer`, with
+/// the grant types the registry serves.
+pub(crate) fn metadata_documents(
+    issuer: &str,
+    catalog: &ResourceCatalog,
+    grants: &GrantRegistry,
+) -> (Bytes, Bytes) {
+    let grant_types: Vec<&str> = grants.grant_types().map(|g| g.name()).collect();
     let endpoint = |path: &str| format!("{issuer}{path}");
     let auth_methods: Vec<&str> = [
         ClientAuthMethod::ClientSecretBasic,
@@ -33,7 +37,7 @@ pub(crate) fn metadata_documents(issuer: &str, catalog: &ResourceCatalog) -> (By
         "token_endpoint": endpoint("/connect/token"),
         "revocation_endpoint": endpoint("/connect/revocation"),
         "introspection_endpoint": endpoint("/connect/introspect"),
-        "grant_types_supported": GRANT_TYPES,
+        "grant_types_supported": grant_types,
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

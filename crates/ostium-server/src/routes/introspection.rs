@@ -3,36 +3,23 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use ostium_grants::GrantSupervisor;
-use ostium_grants::context::now;
-use ostium_grants::introspection::{Caller, Introspection, introspect};
+use ostium_grants::introspection::{Caller, introspect};
 use ostium_protocol::token_management::TokenQuery;
 use ostium_protocol::{ClientAuthMethod, ClientCredentials, OAuthError};
 
-use super::back_channel::{authenticate, credentials, error_response, no_store, read_form};
+use super::back_channel::{FormBody, Refusal, authenticate_credentials, credentials, json};
 use crate::state::Shared;
 
 pub(crate) async fn introspection(
     request: HttpRequest,
-    payload: web::Payload,
+    FormBody(form): FormBody,
     shared: web::Data<Shared>,
     grants: web::Data<GrantSupervisor>,
-) -> HttpResponse {
-    match answer(&request, payload, &shared, &grants).await {
-        Ok(body) => no_store(HttpResponse::Ok()).json(body),
-        Err(refused) => error_response(&refused),
-    }
-}
-
-async fn answer(
-    request: &HttpRequest,
-    payload: web::Payload,
-    shared: &Shared,
-    grants: &GrantSupervisor,
-) -> Result<Introspection, OAuthError> {
-    let form = read_form(request, payload, shared.max_body_bytes).await?;
-    let caller = caller(shared, &credentials(request, &form)?)?;
+) -> Result<HttpResponse, Refusal> {
+    let caller = caller(&shared, &credentials(&request, &form)?)?;
     let query = TokenQuery::parse(&form)?;
-    introspect(grants.context(), &shared.issuer, &caller, &query, now()).await
+    let answer = introspect(grants.context(), &shared.issuer, &caller, &query).await?;
+    Ok(json(&answer))
 }
 
 /// An API resource if the id names one, otherwise a client.
@@ -51,7 +38,9 @@ fn caller(shared: &Shared, credentials: &ClientCredentials) -> Result<Caller, OA
             "introspection needs a client secret or an API resource secret",
         )),
         None => Ok(Caller::Client(
-            authenticate(shared, credentials)?.client_id.clone(),
+            authenticate_credentials(credentials, shared)?
+                .client_id
+                .clone(),
         )),
     }
 }

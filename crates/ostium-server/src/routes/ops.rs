@@ -1,8 +1,9 @@
 //! Operations endpoints: liveness, readiness and the Prometheus scrape.
 
 use actix_web::{HttpResponse, web};
+use ostium_state::NodeStatus;
 
-use crate::state::{NodeStatus, Shared};
+use crate::state::Shared;
 
 /// Liveness: the process answers HTTP.
 pub(crate) async fn healthz() -> HttpResponse {
@@ -15,18 +16,22 @@ pub(crate) async fn healthz() -> HttpResponse {
 /// edge whether the hot cache is vouched for (else its reads go to the cores).
 pub(crate) async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
     let kid = shared.keys.active().kid();
-    let body = match &shared.node {
-        NodeStatus::Core(state) => serde_json::json!({
+    let body = match shared.grant_context.store.status().await {
+        NodeStatus::Core { leader } => serde_json::json!({
             "status": "ready",
             "role": "core",
             "signing_key": kid,
-            "raft_leader": state.node().metrics().leader,
+            "raft_leader": leader,
         }),
-        NodeStatus::Edge(edge) => serde_json::json!({
+        NodeStatus::Edge { cache_watermark } => serde_json::json!({
             "status": "ready",
             "role": "edge",
             "signing_key": kid,
-            "cache_watermark": edge.cache().watermark().await,
+            "cache_watermark": cache_watermark,
+        }),
+        NodeStatus::Memory => serde_json::json!({
+            "status": "ready",
+            "signing_key": kid,
         }),
     };
     HttpResponse::Ok().json(body)
@@ -35,7 +40,7 @@ pub(crate) async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
 /// Prometheus scrape, in the OpenMetrics text format.
 pub(crate) async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
     let mut body = String::new();
-    if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &shared.registry) {
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &shared.metrics) {
         tracing::error!(error = %e, "could not encode metrics");
         return HttpResponse::InternalServerError().finish();
     }

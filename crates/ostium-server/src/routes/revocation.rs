@@ -6,32 +6,18 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use ostium_grants::GrantSupervisor;
-use ostium_protocol::OAuthError;
 use ostium_protocol::token_management::TokenQuery;
 
-use super::back_channel::{authenticate, credentials, error_response, no_store, read_form};
+use super::back_channel::{FormBody, Refusal, authenticate, no_store};
 use crate::state::Shared;
 
 pub(crate) async fn revocation(
     request: HttpRequest,
-    payload: web::Payload,
+    FormBody(form): FormBody,
     shared: web::Data<Shared>,
     grants: web::Data<GrantSupervisor>,
-) -> HttpResponse {
-    match revoke(&request, payload, &shared, &grants).await {
-        Ok(()) => no_store(HttpResponse::Ok()).finish(),
-        Err(refused) => error_response(&refused),
-    }
-}
-
-async fn revoke(
-    request: &HttpRequest,
-    payload: web::Payload,
-    shared: &Shared,
-    grants: &GrantSupervisor,
-) -> Result<(), OAuthError> {
-    let form = read_form(request, payload, shared.max_body_bytes).await?;
-    let client = authenticate(shared, &credentials(request, &form)?)?;
-    let query = TokenQuery::parse(&form)?;
-    grants.revoke(client, query).await
+) -> Result<HttpResponse, Refusal> {
+    let client = authenticate(&request, &form, &shared)?;
+    grants.revoke(client, TokenQuery::parse(&form)?).await?;
+    Ok(no_store(HttpResponse::Ok()).finish())
 }

@@ -1,28 +1,27 @@
-//! `POST /connect/token` (RFC 6749 §3.2): read the form, authenticate the client,
-//! hand the grant to this worker's `GrantSupervisor`, and answer per §5.1 or §5.2.
+//! `POST /connect/token` (RFC 6749 §3.2): authenticate the client, hand the form to
+//! this worker's `GrantSupervisor`, whose registered grants decide the rest, and
+//! answer per §5.1 or §5.2. Every refusal is counted by grant type and error code.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use ostium_grants::GrantSupervisor;
-use ostium_protocol::{Form, OAuthError, TokenRequest};
+use ostium_protocol::{Form, OAuthError, TokenResponse};
 
-use super::back_channel::{authenticate, credentials, error_response, no_store, read_form};
+use super::back_channel::{FormBody, Refusal, authenticate, error_response, json};
 use crate::state::Shared;
 
 pub(crate) async fn token(
     request: HttpRequest,
-    payload: web::Payload,
+    form: Result<FormBody, Refusal>,
     shared: web::Data<Shared>,
     grants: web::Data<GrantSupervisor>,
 ) -> HttpResponse {
-    let form = match read_form(&request, payload, shared.max_body_bytes).await {
-        Ok(form) => form,
-        Err(refused) => return refuse(&shared, "unknown", &refused),
+    let form = match form {
+        Ok(FormBody(form)) => form,
+        Err(Refusal(refused)) => return refuse(&grants, None, &refused),
     };
     match issue(&request, &form, &shared, &grants).await {
-        Ok(body) => no_store(HttpResponse::Ok())
-            .content_type("application/json")
-            .body(body),
-        Err(refused) => refuse(&shared, grant_label(&form), &refused),
+        Ok(response) => json(&response),
+        Err(refused) => refuse(&grants, Some(&form), &refused),
     }
 }
 
@@ -31,31 +30,170 @@ async fn issue(
     form: &Form,
     shared: &Shared,
     grants: &GrantSupervisor,
-) -> Result<Vec<u8>, OAuthError> {
-    let client = authenticate(shared, &credentials(request, form)?)?;
-    let token_request = TokenRequest::parse(form, &client)?;
-    let response = grants.issue(client, token_request).await?;
-    serde_json::to_vec(&response).map_err(|e| {
-        tracing::error!(error = %e, "could not encode a token response");
-        OAuthError::server_error()
-    })
+) -> Result<TokenResponse, OAuthError> {
+    let client = authenticate(request, form, shared)?;
+    grants.issue(client, form).await
 }
 
-/// A bounded label for metrics: known grant types by name, anything else lumped.
-fn grant_label(form: &Form) -> &'static str {
-    match form.get("grant_type") {
-        Some("client_credentials") => "client_credentials",
-        Some("password") => "password",
-        Some("refresh_token") => "refresh_token",
-        Some(_) => "other",
-        None => "unknown",
-    }
-}
-
-fn refuse(shared: &Shared, grant_type: &'static str, refused: &OAuthError) -> HttpResponse {
-    shared
-        .grant_context
+fn refuse(grants: &GrantSupervisor, form: Option<&Form>, refused: &OAuthError) -> HttpResponse {
+    grants
+        .context()
         .metrics
-        .request_refused(grant_type, refused.code.as_str());
+        .request_refused(grants.label(form), refused.code.as_str());
     error_response(refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use actix_web::http::StatusCode;
+    use actix_web::http::header::{ALLOW, CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
+    use actix_web::{App, test};
+    use ostium_grants::{Argon2PasswordValidator, GrantRegistry};
+    use ostium_state::TokenStore;
+    use ostium_tokens::{KeyRing, SigningAlgorithm, SigningKey};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::config::{Config, SecretPolicy};
+    use crate::routes;
+
+    const CONFIG: &str = r#"
+[server]
+issuer = "http://127.0.0.1:8080"
+listen = "127.0.0.1:8080"
+data_dir = "unused"
+
+[[api_scopes]]
+name = "orders.read"
+
+[[api_resources]]
+name = "urn:orders"
+scopes = ["orders.read"]
+
+[[clients]]
+client_id = "machine"
+client_secrets = ["machine-secret"]
+allowed_grant_types = "client_credentials"
+allowed_scopes = ["orders.read"]
+"#;
+
+    /// The public routes over the in-memory state, as one worker serves them.
+    async fn app() -> (
+        web::Data<Shared>,
+        impl actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse,
+            Error = actix_web::Error,
+        >,
+    ) {
+        let config = Config::parse(CONFIG, "test.toml", SecretPolicy::AllowPlainText).unwrap();
+        let validator = Argon2PasswordValidator::new(&[], 1, 1).unwrap();
+        let grants = GrantRegistry::standard(Arc::new(validator));
+        let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).unwrap();
+        let keys = Arc::new(KeyRing::new(key, vec![]));
+        let shared = web::Data::new(Shared::new(
+            &config,
+            grants,
+            TokenStore::in_memory(),
+            keys,
+            &[7; 32],
+        ));
+        let supervisor = GrantSupervisor::start(&shared.grants, shared.grant_context.clone());
+        let app = test::init_service(
+            App::new()
+                .app_data(shared.clone())
+                .app_data(web::Data::new(supervisor))
+                .configure(routes::configure),
+        )
+        .await;
+        (shared, app)
+    }
+
+    fn post(body: &str) -> test::TestRequest {
+        test::TestRequest::post()
+            .uri("/connect/token")
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .set_payload(body.to_owned())
+    }
+
+    #[actix_web::test]
+    async fn a_client_gets_a_token_that_is_never_cached() {
+        let (_, app) = app().await;
+        let request =
+            post("grant_type=client_credentials&client_id=machine&client_secret=machine-secret");
+        let response = test::call_service(&app, request.to_request()).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers().get(CACHE_CONTROL).unwrap(), "no-store");
+        assert_eq!(response.headers().get(PRAGMA).unwrap(), "no-cache");
+        let body: Value = test::read_body_json(response).await;
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["expires_in"], 3600);
+        assert_eq!(body["scope"], "orders.read");
+        assert_eq!(body["access_token"].as_str().unwrap().split('.').count(), 3);
+    }
+
+    #[actix_web::test]
+    async fn refusals_follow_rfc_6749_and_are_counted_by_grant_type() {
+        let (shared, app) = app().await;
+        let metrics = &shared.grant_context.metrics;
+
+        let wrong_secret = post("grant_type=client_credentials")
+            .insert_header(("Authorization", "Basic bWFjaGluZTpub3BlCg=="));
+        let response = test::call_service(&app, wrong_secret.to_request()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers().contains_key(WWW_AUTHENTICATE));
+        let body: Value = test::read_body_json(response).await;
+        assert_eq!(body["error"], "invalid_client");
+        assert_eq!(metrics.refused("client_credentials", "invalid_client"), 1);
+
+        let unknown =
+            post("grant_type=urn:example:magic&client_id=machine&client_secret=machine-secret");
+        let response = test::call_service(&app, unknown.to_request()).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: Value = test::read_body_json(response).await;
+        assert_eq!(body["error"], "unsupported_grant_type");
+        assert_eq!(metrics.refused("other", "unsupported_grant_type"), 1);
+
+        let json = test::TestRequest::post()
+            .uri("/connect/token")
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload(r#"{"grant_type":"client_credentials"}"#);
+        let response = test::call_service(&app, json.to_request()).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: Value = test::read_body_json(response).await;
+        assert_eq!(body["error"], "invalid_request");
+        assert_eq!(metrics.refused("unknown", "invalid_request"), 1);
+
+        let too_large = post(&format!(
+            "grant_type=client_credentials&pad={}",
+            "a".repeat(20_000)
+        ));
+        let response = test::call_service(&app, too_large.to_request()).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(metrics.refused("unknown", "invalid_request"), 2);
+    }
+
+    #[actix_web::test]
+    async fn only_post_is_allowed() {
+        let (_, app) = app().await;
+        let get = test::TestRequest::get().uri("/connect/token").to_request();
+        let response = test::call_service(&app, get).await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers().get(ALLOW).unwrap(), "POST");
+    }
+
+    #[actix_web::test]
+    async fn discovery_lists_the_registered_grants() {
+        let (_, app) = app().await;
+        let get = test::TestRequest::get()
+            .uri("/.well-known/openid-configuration")
+            .to_request();
+        let body: Value = test::call_and_read_body_json(&app, get).await;
+        assert_eq!(
+            body["grant_types_supported"],
+            serde_json::json!(["client_credentials", "password", "refresh_token"])
+        );
+    }
 }

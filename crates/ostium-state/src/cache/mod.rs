@@ -1,7 +1,7 @@
-//! The hot cache in front of the replicated state (DESIGN §5): copies of refresh-token
-//! and reference-token records, the denials (revoked tokens and families, spent
-//! refresh tokens), and the watermark that tells edge nodes whether those copies can
-//! be trusted. Shared by every node of a cluster through Redis.
+//! The hot cache in front of the replicated state (docs/architecture.md §5): copies of
+//! refresh-token and reference-token records, the denials (revoked tokens and families,
+//! spent refresh tokens), and the watermark that tells edge nodes whether those copies
+//! can be trusted. Shared by every node of a cluster through Redis.
 //!
 //! The cache must never be what makes a token valid. What that asks of its users:
 //! - A miss, an error and "unknown" all mean the same: ask the replicated state. No
@@ -39,7 +39,7 @@ pub use self::error::CacheError;
 pub use self::redis_cache::HotCache;
 pub use self::stats::CacheStats;
 pub use self::writer::CacheWriter;
-pub use self::writes::CacheWrite;
+pub use self::writes::{CacheWrite, CacheWrites};
 
 /// How the hot cache is set up (`[cache]` in the configuration file).
 #[derive(Clone)]

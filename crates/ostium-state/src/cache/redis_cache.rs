@@ -1,5 +1,6 @@
-//! The hot cache in Redis, shared by every node of a cluster (DESIGN §5): values are
-//! JSON, keys are namespaced by cluster and carry a TTL no longer than their record.
+//! The hot cache in Redis, shared by every node of a cluster (docs/architecture.md §5):
+//! values are JSON, keys are namespaced by cluster and carry a TTL no longer than their
+//! record.
 //!
 //! Redis being down or slow must cost a request at most the command timeout, never a
 //! panic or a hang. So:

@@ -1,6 +1,6 @@
 //! Hit, miss, write and error counts of a hot cache, kept in atomics so that the
 //! request path never takes a lock to count; read by the metrics endpoint later
-//! (the cache hit ratio of DESIGN §10).
+//! (the cache hit ratio of docs/architecture.md §10).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,5 +1,6 @@
-//! How long a cache entry may live: never longer than the record it copies (DESIGN
-//! §5), so that Redis forgets a token no later than the token dies. Record times are
+//! How long a cache entry may live: never longer than the record it copies
+//! (docs/architecture.md §5), so that Redis forgets a token no later than the token
+//! dies. Record times are
 //! whole seconds since the Unix epoch (written by the Raft proposer); TTLs are set in
 //! milliseconds so that an entry does not outlive its record by up to a second.
 

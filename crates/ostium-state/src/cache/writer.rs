@@ -1,6 +1,7 @@
-//! Keeping the hot cache a copy edges can trust (DESIGN §5): every core writes what
-//! each applied command changed before the command is answered, and the leader
-//! vouches for the cache with the watermark only while nothing it applied is missing.
+//! Keeping the hot cache a copy edges can trust (docs/architecture.md §5): every core
+//! writes what each applied command changed before the command is answered, and the
+//! leader vouches for the cache with the watermark only while nothing it applied is
+//! missing.
 //!
 //! Why this order makes "not in the cache" safe for an edge to believe: the leader
 //! answers a revocation only after its own write of the denial either succeeded or
@@ -13,9 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use ostium_protocol::Causes;
+use tokio_util::sync::CancellationToken;
+
 use crate::cache::writes::{self, CacheWrite};
 use crate::cache::{CacheError, HotCache, Watermark, ttl};
-use crate::node::StateNode;
+use crate::node::{ReadError, StateNode};
 
 /// Denials copied per round trip during a refill.
 const REFILL_BATCH: usize = 1_000;
@@ -60,13 +64,14 @@ impl CacheWriter {
     }
 
     /// While `node` leads, vouches for the cache every `every`; refills it first
-    /// whenever it may lack something. Runs until the task is aborted.
+    /// whenever it may lack something. Runs until `stop` is cancelled.
     pub fn spawn_keeper(
         self: Arc<Self>,
         node: Arc<StateNode>,
         every: Duration,
+        stop: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
+        let keeping = async move {
             let mut ticks = tokio::time::interval(every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -75,9 +80,13 @@ impl CacheWriter {
                     continue;
                 }
                 if let Err(error) = self.vouch(&node).await {
-                    tracing::debug!(%error, "the hot cache is not vouched for now");
+                    tracing::debug!(error = %Causes(&error), "the hot cache is not vouched for now");
                 }
             }
+        };
+        // Cancelled wherever it waits, a refill or a read of a lost leadership included.
+        tokio::spawn(async move {
+            stop.run_until_cancelled(keeping).await;
         })
     }
 
@@ -86,7 +95,7 @@ impl CacheWriter {
         // written through, or this writer is dirty).
         node.linearizable_read(|_| ())
             .await
-            .map_err(|e| VouchError::NotLeading(e.to_string()))?;
+            .map_err(VouchError::NotLeading)?;
         let mark = Watermark {
             applied_index: node.applied_index(),
             at_millis: ttl::now_millis(),
@@ -115,7 +124,7 @@ impl CacheWriter {
         let denials = node
             .linearizable_read(writes::denials)
             .await
-            .map_err(|e| VouchError::NotLeading(e.to_string()))?;
+            .map_err(VouchError::NotLeading)?;
         let mark = Watermark {
             applied_index: node.applied_index(),
             at_millis: ttl::now_millis(),
@@ -139,8 +148,8 @@ impl CacheWriter {
 
 #[derive(Debug, thiserror::Error)]
 enum VouchError {
-    #[error("not confirmed as leader: {0}")]
-    NotLeading(String),
+    #[error("not confirmed as leader")]
+    NotLeading(#[source] ReadError),
     #[error("a write-through failed during the refill")]
     WriteFailed,
     #[error(transparent)]

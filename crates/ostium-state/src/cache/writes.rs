@@ -1,8 +1,10 @@
-//! What a core copies into the hot cache for a command it has applied: the records
-//! the command created or changed, and the denials it added. Pure (no I/O), so what
-//! reaches Redis can be checked without one.
+//! What a core copies into the hot cache for the commands it applies: the records a
+//! command created or changed, and the denials it added. `State::apply` notes them
+//! in a [`CacheWrites`] right where it makes each change (every aggregate in
+//! `state/` does so for each of its commands), so a new command cannot skip the
+//! write-through unnoticed. Pure (no I/O): what reaches Redis can be checked without
+//! one.
 
-use crate::command::{StateCommand, StateResponse};
 use crate::digest::TokenDigest;
 use crate::record::{Denial, ReferenceTokenRecord, RefreshTokenRecord};
 use crate::state::State;
@@ -21,71 +23,38 @@ pub enum CacheWrite {
     ForgetReference(TokenDigest),
 }
 
-/// The writes that copy the effect of `command` (answered with `response`) from
-/// `state`, the state right after it was applied.
-pub fn for_applied(
-    command: &StateCommand,
-    response: &StateResponse,
-    state: &State,
-) -> Vec<CacheWrite> {
-    let refresh = |digest: &TokenDigest| state.refresh_token(digest).cloned();
-    let family_denial = |family: &crate::record::FamilyId| {
-        state.refresh_family(family).map(|found| CacheWrite::Deny {
-            denial: Denial::Family(family.clone()),
-            until: found.absolute_expires_at,
-        })
-    };
-    match (command, response) {
-        (StateCommand::IssueRefreshToken { digest, .. }, StateResponse::Issued) => refresh(digest)
-            .map(CacheWrite::Refresh)
-            .into_iter()
-            .collect(),
-        (StateCommand::RedeemRefreshToken { digest, .. }, StateResponse::Rotated { record }) => {
-            let mut writes = vec![CacheWrite::Refresh(record.clone())];
-            if let Some(spent) = refresh(digest) {
-                writes.push(CacheWrite::Deny {
-                    denial: Denial::Spent(*digest),
-                    until: spent.expires_at,
-                });
-                writes.push(CacheWrite::Refresh(spent));
-            }
-            writes
+/// The writes noted while applying commands. A node without a hot cache ignores them,
+/// and then never builds them: noting takes a closure that runs only when collecting.
+#[derive(Debug, Default)]
+pub struct CacheWrites {
+    collecting: bool,
+    writes: Vec<CacheWrite>,
+}
+
+impl CacheWrites {
+    /// Collects every write noted.
+    pub fn collecting() -> Self {
+        Self {
+            collecting: true,
+            writes: Vec::new(),
         }
-        (StateCommand::RedeemRefreshToken { .. }, StateResponse::Reused { record }) => {
-            vec![CacheWrite::Refresh(record.clone())]
+    }
+
+    /// Notes nothing: for a node without a hot cache.
+    pub fn ignoring() -> Self {
+        Self::default()
+    }
+
+    /// Notes the write `make` builds, if collecting.
+    pub(crate) fn note(&mut self, make: impl FnOnce() -> CacheWrite) {
+        if self.collecting {
+            self.writes.push(make());
         }
-        (StateCommand::RedeemRefreshToken { .. }, StateResponse::ReuseDetected { family })
-        | (StateCommand::RevokeRefreshFamily { family, .. }, StateResponse::Revoked) => {
-            family_denial(family).into_iter().collect()
-        }
-        (
-            StateCommand::RevokeToken {
-                token_id,
-                expires_at,
-                ..
-            },
-            StateResponse::Revoked,
-        ) => vec![CacheWrite::Deny {
-            denial: Denial::Token(token_id.clone()),
-            until: *expires_at,
-        }],
-        (StateCommand::StoreReferenceToken { digest, at, .. }, StateResponse::Issued) => state
-            .reference_token(digest, *at)
-            .cloned()
-            .map(CacheWrite::Reference)
-            .into_iter()
-            .collect(),
-        (StateCommand::RevokeReferenceToken { digest, .. }, StateResponse::Revoked) => {
-            let mut writes = vec![CacheWrite::ForgetReference(*digest)];
-            if let Some(until) = state.reference_revoked_until(digest) {
-                writes.push(CacheWrite::Deny {
-                    denial: Denial::Reference(*digest),
-                    until,
-                });
-            }
-            writes
-        }
-        _ => Vec::new(),
+    }
+
+    /// The writes noted so far, in the order their changes were made.
+    pub fn take(&mut self) -> Vec<CacheWrite> {
+        std::mem::take(&mut self.writes)
     }
 }
 
@@ -101,126 +70,15 @@ pub fn denials(state: &State) -> Vec<CacheWrite> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{FamilyId, TokenExpiration, TokenUsage};
-
-    const T0: u64 = 1_800_000_000;
-
-    fn d(handle: &str) -> TokenDigest {
-        TokenDigest::of_handle(handle)
-    }
-
-    fn applied(state: &mut State, command: StateCommand) -> Vec<CacheWrite> {
-        let response = state.apply(&command);
-        for_applied(&command, &response, state)
-    }
-
-    fn issue(state: &mut State) -> Vec<CacheWrite> {
-        applied(
-            state,
-            StateCommand::IssueRefreshToken {
-                family: FamilyId("fam".into()),
-                digest: d("rt0"),
-                client_id: "app".into(),
-                subject: "alice".into(),
-                scope: "api offline_access".into(),
-                audiences: vec!["api".into()],
-                usage: TokenUsage::OneTimeOnly,
-                expiration: TokenExpiration::Absolute,
-                absolute_expires_at: T0 + 3600,
-                sliding_lifetime: None,
-                at: T0,
-            },
-        )
-    }
-
-    fn redeem(state: &mut State, at: u64) -> Vec<CacheWrite> {
-        applied(
-            state,
-            StateCommand::RedeemRefreshToken {
-                digest: d("rt0"),
-                client_id: "app".into(),
-                successor: d("rt1"),
-                grace_period: 0,
-                at,
-            },
-        )
-    }
 
     #[test]
-    fn a_rotation_copies_the_successor_and_denies_the_spent_token() {
-        let mut state = State::default();
-        assert!(matches!(&issue(&mut state)[..], [CacheWrite::Refresh(r)] if r.digest == d("rt0")));
-        let writes = redeem(&mut state, T0 + 1);
-        assert!(matches!(&writes[0], CacheWrite::Refresh(r) if r.digest == d("rt1")));
-        assert!(writes.contains(&CacheWrite::Deny {
-            denial: Denial::Spent(d("rt0")),
-            until: T0 + 3600
-        }));
-    }
-
-    #[test]
-    fn reuse_denies_the_family_until_its_absolute_expiry() {
-        let mut state = State::default();
-        issue(&mut state);
-        redeem(&mut state, T0 + 1);
-        let writes = redeem(&mut state, T0 + 10);
-        assert_eq!(
-            writes,
-            vec![CacheWrite::Deny {
-                denial: Denial::Family(FamilyId("fam".into())),
-                until: T0 + 3600
-            }]
-        );
-    }
-
-    #[test]
-    fn every_revocation_is_a_denial_and_a_refused_command_writes_nothing() {
-        let mut state = State::default();
-        let writes = applied(
-            &mut state,
-            StateCommand::RevokeToken {
-                token_id: "jti-1".into(),
-                expires_at: T0 + 60,
-                at: T0,
-            },
-        );
-        assert_eq!(
-            writes,
-            vec![CacheWrite::Deny {
-                denial: Denial::Token("jti-1".into()),
-                until: T0 + 60
-            }]
-        );
-        let store = StateCommand::StoreReferenceToken {
-            digest: d("ref"),
-            client_id: "app".into(),
-            subject: None,
-            scope: "api".into(),
-            audiences: vec!["api".into()],
-            expires_at: T0 + 300,
-            at: T0,
-        };
-        assert!(matches!(
-            &applied(&mut state, store)[..],
-            [CacheWrite::Reference(_)]
-        ));
-        let revoke = StateCommand::RevokeReferenceToken {
-            digest: d("ref"),
-            at: T0 + 1,
-        };
-        assert_eq!(
-            applied(&mut state, revoke.clone()),
-            vec![
-                CacheWrite::ForgetReference(d("ref")),
-                CacheWrite::Deny {
-                    denial: Denial::Reference(d("ref")),
-                    until: T0 + 300
-                }
-            ]
-        );
-        // Revoking again is `Invalid`: nothing new to copy.
-        assert!(applied(&mut state, revoke).is_empty());
-        // A refill copies every denial the state holds.
-        assert_eq!(denials(&state).len(), 2);
+    fn ignoring_builds_nothing() {
+        let mut writes = CacheWrites::ignoring();
+        writes.note(|| unreachable!("an ignored write is never built"));
+        assert!(writes.take().is_empty());
+        let mut writes = CacheWrites::collecting();
+        writes.note(|| CacheWrite::ForgetReference(TokenDigest::of_handle("a")));
+        assert_eq!(writes.take().len(), 1);
+        assert!(writes.take().is_empty());
     }
 }

@@ -1,7 +1,8 @@
-//! Authentication of Raft traffic with the cluster secret (DESIGN §4 "Network"): every
-//! request carries `x-ostium-cluster-auth`, the hex HMAC-SHA256 (RFC 2104) under the
-//! cluster secret of the RPC's name and its body. The secret itself never crosses the
-//! wire, a tag for one RPC cannot be replayed as another, and the check is constant-time.
+//! Authentication of Raft traffic with the cluster secret (docs/architecture.md §4
+//! "Network"): every request carries `x-ostium-cluster-auth`, the hex HMAC-SHA256 (RFC
+//! 2104) under the cluster secret of the RPC's name and its body. The secret itself
+//! never crosses the wire, a tag for one RPC cannot be replayed as another, and the
+//! check is constant-time.
 
 use std::fmt;
 use std::sync::Arc;

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ostium_protocol::Causes;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{AuthError, CLUSTER_AUTH_HEADER, ClusterSecret};
@@ -132,7 +133,7 @@ impl ClusterService {
                     Err(ProposeError::ForwardToLeader(leader)) => {
                         ClusterReply::NotLeader(leader.raft_addr)
                     }
-                    Err(other) => ClusterReply::Failed(other.to_string()),
+                    Err(other) => ClusterReply::Failed(Causes(&other).to_string()),
                 })
             }
             "read" => {
@@ -146,13 +147,18 @@ impl ClusterService {
                             StateAnswer::Denied(state.is_denied(&denial, now))
                         }
                         StateRead::SigningKeys => StateAnswer::SigningKeys(
-                            state.signing_keys().into_iter().cloned().collect(),
+                            state
+                                .signing_keys()
+                                .in_order()
+                                .into_iter()
+                                .cloned()
+                                .collect(),
                         ),
                     })
                     .await;
                 encode(&match answer {
                     Ok(answer) => ClusterReply::Done(answer),
-                    Err(e) => ClusterReply::Failed(e.to_string()),
+                    Err(e) => ClusterReply::Failed(Causes(&e).to_string()),
                 })
             }
             "status" => encode(&ClusterReply::Done(node.metrics())),
@@ -190,7 +196,7 @@ fn membership(result: Result<(), MembershipError>) -> Vec<u8> {
         Err(MembershipError::ForwardToLeader(Leader { raft_addr, .. })) => {
             ClusterReply::NotLeader(raft_addr)
         }
-        Err(other) => ClusterReply::Failed(other.to_string()),
+        Err(other) => ClusterReply::Failed(Causes(&other).to_string()),
     })
 }
 

@@ -14,6 +14,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 
 use super::auth::CLUSTER_AUTH_HEADER;
 use super::cluster::ClusterService;
@@ -23,22 +24,28 @@ use super::service::RaftService;
 /// Snapshots travel in one request; they are the largest body on this listener.
 const MAX_BODY: usize = 256 * 1024 * 1024;
 
-/// Binds `addr` and serves until the returned task is aborted.
+/// Binds `addr` and serves until `stop` is cancelled.
 pub async fn bind_and_serve(
     addr: SocketAddr,
     raft: RaftService,
     cluster: ClusterService,
+    stop: CancellationToken,
 ) -> std::io::Result<JoinHandle<()>> {
-    Ok(serve(TcpListener::bind(addr).await?, raft, cluster))
+    Ok(serve(TcpListener::bind(addr).await?, raft, cluster, stop))
 }
 
-/// Serves on `listener` until the returned task is aborted; aborting it also ends
-/// every connection it accepted, as a crash of the node would.
-pub fn serve(listener: TcpListener, raft: RaftService, cluster: ClusterService) -> JoinHandle<()> {
+/// Serves on `listener` until `stop` is cancelled; that also ends every connection
+/// it accepted, as a crash of the node would.
+pub fn serve(
+    listener: TcpListener,
+    raft: RaftService,
+    cluster: ClusterService,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut connections = JoinSet::new();
-        loop {
-            let stream = match listener.accept().await {
+        while let Some(accepted) = stop.run_until_cancelled(listener.accept()).await {
+            let stream = match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     tracing::warn!(error = %e, "Raft listener could not accept a connection");

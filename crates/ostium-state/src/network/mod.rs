@@ -1,5 +1,5 @@
-//! The Raft network (DESIGN §4 "Network"): a separate listener for Raft traffic,
-//! authenticated with the cluster secret and never on the public port.
+//! The Raft network (docs/architecture.md §4 "Network"): a separate listener for Raft
+//! traffic, authenticated with the cluster secret and never on the public port.
 //!
 //! - [`auth`]: signing and verifying requests with the cluster secret.
 //! - [`rpc`]: the RPCs and how their bodies are framed.

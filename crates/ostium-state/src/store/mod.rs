@@ -74,7 +74,7 @@ mod tests {
     use tempfile::TempDir;
 
     use super::*;
-    use crate::command::StateCommand;
+    use crate::command::{RevokeToken, StateCommand};
     use crate::typ::{Entry, TypeConfig};
 
     struct RedbStores;
@@ -103,11 +103,11 @@ mod tests {
     fn revoke(index: u64) -> Entry {
         Entry::new_normal(
             log_id::<TypeConfig>(1, 1, index),
-            StateCommand::RevokeToken {
+            StateCommand::RevokeToken(RevokeToken {
                 token_id: format!("jti-{index}"),
                 expires_at: 2_000_000_000,
                 at: 1_800_000_000,
-            },
+            }),
         )
     }
 
@@ -185,9 +185,9 @@ mod tests {
         let now = 1_900_000_000;
         assert_eq!(
             reader.read(|s| (
-                s.is_revoked("jti-2", now),
-                s.is_revoked("jti-3", now),
-                s.is_revoked("jti-4", now)
+                s.deny_list().is_revoked("jti-2", now),
+                s.deny_list().is_revoked("jti-3", now),
+                s.deny_list().is_revoked("jti-4", now)
             )),
             (true, true, false)
         );
@@ -243,6 +243,9 @@ mod tests {
         assert_eq!(sm.reader().last_applied_index(), 1);
         apply(&mut sm, vec![revoke(2)]).await;
         assert_eq!(sm.reader().last_applied_index(), 2);
-        assert!(sm.reader().read(|s| s.is_revoked("jti-2", 1_900_000_000)));
+        assert!(
+            sm.reader()
+                .read(|s| s.deny_list().is_revoked("jti-2", 1_900_000_000))
+        );
     }
 }

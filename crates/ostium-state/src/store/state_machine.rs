@@ -18,7 +18,7 @@ use openraft::{EntryPayload, OptionalSend};
 use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
 
 use super::{blocking, from_json, to_json};
-use crate::cache::{CacheWriter, writes};
+use crate::cache::{CacheWriter, CacheWrites};
 use crate::command::StateResponse;
 use crate::state::State;
 use crate::typ::{LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
@@ -155,7 +155,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         // Answers wait until the batch is written through to the hot cache, so that
         // an answered revocation is in Redis or the cache writer knows it is not.
         let mut answers = Vec::new();
-        let mut cache_writes = Vec::new();
+        let mut cache_writes = match self.cache {
+            Some(_) => CacheWrites::collecting(),
+            None => CacheWrites::ignoring(),
+        };
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
             let log_id = entry.log_id();
@@ -164,15 +167,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 let response = match &entry.payload {
                     EntryPayload::Blank => StateResponse::Empty,
                     EntryPayload::Normal(command) => {
-                        let response = applied.state.apply(command);
-                        if self.cache.is_some() {
-                            cache_writes.extend(writes::for_applied(
-                                command,
-                                &response,
-                                &applied.state,
-                            ));
-                        }
-                        response
+                        applied.state.apply_noting(command, &mut cache_writes)
                     }
                     EntryPayload::Membership(membership) => {
                         applied.membership =
@@ -186,7 +181,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             answers.extend(responder.map(|responder| (responder, response)));
         }
         if let Some(cache) = &self.cache {
-            cache.applied(cache_writes).await;
+            cache.applied(cache_writes.take()).await;
         }
         for (responder, response) in answers {
             responder.send(response);

@@ -1,5 +1,5 @@
 //! When the leader stops, the others elect a new one and writes go on; nothing that
-//! was acknowledged is lost (DESIGN §4 invariant 4).
+//! was acknowledged is lost (docs/architecture.md §4 invariant 4).
 
 use ostium_state::StateResponse;
 
@@ -30,8 +30,8 @@ async fn a_new_leader_is_elected_and_writes_continue() {
     for node in cluster.nodes.iter().filter(|n| n.is_running()) {
         let all = node.node().read(|state| {
             (0..5).all(|i| {
-                state.is_revoked(&format!("before-{i}"), T0)
-                    && state.is_revoked(&format!("after-{i}"), T0)
+                state.deny_list().is_revoked(&format!("before-{i}"), T0)
+                    && state.deny_list().is_revoked(&format!("after-{i}"), T0)
             })
         });
         assert!(all, "node {} lost an acknowledged write", node.id);

@@ -3,11 +3,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ostium_state::command::IssueRefreshToken;
 use ostium_state::network::ClusterClient;
 use ostium_state::{
     FamilyId, ReplicatedState, StateCommand, StateResponse, TokenDigest, TokenExpiration,
     TokenUsage,
 };
+use tokio_util::sync::CancellationToken;
 
 use crate::support::{PATIENCE, TestCluster, secret};
 
@@ -22,18 +24,20 @@ fn now() -> u64 {
 async fn the_leader_purges_expired_tokens_on_every_node() {
     let cluster = TestCluster::start(3).await;
     let leader = cluster.leader().await;
-    let short_lived = |handle: &str, expires_at: u64| StateCommand::IssueRefreshToken {
-        family: FamilyId(handle.into()),
-        digest: TokenDigest::of_handle(handle),
-        client_id: "app".into(),
-        subject: "alice".into(),
-        scope: "openid offline_access".into(),
-        audiences: vec![],
-        usage: TokenUsage::OneTimeOnly,
-        expiration: TokenExpiration::Absolute,
-        absolute_expires_at: expires_at,
-        sliding_lifetime: None,
-        at: now(),
+    let short_lived = |handle: &str, expires_at: u64| {
+        StateCommand::IssueRefreshToken(IssueRefreshToken {
+            family: FamilyId(handle.into()),
+            digest: TokenDigest::of_handle(handle),
+            client_id: "app".into(),
+            subject: "alice".into(),
+            scope: "openid offline_access".into(),
+            audiences: vec![],
+            usage: TokenUsage::OneTimeOnly,
+            expiration: TokenExpiration::Absolute,
+            absolute_expires_at: expires_at,
+            sliding_lifetime: None,
+            at: now(),
+        })
     };
     assert_eq!(
         cluster
@@ -48,18 +52,21 @@ async fn the_leader_purges_expired_tokens_on_every_node() {
         StateResponse::Issued
     );
     // A purger on every node: only the leader's proposes.
+    let stop = CancellationToken::new();
     let purgers: Vec<_> = cluster
         .nodes
         .iter()
         .map(|n| {
             let client = ClusterClient::new(secret(), Duration::from_secs(5)).unwrap();
-            ReplicatedState::new(n.node(), client).spawn_purger(Duration::from_millis(200))
+            ReplicatedState::new(n.node(), client)
+                .spawn_purger(Duration::from_millis(200), stop.clone())
         })
         .collect();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let gone = |n: &crate::support::TestNode| {
         n.node().read(|s| {
-            s.refresh_token(&TokenDigest::of_handle("expiring"))
+            s.refresh_tokens()
+                .get(&TokenDigest::of_handle("expiring"))
                 .is_none()
         })
     };
@@ -73,12 +80,14 @@ async fn the_leader_purges_expired_tokens_on_every_node() {
     for node in &cluster.nodes {
         assert!(
             node.node().read(|s| s
-                .refresh_token(&TokenDigest::of_handle("lasting"))
+                .refresh_tokens()
+                .get(&TokenDigest::of_handle("lasting"))
                 .is_some()),
             "a live token was purged"
         );
     }
+    stop.cancel();
     for purger in purgers {
-        purger.abort();
+        purger.await.unwrap();
     }
 }

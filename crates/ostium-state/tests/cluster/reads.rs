@@ -1,6 +1,6 @@
-//! Catch-up reads (DESIGN §4 invariant 2): once a write is acknowledged, a catch-up
-//! read at any node sees it, whether the leader serves it from its lease or a
-//! follower asks the leader for a read index; and a leader that no quorum
+//! Catch-up reads (docs/architecture.md §4 invariant 2): once a write is acknowledged,
+//! a catch-up read at any node sees it, whether the leader serves it from its lease or
+//! a follower asks the leader for a read index; and a leader that no quorum
 //! acknowledges any more stops serving reads from its lease.
 
 use std::time::{Duration, Instant};
@@ -34,13 +34,13 @@ async fn a_write_acknowledged_anywhere_is_seen_by_the_next_catch_up_at_every_nod
         for (state, node) in states.iter().zip(&cluster.nodes) {
             state.catch_up().await.unwrap();
             assert!(
-                state.read(|s| s.is_revoked(&token, T0)),
+                state.read(|s| s.deny_list().is_revoked(&token, T0)),
                 "node {} answered without write {i}, acknowledged before its catch-up",
                 node.id
             );
             let direct = node
                 .node()
-                .linearizable_read(|s| s.is_revoked(&token, T0))
+                .linearizable_read(|s| s.deny_list().is_revoked(&token, T0))
                 .await
                 .unwrap();
             assert!(
@@ -59,7 +59,7 @@ async fn a_leader_cut_off_from_its_quorum_stops_reading_from_its_lease() {
     cluster.propose(leader, revoke("before")).await;
     let node = cluster.node(leader).node();
     assert!(
-        node.linearizable_read(|s| s.is_revoked("before", T0))
+        node.linearizable_read(|s| s.deny_list().is_revoked("before", T0))
             .await
             .unwrap()
     );

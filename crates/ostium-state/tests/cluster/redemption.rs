@@ -1,7 +1,7 @@
-//! Refresh-token redemption across the cluster (DESIGN §4 invariant 1): the same
-//! token redeemed at two nodes at once rotates exactly once; a rotation acknowledged
-//! by a leader that then stops is kept and a retry gets the same result; a refresh
-//! storm across a leader stop leaves every chain intact.
+//! Refresh-token redemption across the cluster (docs/architecture.md §4 invariant 1):
+//! the same token redeemed at two nodes at once rotates exactly once; a rotation
+//! acknowledged by a leader that then stops is kept and a retry gets the same result; a
+//! refresh storm across a leader stop leaves every chain intact.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -101,7 +101,7 @@ async fn an_acknowledged_rotation_survives_the_leader_and_a_retry_gets_the_same_
 /// retried (with the same successor, as a client retrying with the same handle would
 /// cause) until it is acknowledged. Every step must be a rotation or the same rotation
 /// again, never a second branch or a revoked family, and every node must end with
-/// each chain intact (DESIGN §4 invariants 1 and 4).
+/// each chain intact (docs/architecture.md §4 invariants 1 and 4).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refresh_storm_survives_the_leader_stopping() {
     const FAMILIES: usize = 12;
@@ -161,7 +161,8 @@ async fn a_refresh_storm_survives_the_leader_stopping() {
         node.node().read(|state| {
             for f in 0..FAMILIES {
                 let family = state
-                    .refresh_family(&ostium_state::FamilyId(format!("storm-{f}")))
+                    .refresh_tokens()
+                    .family(&ostium_state::FamilyId(format!("storm-{f}")))
                     .unwrap();
                 assert_eq!(
                     family.revoked_at, None,
@@ -172,7 +173,8 @@ async fn a_refresh_storm_survives_the_leader_stopping() {
                 assert_eq!(family.current, last, "node {}: family {f}", node.id);
                 for step in 0..STEPS {
                     let token = state
-                        .refresh_token(&ostium_state::TokenDigest::of_handle(&format!(
+                        .refresh_tokens()
+                        .get(&ostium_state::TokenDigest::of_handle(&format!(
                             "storm-{f}-{step}"
                         )))
                         .unwrap();

@@ -48,8 +48,8 @@ async fn a_restarted_follower_catches_up_without_loss() {
         .await
         .unwrap();
     let all = cluster.node(follower).node().read(|state| {
-        (0..15).all(|i| state.is_revoked(&format!("before-{i}"), T0))
-            && (0..25).all(|i| state.is_revoked(&format!("while-down-{i}"), T0))
+        (0..15).all(|i| state.deny_list().is_revoked(&format!("before-{i}"), T0))
+            && (0..25).all(|i| state.deny_list().is_revoked(&format!("while-down-{i}"), T0))
     });
     assert!(all, "the restarted node lost writes");
 }
@@ -74,8 +74,8 @@ async fn a_full_restart_of_every_node_keeps_every_write() {
     cluster.converge().await;
     for node in &cluster.nodes {
         let all = node.node().read(|state| {
-            (0..13).all(|i| state.is_revoked(&format!("jti-{i}"), T0))
-                && state.is_revoked("after-restart", T0)
+            (0..13).all(|i| state.deny_list().is_revoked(&format!("jti-{i}"), T0))
+                && state.deny_list().is_revoked("after-restart", T0)
         });
         assert!(all, "node {} lost writes across a full restart", node.id);
     }
@@ -117,7 +117,7 @@ async fn a_new_learner_catches_up_by_snapshot() {
     learner.node().wait_applied(index, PATIENCE).await.unwrap();
     let all = learner
         .node()
-        .read(|state| (0..30).all(|i| state.is_revoked(&format!("jti-{i}"), T0)));
+        .read(|state| (0..30).all(|i| state.deny_list().is_revoked(&format!("jti-{i}"), T0)));
     assert!(all, "the learner is missing writes");
     let status = learner.node().metrics();
     assert!(

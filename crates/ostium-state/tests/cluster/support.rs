@@ -14,6 +14,7 @@ use ostium_state::{StateCommand, StateResponse};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 pub const SECRET: &[u8] = b"test cluster secret, 32 bytes ok";
 /// Generous: this machine is slow and shared.
@@ -23,7 +24,8 @@ pub fn secret() -> ClusterSecret {
     ClusterSecret::new(SECRET).unwrap()
 }
 
-type Running = (Arc<StateNode>, JoinHandle<()>);
+/// The node, its Raft listener, and what stops the listener.
+type Running = (Arc<StateNode>, JoinHandle<()>, CancellationToken);
 
 /// One node: its data directory outlives restarts. Stopped and restarted through a
 /// shared reference, so a test can stop a node while other tasks use the cluster.
@@ -64,8 +66,9 @@ impl TestNode {
         config.log_kept_behind_snapshot = 2;
         let state_node = Arc::new(StateNode::start(config).await.unwrap());
         let cluster = ClusterService::new(state_node.clone(), self.secret.clone());
-        let server = listener::serve(listener, state_node.raft_service(), cluster);
-        *self.running.lock().unwrap() = Some((state_node, server));
+        let stop = CancellationToken::new();
+        let server = listener::serve(listener, state_node.raft_service(), cluster, stop.clone());
+        *self.running.lock().unwrap() = Some((state_node, server, stop));
     }
 
     pub fn node(&self) -> Arc<StateNode> {
@@ -74,7 +77,7 @@ impl TestNode {
 
     pub fn try_node(&self) -> Option<Arc<StateNode>> {
         let running = self.running.lock().unwrap();
-        running.as_ref().map(|(node, _)| node.clone())
+        running.as_ref().map(|(node, _, _)| node.clone())
     }
 
     pub fn is_running(&self) -> bool {
@@ -84,8 +87,8 @@ impl TestNode {
     /// Stops Raft and the listener, as a crash would, but keeps the data directory.
     pub async fn stop(&self) {
         let running = self.running.lock().unwrap().take();
-        if let Some((node, server)) = running {
-            server.abort();
+        if let Some((node, server, stop)) = running {
+            stop.cancel();
             let _ = server.await;
             node.shutdown().await.unwrap();
         }
@@ -162,25 +165,25 @@ impl TestCluster {
         let deadline = Instant::now() + PATIENCE;
         let mut target = at;
         loop {
-            let result = match self.node(target).try_node() {
-                Some(node) => node.propose(command.clone()).await,
-                None => Err(ProposeError::Stopped("stopped".into())),
+            let proposed = match self.node(target).try_node() {
+                Some(node) => Some(node.propose(command.clone()).await),
+                None => None,
             };
-            match result {
-                Ok(response) => return response,
-                Err(ProposeError::ForwardToLeader(leader))
-                | Err(ProposeError::OutcomeUnknown(leader)) => match leader.id {
+            match proposed.ok_or(()) {
+                Ok(Ok(response)) => return response,
+                Ok(Err(ProposeError::ForwardToLeader(leader)))
+                | Ok(Err(ProposeError::OutcomeUnknown(leader))) => match leader.id {
                     Some(id) if id != target && self.node(id).is_running() => target = id,
                     _ => tokio::time::sleep(Duration::from_millis(100)).await,
                 },
-                // The node stopped under the proposal: ask another one.
-                Err(ProposeError::Stopped(_)) => {
+                // The node is stopped, or stopped under the proposal: ask another one.
+                Err(()) | Ok(Err(ProposeError::Stopped(_))) => {
                     if let Some(other) = self.nodes.iter().find(|n| n.is_running()) {
                         target = other.id;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(e) => panic!("proposal failed: {e}"),
+                Ok(Err(e)) => panic!("proposal failed: {e}"),
             }
             assert!(
                 Instant::now() < deadline,

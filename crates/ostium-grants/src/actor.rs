@@ -1,0 +1,101 @@
+//! The one actor shell every flow runs in: [`GrantActor`] serves one [`Flow`] on one
+//! worker thread, under actix's `Supervisor`, which starts a fresh actor when it
+//! stops. Each actor's mailbox outlives its restarts, so requests sent during a
+//! restart are served by the fresh instance.
+//!
+//! A flow is what an actor does with one request: a token grant (every
+//! [`crate::TokenGrant`] is a flow), revocation, and later the authorize and device
+//! endpoints. Flows hold no per-request state, so one instance serves every worker.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use actix::{
+    Actor, ActorContext, Context, Handler, MailboxError, Message, ResponseFuture, Supervised,
+};
+use ostium_protocol::{Client, OAuthError};
+
+use crate::context::GrantContext;
+
+/// What an actor serves: one kind of request from an identified client.
+pub trait Flow: Send + Sync + 'static {
+    type Request: Send + 'static;
+    type Response: Send + 'static;
+
+    /// Names the flow's actor in logs and metrics.
+    fn name(&self) -> &str;
+
+    /// Serves one request. Runs on the actor's worker thread; I/O is awaited, and
+    /// CPU-heavy work goes to a bounded blocking pool.
+    fn run(
+        &self,
+        context: &GrantContext,
+        client: &Client,
+        request: Self::Request,
+    ) -> impl Future<Output = Result<Self::Response, OAuthError>>;
+}
+
+/// Runs a [`Flow`] as an actor.
+pub struct GrantActor<F: Flow> {
+    flow: Arc<F>,
+    context: Arc<GrantContext>,
+}
+
+impl<F: Flow> GrantActor<F> {
+    pub fn new(flow: Arc<F>, context: Arc<GrantContext>) -> Self {
+        Self { flow, context }
+    }
+}
+
+impl<F: Flow> Actor for GrantActor<F> {
+    type Context = Context<Self>;
+}
+
+impl<F: Flow> Supervised for GrantActor<F> {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        let actor = self.flow.name();
+        tracing::warn!(actor, "grant actor restarting");
+        self.context.metrics.actor_restarted(actor);
+    }
+}
+
+/// Asks for one request to be served.
+pub struct Serve<F: Flow> {
+    pub client: Arc<Client>,
+    pub request: F::Request,
+}
+
+impl<F: Flow> Message for Serve<F> {
+    type Result = Result<F::Response, OAuthError>;
+}
+
+impl<F: Flow> Handler<Serve<F>> for GrantActor<F> {
+    type Result = ResponseFuture<Result<F::Response, OAuthError>>;
+
+    fn handle(&mut self, serve: Serve<F>, _: &mut Self::Context) -> Self::Result {
+        let flow = self.flow.clone();
+        let context = self.context.clone();
+        Box::pin(async move { flow.run(&context, &serve.client, serve.request).await })
+    }
+}
+
+/// What became of a message: a mailbox failure means the actor is gone for good; the
+/// client gets `server_error`, and the log the cause.
+pub(crate) fn delivered<T>(
+    outcome: Result<Result<T, OAuthError>, MailboxError>,
+) -> Result<T, OAuthError> {
+    outcome.unwrap_or_else(|e| Err(OAuthError::server_error().with_cause(e)))
+}
+
+/// Asks an actor to stop so that its supervisor starts a fresh one.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Restart;
+
+impl<F: Flow> Handler<Restart> for GrantActor<F> {
+    type Result = ();
+
+    fn handle(&mut self, _: Restart, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,662 @@
+//! Refresh tokens and their families (RFC 6749 §1.5, §6): the first token of a family,
+//! redemption (the compare-and-set behind invariant 1 of docs/architecture.md §4),
+//! family revocation, the reads the grants and the hot cache need, and what the hot
+//! cache must learn of each change.
+//!
+//! A family is the first token issued by a grant and every token rotated from it.
+//! A rotated token is kept until it expires, remembering its successor, so that a
+//! retry within the grace period gets the same successor and a later reuse is
+//! recognised and revokes the whole family.
+
+use std::collections::BTreeMap;
+
+use crate::cache::{CacheWrite, CacheWrites};
+use crate::command::{IssueRefreshToken, RedeemRefreshToken, RevokeRefreshFamily, StateResponse};
+use crate::digest::TokenDigest;
+use crate::record::{
+    Denial, FamilyId, RefreshFamily, RefreshTokenRecord, Rotation, TokenUsage, expiry,
+};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefreshTokens {
+    pub(super) refresh_tokens: BTreeMap<TokenDigest, RefreshTokenRecord>,
+    pub(super) families: BTreeMap<FamilyId, RefreshFamily>,
+}
+
+impl RefreshTokens {
+    pub(super) fn issue(
+        &mut self,
+        c: &IssueRefreshToken,
+        cache: &mut CacheWrites,
+    ) -> StateResponse {
+        if self.refresh_tokens.contains_key(&c.digest) || self.families.contains_key(&c.family) {
+            return StateResponse::Duplicate;
+        }
+        let record = RefreshTokenRecord {
+            digest: c.digest,
+            family: c.family.clone(),
+            client_id: c.client_id.clone(),
+            subject: c.subject.clone(),
+            scope: c.scope.clone(),
+            audiences: c.audiences.clone(),
+            usage: c.usage,
+            expiration: c.expiration,
+            issued_at: c.at,
+            absolute_expires_at: c.absolute_expires_at,
+            sliding_lifetime: c.sliding_lifetime,
+            expires_at: expiry(
+                c.expiration,
+                c.absolute_expires_at,
+                c.sliding_lifetime,
+                c.at,
+            ),
+            rotation: None,
+        };
+        self.families.insert(
+            c.family.clone(),
+            RefreshFamily {
+                client_id: c.client_id.clone(),
+                current: c.digest,
+                absolute_expires_at: c.absolute_expires_at,
+                revoked_at: None,
+            },
+        );
+        cache.note(|| CacheWrite::Refresh(record.clone()));
+        self.refresh_tokens.insert(c.digest, record);
+        StateResponse::Issued
+    }
+
+    /// RFC 6749 §6 and the rotation rules of invariant 1, in one step.
+    pub(super) fn redeem(
+        &mut self,
+        c: &RedeemRefreshToken,
+        cache: &mut CacheWrites,
+    ) -> StateResponse {
+        let Some(token) = self.refresh_tokens.get(&c.digest) else {
+            return StateResponse::Invalid;
+        };
+        // Checked before anything else: another client's token, even a rotated one,
+        // must neither work nor revoke the family of the client it belongs to.
+        if token.client_id != c.client_id {
+            return StateResponse::Invalid;
+        }
+        let Some(family) = self.families.get(&token.family) else {
+            return StateResponse::Invalid;
+        };
+        if family.revoked_at.is_some() {
+            return StateResponse::Invalid;
+        }
+
+        if let Some(rotation) = &token.rotation {
+            // The window is [rotated_at, rotated_at + grace): a grace period of 0 allows
+            // no retry at all, not one within the same second.
+            let within_grace = c.at.saturating_sub(rotation.rotated_at) < u64::from(c.grace_period);
+            if within_grace && rotation.successor == c.successor {
+                return match self.refresh_tokens.get(&c.successor) {
+                    Some(record) => StateResponse::AlreadyRotated {
+                        record: record.clone(),
+                    },
+                    None => StateResponse::Invalid,
+                };
+            }
+            let family = token.family.clone();
+            return self
+                .revoke(&family, c.at, cache)
+                .map_or(StateResponse::Invalid, |()| StateResponse::ReuseDetected {
+                    family,
+                });
+        }
+
+        if c.at >= token.expires_at || family.current != c.digest {
+            return StateResponse::Invalid;
+        }
+
+        match token.usage {
+            TokenUsage::ReUse => {
+                let expires_at = token.expiry_if_used_at(c.at);
+                let Some(token) = self.refresh_tokens.get_mut(&c.digest) else {
+                    return StateResponse::Invalid;
+                };
+                token.expires_at = expires_at;
+                cache.note(|| CacheWrite::Refresh(token.clone()));
+                StateResponse::Reused {
+                    record: token.clone(),
+                }
+            }
+            TokenUsage::OneTimeOnly => self.rotate(c, cache),
+        }
+    }
+
+    /// Spends the current token `c.digest` and makes `c.successor` current.
+    fn rotate(&mut self, c: &RedeemRefreshToken, cache: &mut CacheWrites) -> StateResponse {
+        // A successor that names an existing token would overwrite it.
+        if c.successor == c.digest || self.refresh_tokens.contains_key(&c.successor) {
+            return StateResponse::Invalid;
+        }
+        let Some(spent) = self.refresh_tokens.get_mut(&c.digest) else {
+            return StateResponse::Invalid;
+        };
+        let next = RefreshTokenRecord {
+            digest: c.successor,
+            issued_at: c.at,
+            expires_at: spent.expiry_if_used_at(c.at),
+            rotation: None,
+            ..spent.clone()
+        };
+        spent.rotation = Some(Rotation {
+            successor: c.successor,
+            rotated_at: c.at,
+        });
+        if let Some(family) = self.families.get_mut(&next.family) {
+            family.current = c.successor;
+        }
+        cache.note(|| CacheWrite::Refresh(next.clone()));
+        cache.note(|| CacheWrite::Deny {
+            denial: Denial::Spent(c.digest),
+            until: spent.expires_at,
+        });
+        cache.note(|| CacheWrite::Refresh(spent.clone()));
+        self.refresh_tokens.insert(c.successor, next.clone());
+        StateResponse::Rotated { record: next }
+    }
+
+    pub(super) fn revoke_family(
+        &mut self,
+        c: &RevokeRefreshFamily,
+        cache: &mut CacheWrites,
+    ) -> StateResponse {
+        match self.revoke(&c.family, c.at, cache) {
+            Some(()) => StateResponse::Revoked,
+            None => StateResponse::Invalid,
+        }
+    }
+
+    /// Revokes `family` (keeping the time of its first revocation); `None` if unknown.
+    fn revoke(&mut self, family: &FamilyId, at: u64, cache: &mut CacheWrites) -> Option<()> {
+        let found = self.families.get_mut(family)?;
+        found.revoked_at.get_or_insert(at);
+        cache.note(|| CacheWrite::Deny {
+            denial: Denial::Family(family.clone()),
+            until: found.absolute_expires_at,
+        });
+        Some(())
+    }
+
+    /// Drops what expired by `at`; returns how many entries went.
+    pub(super) fn purge(&mut self, at: u64) -> usize {
+        let before = self.len();
+        // A rotated token is kept until it expires, so that its reuse is still detected.
+        self.refresh_tokens.retain(|_, token| at < token.expires_at);
+        // A family outlives its tokens until its absolute expiry so that a revoked family
+        // stays revoked for as long as any of its tokens could have been valid.
+        self.families
+            .retain(|_, family| at < family.absolute_expires_at);
+        before - self.len()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.refresh_tokens.len() + self.families.len()
+    }
+
+    /// The record of a refresh token, spent or not; whether it may be redeemed is for
+    /// `apply` to decide.
+    pub fn get(&self, digest: &TokenDigest) -> Option<&RefreshTokenRecord> {
+        self.refresh_tokens.get(digest)
+    }
+
+    pub fn family(&self, family: &FamilyId) -> Option<&RefreshFamily> {
+        self.families.get(family)
+    }
+
+    /// Whether `token` can be redeemed at `now`: not spent, its family not revoked
+    /// and still pointing at it, not expired.
+    pub fn is_live(&self, token: &RefreshTokenRecord, now: u64) -> bool {
+        token.rotation.is_none()
+            && now < token.expires_at
+            && self
+                .families
+                .get(&token.family)
+                .is_some_and(|family| family.revoked_at.is_none() && family.current == token.digest)
+    }
+
+    pub(super) fn is_family_revoked(&self, family: &FamilyId) -> bool {
+        self.families
+            .get(family)
+            .is_some_and(|family| family.revoked_at.is_some())
+    }
+
+    pub(super) fn is_spent(&self, digest: &TokenDigest) -> bool {
+        self.refresh_tokens
+            .get(digest)
+            .is_some_and(|token| token.rotation.is_some())
+    }
+
+    /// Revoked families and spent tokens, with when each denial lapses.
+    pub(super) fn denials(&self) -> impl Iterator<Item = (Denial, u64)> + '_ {
+        let families = self.families.iter().filter_map(|(id, family)| {
+            family
+                .revoked_at
+                .map(|_| (Denial::Family(id.clone()), family.absolute_expires_at))
+        });
+        let spent = self.refresh_tokens.values().filter_map(|token| {
+            token
+                .rotation
+                .as_ref()
+                .map(|_| (Denial::Spent(token.digest), token.expires_at))
+        });
+        families.chain(spent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::StateCommand;
+    use crate::record::TokenExpiration;
+    use crate::state::State;
+
+    const T0: u64 = 1_800_000_000;
+    const GRACE: u32 = 5;
+
+    fn d(handle: &str) -> TokenDigest {
+        TokenDigest::of_handle(handle)
+    }
+
+    fn issue(usage: TokenUsage, expiration: TokenExpiration) -> StateCommand {
+        StateCommand::IssueRefreshToken(IssueRefreshToken {
+            family: FamilyId("fam".into()),
+            digest: d("rt0"),
+            client_id: "app".into(),
+            subject: "alice".into(),
+            scope: "openid offline_access".into(),
+            audiences: vec!["api".into()],
+            usage,
+            expiration,
+            absolute_expires_at: T0 + 1000,
+            sliding_lifetime: Some(100),
+            at: T0,
+        })
+    }
+
+    fn redeem(token: &str, client: &str, successor: &str, at: u64) -> StateCommand {
+        StateCommand::RedeemRefreshToken(RedeemRefreshToken {
+            digest: d(token),
+            client_id: client.into(),
+            successor: d(successor),
+            grace_period: GRACE,
+            at,
+        })
+    }
+
+    fn state_with(usage: TokenUsage, expiration: TokenExpiration) -> State {
+        let mut state = State::default();
+        assert_eq!(
+            state.apply(&issue(usage, expiration)),
+            StateResponse::Issued
+        );
+        state
+    }
+
+    fn kind(response: &StateResponse) -> &'static str {
+        match response {
+            StateResponse::Issued => "issued",
+            StateResponse::Duplicate => "duplicate",
+            StateResponse::Rotated { .. } => "rotated",
+            StateResponse::AlreadyRotated { .. } => "already_rotated",
+            StateResponse::Reused { .. } => "reused",
+            StateResponse::ReuseDetected { .. } => "reuse_detected",
+            StateResponse::Invalid => "invalid",
+            StateResponse::Revoked => "revoked",
+            StateResponse::Purged { .. } => "purged",
+            StateResponse::Empty => "empty",
+        }
+    }
+
+    fn family_revoked(state: &State) -> bool {
+        state
+            .refresh_tokens()
+            .family(&FamilyId("fam".into()))
+            .is_some_and(|f| f.revoked_at.is_some())
+    }
+
+    /// Name, usage, expiration, commands, the kind of each response, family revoked.
+    type Case = (
+        &'static str,
+        TokenUsage,
+        TokenExpiration,
+        Vec<StateCommand>,
+        Vec<&'static str>,
+        bool,
+    );
+
+    /// Each case: a sequence of commands after issuing `rt0` (one-time, sliding 100 s,
+    /// absolute T0+1000) and the kind of each response, plus whether the family ends
+    /// revoked.
+    #[test]
+    fn redemption_table() {
+        use TokenExpiration::*;
+        use TokenUsage::*;
+        let cases: Vec<Case> = vec![
+            (
+                "rotation",
+                OneTimeOnly,
+                Sliding,
+                vec![redeem("rt0", "app", "rt1", T0 + 10)],
+                vec!["rotated"],
+                false,
+            ),
+            (
+                "rotation chain",
+                OneTimeOnly,
+                Sliding,
+                vec![
+                    redeem("rt0", "app", "rt1", T0 + 10),
+                    redeem("rt1", "app", "rt2", T0 + 20),
+                ],
+                vec!["rotated", "rotated"],
+                false,
+            ),
+            (
+                "retry within grace gets the same successor",
+                OneTimeOnly,
+                Sliding,
+                vec![
+                    redeem("rt0", "app", "rt1", T0 + 10),
+                    redeem("rt0", "app", "rt1", T0 + 10 + 4),
+                ],
+                vec!["rotated", "already_rotated"],
+                false,
+            ),
+            (
+                "reuse after grace revokes the family",
+                OneTimeOnly,
+                Sliding,
+                vec![
+                    redeem("rt0", "app", "rt1", T0 + 10),
+                    redeem("rt0", "app", "rt1", T0 + 10 + 5),
+                    redeem("rt1", "app", "rt2", T0 + 17),
+                ],
+                vec!["rotated", "reuse_detected", "invalid"],
+                true,
+            ),
+            (
+                "reuse within grace with another successor revokes the family",
+                OneTimeOnly,
+                Sliding,
+                vec![
+                    redeem("rt0", "app", "rt1", T0 + 10),
+                    redeem("rt0", "app", "other", T0 + 11),
+                ],
+                vec!["rotated", "reuse_detected"],
+                true,
+            ),
+            (
+                "another client's token is invalid",
+                OneTimeOnly,
+                Sliding,
+                vec![redeem("rt0", "evil", "x", T0 + 10)],
+                vec!["invalid"],
+                false,
+            ),
+            (
+                "another client replaying a rotated token revokes nothing",
+                OneTimeOnly,
+                Sliding,
+                vec![
+                    redeem("rt0", "app", "rt1", T0 + 10),
+                    redeem("rt0", "evil", "x", T0 + 100),
+                ],
+                vec!["rotated", "invalid"],
+                false,
+            ),
+            (
+                "unknown token",
+                OneTimeOnly,
+                Sliding,
+                vec![redeem("nope", "app", "x", T0 + 10)],
+                vec!["invalid"],
+                false,
+            ),
+            (
+                "sliding expiry: unused for longer than the sliding lifetime",
+                OneTimeOnly,
+                Sliding,
+                vec![redeem("rt0", "app", "rt1", T0 + 100)],
+                vec!["invalid"],
+                false,
+            ),
+            (
+                "sliding expiry: each use slides it",
+                OneTimeOnly,
+                Sliding,
+                vec![
+                    redeem("rt0", "app", "rt1", T0 + 99),
+                    redeem("rt1", "app", "rt2", T0 + 198),
+                ],
+                vec!["rotated", "rotated"],
+                false,
+            ),
+            (
+                "sliding never passes the absolute expiry",
+                OneTimeOnly,
+                Sliding,
+                vec![
+                    redeem("rt0", "app", "rt1", T0 + 90),
+                    redeem("rt1", "app", "rt2", T0 + 180),
+                    redeem("rt2", "app", "rt3", T0 + 270),
+                    redeem("rt3", "app", "rt4", T0 + 360),
+                    redeem("rt4", "app", "rt5", T0 + 450),
+                    redeem("rt5", "app", "rt6", T0 + 540),
+                    redeem("rt6", "app", "rt7", T0 + 630),
+                    redeem("rt7", "app", "rt8", T0 + 720),
+                    redeem("rt8", "app", "rt9", T0 + 810),
+                    redeem("rt9", "app", "rt10", T0 + 900),
+                    redeem("rt10", "app", "rt11", T0 + 990),
+                    redeem("rt11", "app", "rt12", T0 + 1000),
+                ],
+                vec!["rotated"; 11].into_iter().chain(["invalid"]).collect(),
+                false,
+            ),
+            (
+                "absolute expiry ignores the sliding lifetime",
+                OneTimeOnly,
+                Absolute,
+                vec![
+                    redeem("rt0", "app", "rt1", T0 + 999),
+                    redeem("rt1", "app", "rt2", T0 + 1000),
+                ],
+                vec!["rotated", "invalid"],
+                false,
+            ),
+            (
+                "re-use keeps the same token",
+                ReUse,
+                Absolute,
+                vec![
+                    redeem("rt0", "app", "ignored", T0 + 10),
+                    redeem("rt0", "app", "ignored", T0 + 500),
+                ],
+                vec!["reused", "reused"],
+                false,
+            ),
+            (
+                "re-use with sliding expiry slides",
+                ReUse,
+                Sliding,
+                vec![
+                    redeem("rt0", "app", "x", T0 + 90),
+                    redeem("rt0", "app", "x", T0 + 180),
+                    redeem("rt0", "app", "x", T0 + 281),
+                ],
+                vec!["reused", "reused", "invalid"],
+                false,
+            ),
+            (
+                "revoked family",
+                OneTimeOnly,
+                Sliding,
+                vec![
+                    StateCommand::RevokeRefreshFamily(RevokeRefreshFamily {
+                        family: FamilyId("fam".into()),
+                        at: T0 + 1,
+                    }),
+                    redeem("rt0", "app", "rt1", T0 + 10),
+                ],
+                vec!["revoked", "invalid"],
+                true,
+            ),
+            (
+                "a successor that names an existing token is refused",
+                OneTimeOnly,
+                Sliding,
+                vec![redeem("rt0", "app", "rt0", T0 + 10)],
+                vec!["invalid"],
+                false,
+            ),
+        ];
+
+        for (name, usage, expiration, commands, expected, revoked) in cases {
+            let mut state = state_with(usage, expiration);
+            let got: Vec<_> = commands.iter().map(|c| kind(&state.apply(c))).collect();
+            assert_eq!(got, expected, "{name}");
+            assert_eq!(family_revoked(&state), revoked, "{name}: family revoked");
+        }
+    }
+
+    #[test]
+    fn rotation_moves_the_family_to_the_successor_and_remembers_it() {
+        let mut state = state_with(TokenUsage::OneTimeOnly, TokenExpiration::Sliding);
+        let StateResponse::Rotated { record } = state.apply(&redeem("rt0", "app", "rt1", T0 + 10))
+        else {
+            panic!("not rotated")
+        };
+        assert_eq!(record.digest, d("rt1"));
+        assert_eq!(record.family, FamilyId("fam".into()));
+        assert_eq!(
+            (record.subject.as_str(), record.scope.as_str()),
+            ("alice", "openid offline_access")
+        );
+        assert_eq!(record.expires_at, T0 + 110);
+        assert_eq!(record.issued_at, T0 + 10);
+        let spent = state.refresh_tokens().get(&d("rt0")).unwrap();
+        assert_eq!(
+            spent.rotation,
+            Some(Rotation {
+                successor: d("rt1"),
+                rotated_at: T0 + 10
+            })
+        );
+        let family = state
+            .refresh_tokens()
+            .family(&FamilyId("fam".into()))
+            .unwrap();
+        assert_eq!(family.current, d("rt1"));
+
+        let StateResponse::AlreadyRotated { record: again } =
+            state.apply(&redeem("rt0", "app", "rt1", T0 + 12))
+        else {
+            panic!("not a retry")
+        };
+        assert_eq!(again, record, "a retry must get the same successor");
+    }
+
+    #[test]
+    fn another_clients_token_changes_no_state() {
+        let mut state = state_with(TokenUsage::OneTimeOnly, TokenExpiration::Sliding);
+        state.apply(&redeem("rt0", "app", "rt1", T0 + 10));
+        let before = state.clone();
+        for command in [
+            redeem("rt0", "evil", "x", T0 + 100),
+            redeem("rt1", "evil", "x", T0 + 11),
+        ] {
+            assert_eq!(state.apply(&command), StateResponse::Invalid);
+            assert_eq!(state, before);
+        }
+    }
+
+    #[test]
+    fn reuse_detection_makes_the_successor_invalid_too() {
+        let mut state = state_with(TokenUsage::OneTimeOnly, TokenExpiration::Sliding);
+        state.apply(&redeem("rt0", "app", "rt1", T0 + 10));
+        assert_eq!(
+            state.apply(&redeem("rt0", "app", "rt1", T0 + 60)),
+            StateResponse::ReuseDetected {
+                family: FamilyId("fam".into())
+            }
+        );
+        assert_eq!(
+            state.apply(&redeem("rt1", "app", "rt2", T0 + 61)),
+            StateResponse::Invalid
+        );
+        // The retry that would have been allowed inside the grace period is not either.
+        assert_eq!(
+            state.apply(&redeem("rt0", "app", "rt1", T0 + 11)),
+            StateResponse::Invalid
+        );
+    }
+
+    #[test]
+    fn issuing_twice_is_a_duplicate_and_changes_nothing() {
+        let mut state = state_with(TokenUsage::OneTimeOnly, TokenExpiration::Sliding);
+        let before = state.clone();
+        assert_eq!(
+            state.apply(&issue(TokenUsage::ReUse, TokenExpiration::Absolute)),
+            StateResponse::Duplicate
+        );
+        assert_eq!(state, before);
+    }
+
+    fn applied(state: &mut State, command: StateCommand) -> Vec<CacheWrite> {
+        let mut cache = CacheWrites::collecting();
+        state.apply_noting(&command, &mut cache);
+        cache.take()
+    }
+
+    #[test]
+    fn issue_and_rotation_write_through_the_records_and_deny_the_spent_token() {
+        let mut state = State::default();
+        let issued = applied(
+            &mut state,
+            issue(TokenUsage::OneTimeOnly, TokenExpiration::Absolute),
+        );
+        assert!(matches!(&issued[..], [CacheWrite::Refresh(r)] if r.digest == d("rt0")));
+        let writes = applied(&mut state, redeem("rt0", "app", "rt1", T0 + 1));
+        assert!(matches!(&writes[0], CacheWrite::Refresh(r) if r.digest == d("rt1")));
+        assert!(writes.contains(&CacheWrite::Deny {
+            denial: Denial::Spent(d("rt0")),
+            until: T0 + 1000
+        }));
+        assert!(writes.iter().any(
+            |w| matches!(w, CacheWrite::Refresh(r) if r.digest == d("rt0") && r.rotation.is_some())
+        ));
+    }
+
+    #[test]
+    fn reuse_and_revocation_deny_the_family_until_its_absolute_expiry() {
+        let mut state = state_with(TokenUsage::OneTimeOnly, TokenExpiration::Sliding);
+        applied(&mut state, redeem("rt0", "app", "rt1", T0 + 1));
+        let family_denied = vec![CacheWrite::Deny {
+            denial: Denial::Family(FamilyId("fam".into())),
+            until: T0 + 1000,
+        }];
+        assert_eq!(
+            applied(&mut state, redeem("rt0", "app", "rt1", T0 + 10)),
+            family_denied
+        );
+        let revoke = StateCommand::RevokeRefreshFamily(RevokeRefreshFamily {
+            family: FamilyId("fam".into()),
+            at: T0 + 11,
+        });
+        assert_eq!(applied(&mut state, revoke), family_denied);
+        // Refused commands change nothing and write nothing.
+        assert!(applied(&mut state, redeem("rt1", "app", "rt2", T0 + 12)).is_empty());
+        assert!(applied(&mut state, redeem("nope", "app", "x", T0 + 12)).is_empty());
+    }
+
+    #[test]
+    fn a_re_usable_token_writes_its_new_expiry() {
+        let mut state = state_with(TokenUsage::ReUse, TokenExpiration::Sliding);
+        let writes = applied(&mut state, redeem("rt0", "app", "ignored", T0 + 50));
+        assert!(matches!(&writes[..], [CacheWrite::Refresh(r)] if r.expires_at == T0 + 150));
+    }
+}

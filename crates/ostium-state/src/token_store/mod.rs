@@ -1,0 +1,216 @@
+//! The replicated state as the rest of Ostium uses it: a storage API per flow, with
+//! typed outcomes, the same on every kind of node (fosite's per-flow storage
+//! interfaces). Grants and the server never build a [`StateCommand`] or read a
+//! [`crate::StateResponse`]; that vocabulary belongs to the Raft log.
+//!
+//! - [`refresh`]: issue, redeem and revoke refresh tokens.
+//! - [`reference`]: store and revoke reference access tokens.
+//! - [`deny`]: deny self-contained tokens, and ask whether something is denied.
+//! - [`signing_keys`]: the cluster's sealed signing keys.
+//!
+//! The inputs (`NewRefreshToken`, `Redemption`, …) are types of the API's own, not
+//! the log's commands, though they carry the same fields today: a command is frozen
+//! once released (it is decoded from logs written long ago), while the API may
+//! change with the grants.
+//!
+//! Whether this node is a core (its own state machine, catching up where a read must
+//! see every acknowledged write, proposals forwarded to the leader), an edge (the hot
+//! cache, else a core) or a single process without Raft (tests and tools) is decided
+//! here, once, by the [`Backend`] a [`TokenStore`] was made with.
+
+pub mod deny;
+pub mod reference;
+pub mod refresh;
+pub mod signing_keys;
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::cache::{HotCache, Watermark};
+use crate::command::{StateCommand, StateResponse};
+use crate::digest::TokenDigest;
+use crate::edge::EdgeState;
+use crate::error::Unavailable;
+use crate::record::{Denial, RefreshTokenRecord, SigningKeyRecord, TokenFacts};
+use crate::replicated::ReplicatedState;
+use crate::state::State;
+use crate::typ::NodeId;
+
+pub use self::deny::DenyStorage;
+pub use self::reference::{NewReferenceToken, ReferenceStorage};
+pub use self::refresh::{NewRefreshToken, Redeemed, Redemption, RefreshStorage};
+pub use self::signing_keys::{NewSigningKey, SigningKeyStorage};
+
+/// A handle on the replicated state; clones share it.
+#[derive(Clone)]
+pub struct TokenStore {
+    backend: Arc<Backend>,
+}
+
+/// Where the state lives, as seen from this node.
+enum Backend {
+    Core(ReplicatedState),
+    Edge(EdgeState),
+    Memory(Mutex<State>),
+}
+
+/// What readiness reports about this node's place in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeStatus {
+    /// A Raft member, and the leader it knows of.
+    Core { leader: Option<NodeId> },
+    /// An edge, and whether the leader vouches for the hot cache (else its reads go
+    /// to the cores).
+    Edge { cache_watermark: Option<Watermark> },
+    /// A single process without Raft.
+    Memory,
+}
+
+impl TokenStore {
+    /// A core node: a member of the Raft cluster.
+    pub fn core(state: ReplicatedState) -> Self {
+        Self::with(Backend::Core(state))
+    }
+
+    /// An edge node: no log, the hot cache and the cores.
+    pub fn edge(state: EdgeState) -> Self {
+        Self::with(Backend::Edge(state))
+    }
+
+    /// The state machine in this process alone, without Raft or a hot cache: for
+    /// tests of what uses the state, and tools.
+    pub fn in_memory() -> Self {
+        Self::with(Backend::Memory(Mutex::default()))
+    }
+
+    fn with(backend: Backend) -> Self {
+        Self {
+            backend: Arc::new(backend),
+        }
+    }
+
+    pub fn refresh(&self) -> RefreshStorage<'_> {
+        RefreshStorage::new(self)
+    }
+
+    pub fn reference(&self) -> ReferenceStorage<'_> {
+        ReferenceStorage::new(self)
+    }
+
+    pub fn deny(&self) -> DenyStorage<'_> {
+        DenyStorage::new(self)
+    }
+
+    pub fn signing_keys(&self) -> SigningKeyStorage<'_> {
+        SigningKeyStorage::new(self)
+    }
+
+    /// What is known of the opaque token with this digest at `now` (a reference
+    /// access token or a refresh token), seeing every write acknowledged before the
+    /// call, wherever in the cluster it was made.
+    pub async fn lookup(&self, digest: TokenDigest, now: u64) -> Result<TokenFacts, Unavailable> {
+        Ok(match &*self.backend {
+            Backend::Core(core) => core.lookup(&digest, now).await?,
+            Backend::Edge(edge) => edge.lookup(&digest, now).await?,
+            Backend::Memory(state) => read(state, |state| state.lookup(&digest, now)),
+        })
+    }
+
+    pub async fn status(&self) -> NodeStatus {
+        match &*self.backend {
+            Backend::Core(core) => NodeStatus::Core {
+                leader: core.node().metrics().leader,
+            },
+            Backend::Edge(edge) => NodeStatus::Edge {
+                cache_watermark: edge.cache().watermark().await,
+            },
+            Backend::Memory(_) => NodeStatus::Memory,
+        }
+    }
+
+    /// The hot cache this node reads or writes through, if any.
+    pub fn hot_cache(&self) -> Option<&HotCache> {
+        match &*self.backend {
+            Backend::Core(core) => core.node().cache(),
+            Backend::Edge(edge) => Some(edge.cache()),
+            Backend::Memory(_) => None,
+        }
+    }
+
+    /// Stops Raft on a core and closes its state database; nothing to do elsewhere.
+    pub async fn shutdown(&self) -> Result<(), crate::node::StateNodeError> {
+        match &*self.backend {
+            Backend::Core(core) => core.node().shutdown().await,
+            Backend::Edge(_) | Backend::Memory(_) => Ok(()),
+        }
+    }
+
+    /// Appends `command` to the log (at the leader) and returns its outcome once
+    /// applied. Every command is safe to propose again after `Unavailable`.
+    async fn propose(&self, command: StateCommand) -> Result<StateResponse, Unavailable> {
+        match &*self.backend {
+            Backend::Core(core) => core.propose(command).await,
+            Backend::Edge(edge) => edge.propose(command).await,
+            Backend::Memory(state) => Ok(state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .apply(&command)),
+        }
+    }
+
+    /// Whether `denial` is in force at `now`, seeing every acknowledged write.
+    async fn is_denied(&self, denial: &Denial, now: u64) -> Result<bool, Unavailable> {
+        match &*self.backend {
+            Backend::Core(core) => core.is_denied(denial, now).await,
+            Backend::Edge(edge) => edge.is_denied(denial, now).await,
+            Backend::Memory(state) => Ok(read(state, |state| state.is_denied(denial, now))),
+        }
+    }
+
+    /// Called once a revocation is committed, before it is answered: makes it
+    /// visible to every node that reads through the hot cache.
+    async fn publish_denial(&self, denial: Denial, until: u64) {
+        match &*self.backend {
+            Backend::Core(core) => core.publish_denial(denial, until).await,
+            Backend::Edge(edge) => edge.publish_denial(denial, until).await,
+            Backend::Memory(_) => {}
+        }
+    }
+
+    /// The refresh token with this digest as known here, possibly stale.
+    async fn peek_refresh(&self, digest: TokenDigest, now: u64) -> Option<RefreshTokenRecord> {
+        match &*self.backend {
+            Backend::Core(core) => core.read(|state| state.refresh_tokens().get(&digest).cloned()),
+            // Nothing on an edge is cheaper than a lookup; it is usually a cache hit.
+            Backend::Edge(edge) => edge.lookup(&digest, now).await.ok()?.refresh,
+            Backend::Memory(state) => {
+                read(state, |state| state.refresh_tokens().get(&digest).cloned())
+            }
+        }
+    }
+
+    /// The sealed signing keys in the order they were added, seeing every
+    /// acknowledged write.
+    async fn signing_key_records(&self) -> Result<Vec<SigningKeyRecord>, Unavailable> {
+        let in_order = |state: &State| -> Vec<SigningKeyRecord> {
+            state
+                .signing_keys()
+                .in_order()
+                .into_iter()
+                .cloned()
+                .collect()
+        };
+        match &*self.backend {
+            Backend::Core(core) => {
+                core.catch_up().await?;
+                Ok(core.read(in_order))
+            }
+            Backend::Edge(edge) => edge.signing_keys().await,
+            Backend::Memory(state) => Ok(read(state, in_order)),
+        }
+    }
+}
+
+fn read<T>(state: &Mutex<State>, read: impl FnOnce(&State) -> T) -> T {
+    // A poisoned lock needs a panic inside `State::apply`, which has no panicking path.
+    read(&state.lock().unwrap_or_else(PoisonError::into_inner))
+}
