@@ -70,6 +70,12 @@ impl ClusterNode {
         self.readiness()["raft_leader"].as_u64()
     }
 
+    /// What `ostium cluster status --config` prints for this node's configuration
+    /// file, as JSON, or the command's error output if it fails.
+    pub fn cluster_status(&self) -> Result<Value, String> {
+        cluster_status(&self.config_path())
+    }
+
     /// POSTs `form` to `path` on this node with Basic client credentials.
     pub fn post(&self, path: &str, auth: (&str, &str), form: &[(&str, &str)]) -> Response {
         post_form(&format!("{}{path}", self.issuer), Some(auth), form)
@@ -131,6 +137,17 @@ impl ClusterNode {
             response.json().expect("a JSON introspection answer"),
         )
     }
+}
+
+/// What `ostium cluster status --config FILE` prints, as JSON, or the command's
+/// error output if it fails.
+pub fn cluster_status(config: &std::path::Path) -> Result<Value, String> {
+    let config = config.to_str().expect("a UTF-8 path");
+    let (ok, out, err) = crate::run_cli(&["cluster", "status", "--config", config], None);
+    if !ok {
+        return Err(err);
+    }
+    Ok(serde_json::from_str(&out).unwrap_or_else(|e| panic!("status is not JSON ({e}): {out}")))
 }
 
 /// Presents refresh `token` for `client` at every node of `nodes` at once (one

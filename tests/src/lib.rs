@@ -64,6 +64,18 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port in {PORTS:?}");
 }
 
+/// Waits until `condition` holds, checking every 100 ms, and fails the test with
+/// `what` if it still does not after `timeout`. For states a cluster reaches by
+/// itself (an election, a node noticing a peer is gone): the test waits for the
+/// state, never for a time.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < timeout, "{what}: not after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A directory removed when dropped (kept if the test panicked, for its logs).
 pub struct TestDir(PathBuf);
 

@@ -16,21 +16,20 @@ use serde_json::{Value, json};
 fn nodes_form_a_cluster_and_report_it() {
     let cluster = Cluster::start("formation", 3);
     let leader = cluster.wait_for_leader();
-    let (ok, out, err) = run_cli(
-        &[
-            "cluster",
-            "status",
-            "--config",
-            cluster.nodes[1].config_path().to_str().unwrap(),
-        ],
-        None,
-    );
-    assert!(ok, "{err}");
-    let status: Value = serde_json::from_str(&out).unwrap();
+    let status = cluster.nodes[1].cluster_status().unwrap();
     assert_eq!(status["leader"], leader);
     assert_eq!(status["voters"], json!([1, 2, 3]));
+    assert_eq!(status["writable"], true);
     assert!(status["term"].as_u64().unwrap() >= 1);
-    assert!(status["applied_index"].as_u64().is_some());
+    for id in ["1", "2", "3"] {
+        let node = &status["nodes"][id];
+        assert_eq!(node["reachable"], true, "{status}");
+        assert_eq!(node["leader"], leader, "{status}");
+        assert!(node["applied_index"].as_u64().is_some(), "{status}");
+    }
+    let role = |id: u64| status["nodes"][id.to_string()]["role"].clone();
+    assert_eq!(role(leader), "leader");
+    assert_eq!(role(leader % 3 + 1), "follower");
 }
 
 #[test]
@@ -233,6 +232,8 @@ fn nodes_join_and_leave_through_the_cluster_commands() {
     newcomer.node.wait_ready();
     let status: Value = serde_json::from_str(&cli(&["status"])).unwrap();
     assert_eq!(status["voters"], json!([1, 2, 3, 4]));
+    // Node 4 is not in node 1's file, but it is a member: it is asked too.
+    assert_eq!(status["nodes"]["4"]["reachable"], true, "{status}");
 
     // The newcomer holds what was written before it joined, and serves writes.
     let (status, body) = cluster.node(4).unwrap().refresh(OFFLINE_ID, &token);

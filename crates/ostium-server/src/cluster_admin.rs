@@ -1,25 +1,47 @@
-//! `ostium cluster …`: what an operator asks of a running cluster, through the node
-//! that a configuration file describes, over its Raft listener and signed with the
-//! cluster secret. Membership changes go to the leader (followed once if the node
-//! asked is not the leader).
+//! `ostium cluster …`: what an operator asks of a running cluster, through the nodes
+//! that a configuration file names, over their Raft listeners and signed with the
+//! cluster secret. Status asks every node for its own view; membership changes go
+//! to the first node that answers, and from there to the leader (followed once if
+//! the node asked is not the leader). A node without `[cluster]` answers on the
+//! loopback port it wrote into its data directory.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use futures_util::future::join_all;
+use ostium_protocol::Causes;
 use ostium_state::ClusterSecret;
 use ostium_state::network::cluster::{AddLearner, ClusterCallError};
 use ostium_state::network::{ClusterClient, ClusterReply, ClusterSecretError};
-use ostium_state::node::NodeMetrics;
+use ostium_state::typ::NodeId;
 
+use crate::cluster_status::{Answer, ClusterStatus};
 use crate::config::{Config, NodeRole};
-use crate::state_link::{StateLinkError, read_secret};
+use crate::state_link::{StateLinkError, local_address_file, local_secret_file, read_secret};
+
+/// How long one node may take to say how it sees the cluster: a node that takes
+/// longer is reported as unreachable rather than holding up the others' answers.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    #[error("the configuration has no [cluster] section: this node is a cluster of one")]
+    #[error(
+        "the configuration has no [cluster] section: this node is a cluster of one, \
+         whose members cannot change"
+    )]
     NotClustered,
-    #[error("this file describes an edge node, which holds no Raft state; give a core node's file")]
-    EdgeNode,
+    #[error(
+        "no running node found: {path} does not exist (a node without [cluster] writes it \
+         when it starts)"
+    )]
+    NotRunning { path: String },
+    #[error("cannot read {path}")]
+    Address {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Secret(#[from] StateLinkError),
     #[error("the cluster secret is refused")]
@@ -28,6 +50,8 @@ pub enum AdminError {
     Client(#[source] reqwest::Error),
     #[error(transparent)]
     Call(#[from] ClusterCallError),
+    #[error("no node answered: {0}")]
+    NoneAnswered(String),
     #[error("no leader is known to the node asked; retry once the cluster has elected one")]
     NoLeader,
     #[error("the cluster refused: {0}")]
@@ -42,38 +66,116 @@ pub enum Change {
     Remove { id: u64 },
 }
 
-/// Talks to the node a configuration describes.
+/// Talks to the nodes a configuration names: the node it describes first (if it is
+/// a core), then the other peers it lists, so that one node being down does not
+/// leave the operator blind.
 pub struct Admin {
+    /// For membership changes, which wait until a learner has caught up.
     client: ClusterClient,
-    addr: String,
+    /// For status, which must not wait long for a node that is down.
+    status_client: ClusterClient,
+    /// Who to ask (id and cluster API address), in order.
+    targets: Vec<(NodeId, String)>,
+    /// A node without `[cluster]`: a cluster of one on a loopback port.
+    single: bool,
 }
 
 impl Admin {
     pub fn for_config(config: &Config) -> Result<Self, AdminError> {
-        let cluster = config.cluster.as_ref().ok_or(AdminError::NotClustered)?;
-        let secret = read_secret(&cluster.secret_file)?;
-        let secret = ClusterSecret::new(&secret).map_err(AdminError::SecretRefused)?;
-        let client =
-            ClusterClient::new(secret, Duration::from_secs(30)).map_err(AdminError::Client)?;
-        let NodeRole::Core { raft_listen } = cluster.role else {
-            return Err(AdminError::EdgeNode);
+        let (secret, targets, single) = match &config.cluster {
+            Some(cluster) => {
+                // A core is asked on its own listener first, as reachable from here.
+                let own = match cluster.role {
+                    NodeRole::Core { raft_listen } => Some(local_address(raft_listen)),
+                    NodeRole::Edge => None,
+                };
+                let asked_first = own.as_ref().map(|_| cluster.node_id);
+                let others = cluster
+                    .peers
+                    .iter()
+                    .filter(|(id, _)| Some(**id) != asked_first)
+                    .map(|(id, addr)| (*id, addr.clone()));
+                let targets = own
+                    .map(|addr| (cluster.node_id, addr))
+                    .into_iter()
+                    .chain(others)
+                    .collect();
+                (read_secret(&cluster.secret_file)?, targets, false)
+            }
+            None => {
+                let data_dir = &config.server.data_dir;
+                let addr = read_local_address(&local_address_file(data_dir))?;
+                // The generated secret is raw bytes, read as they are.
+                let path = local_secret_file(data_dir);
+                let secret = std::fs::read(&path).map_err(|source| StateLinkError::Secret {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                (secret, vec![(1, addr)], true)
+            }
         };
+        let secret = ClusterSecret::new(&secret).map_err(AdminError::SecretRefused)?;
+        let client = |timeout| ClusterClient::new(secret.clone(), timeout);
         Ok(Self {
-            client,
-            addr: local_address(raft_listen),
+            client: client(Duration::from_secs(30)).map_err(AdminError::Client)?,
+            status_client: client(STATUS_TIMEOUT).map_err(AdminError::Client)?,
+            targets,
+            single,
         })
     }
 
-    pub async fn status(&self) -> Result<NodeMetrics, AdminError> {
-        match self.client.status(&self.addr).await {
-            Ok(ClusterReply::Done(metrics)) => Ok(metrics),
-            Ok(other) => Err(AdminError::Refused(format!("{other:?}"))),
-            Err(e) => Err(e.into()),
+    /// Asks every node for its view at once: those the file lists, then members
+    /// they know of that the file does not list. Fails only if no node answers.
+    pub async fn status(&self) -> Result<ClusterStatus, AdminError> {
+        let mut answers = self.ask(self.targets.clone()).await;
+        let unasked = ClusterStatus::unasked_members(&answers);
+        if !self.single && !unasked.is_empty() {
+            answers.extend(self.ask(unasked.into_iter().collect()).await);
         }
+        let status = ClusterStatus::from_answers(&answers);
+        if !status.any_reachable() {
+            let reasons: Vec<String> = answers
+                .iter()
+                .filter_map(|(id, answer)| {
+                    let error = answer.view.as_ref().err()?;
+                    Some(format!("node {id} at {}: {error}", answer.addr))
+                })
+                .collect();
+            return Err(AdminError::NoneAnswered(reasons.join("; ")));
+        }
+        Ok(status)
     }
 
+    async fn ask(&self, targets: Vec<(NodeId, String)>) -> BTreeMap<NodeId, Answer> {
+        let asks = targets.into_iter().map(|(id, addr)| async move {
+            let view = match self.status_client.status(&addr).await {
+                Ok(ClusterReply::Done(view)) => Ok(view),
+                Ok(other) => Err(format!("{other:?}")),
+                Err(e) => Err(Causes(&e).to_string()),
+            };
+            (id, Answer { addr, view })
+        });
+        join_all(asks).await.into_iter().collect()
+    }
+
+    /// Sends `change` to the first node that answers, which passes it to the leader
+    /// it names.
     pub async fn change(&self, change: &Change) -> Result<(), AdminError> {
-        let mut addr = self.addr.clone();
+        if self.single {
+            return Err(AdminError::NotClustered);
+        }
+        let mut unreachable = Vec::new();
+        for (id, addr) in &self.targets {
+            match self.change_at(addr, change).await {
+                Err(AdminError::Call(e)) => unreachable.push(format!("node {id}: {e}")),
+                done => return done,
+            }
+        }
+        Err(AdminError::NoneAnswered(unreachable.join("; ")))
+    }
+
+    async fn change_at(&self, addr: &str, change: &Change) -> Result<(), AdminError> {
+        let mut addr = addr.to_owned();
         // The node asked, then the leader it names.
         for _ in 0..2 {
             let reply = match change {
@@ -95,6 +197,20 @@ impl Admin {
             }
         }
         Err(AdminError::NoLeader)
+    }
+}
+
+/// The loopback address a running node without `[cluster]` wrote at start.
+fn read_local_address(path: &std::path::Path) -> Result<String, AdminError> {
+    match std::fs::read_to_string(path) {
+        Ok(addr) => Ok(addr.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(AdminError::NotRunning {
+            path: path.display().to_string(),
+        }),
+        Err(source) => Err(AdminError::Address {
+            path: path.display().to_string(),
+            source,
+        }),
     }
 }
 

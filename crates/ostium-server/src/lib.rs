@@ -7,7 +7,8 @@
 //! are registered in [`routes::configure`].
 //!
 //! Layout:
-//! - [`cluster_admin`]: `ostium cluster …` against a running node.
+//! - [`cluster_admin`]: `ostium cluster …` against a running cluster;
+//!   [`cluster_status`]: what `cluster status` prints, from every node's view.
 //! - [`config`]: the TOML file, validated with errors naming file, entry and field.
 //! - [`server`]: putting a node together ([`ServerBuilder`]: the configuration and
 //!   the grants it serves) and running the HTTP server.
@@ -21,6 +22,7 @@
 
 mod cache_metrics;
 pub mod cluster_admin;
+pub mod cluster_status;
 pub mod config;
 mod http_metrics;
 mod routes;

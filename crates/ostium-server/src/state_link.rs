@@ -19,8 +19,9 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::ControlFlow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,7 +79,13 @@ pub enum StateLinkError {
     Form(#[source] ostium_state::node::MembershipError),
     #[error("cannot listen for Raft traffic on {addr}")]
     RaftListen {
-        addr: std::net::SocketAddr,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}")]
+    LocalAddress {
+        path: String,
         #[source]
         source: std::io::Error,
     },
@@ -182,12 +189,7 @@ fn start_core(runtime: Runtime, config: &Config) -> Result<StateLink, StateLinkE
         None => {
             let local = String::from("local");
             let peers = BTreeMap::from([(SINGLE_NODE_ID, local.clone())]);
-            (
-                SINGLE_NODE_ID,
-                local,
-                data_dir.join("cluster.secret"),
-                peers,
-            )
+            (SINGLE_NODE_ID, local, local_secret_file(data_dir), peers)
         }
     };
     let secret = match config.cluster {
@@ -226,28 +228,37 @@ fn start_core(runtime: Runtime, config: &Config) -> Result<StateLink, StateLinkE
     let node = Arc::new(node);
     let stop = CancellationToken::new();
     let mut tasks = Vec::new();
-    // Peers must reach each other before any of them can wait for a quorum.
-    if let Some(ClusterSettings {
-        role: NodeRole::Core { raft_listen },
-        ..
-    }) = &config.cluster
-    {
-        let services = (
-            node.raft_service(),
-            ClusterService::new(node.clone(), cluster_secret.clone()),
-        );
-        let listening = runtime.block_on(listener::bind_and_serve(
-            *raft_listen,
-            services.0,
-            services.1,
-            stop.clone(),
-        ));
-        let handle = listening.map_err(|source| StateLinkError::RaftListen {
-            addr: *raft_listen,
-            source,
-        })?;
-        tracing::info!(addr = %raft_listen, node_id, "serving Raft traffic");
-        tasks.push(handle);
+    // Peers must reach each other before any of them can wait for a quorum. A node
+    // without `[cluster]` has no peers, but serves the same API on a loopback port the
+    // system picks, so that `ostium cluster status` works on it too; the port goes
+    // into its data directory, where the secret that signs the calls is.
+    let listen = match &config.cluster {
+        Some(ClusterSettings {
+            role: NodeRole::Core { raft_listen },
+            ..
+        }) => *raft_listen,
+        _ => SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    };
+    let services = (
+        node.raft_service(),
+        ClusterService::new(node.clone(), cluster_secret.clone()),
+    );
+    let listening = runtime.block_on(listener::bind_and_serve(
+        listen,
+        services.0,
+        services.1,
+        stop.clone(),
+    ));
+    let (handle, bound) = listening.map_err(|source| StateLinkError::RaftListen {
+        addr: listen,
+        source,
+    })?;
+    tasks.push(handle);
+    if config.cluster.is_some() {
+        tracing::info!(addr = %bound, node_id, "serving Raft traffic");
+    } else {
+        write_local_address(data_dir, bound)?;
+        tracing::debug!(addr = %bound, "serving the cluster API on loopback");
     }
     let cluster =
         ClusterClient::new(cluster_secret, CLUSTER_CALL_TIMEOUT).map_err(StateLinkError::Client)?;
@@ -316,6 +327,29 @@ fn wait_for_leader(runtime: &Runtime, state: &ReplicatedState) {
     if elected.is_err() {
         tracing::warn!("no Raft leader yet; serving, but writes wait for one");
     }
+}
+
+/// Where a node without `[cluster]` writes the loopback address of its cluster API
+/// (`host:port`), inside its data directory.
+pub(crate) fn local_address_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("cluster.addr")
+}
+
+/// Where a node without `[cluster]` keeps the secret it generated.
+pub(crate) fn local_secret_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("cluster.secret")
+}
+
+/// Replaces the address file in one step, so that a reader never sees half of it.
+fn write_local_address(data_dir: &Path, addr: SocketAddr) -> Result<(), StateLinkError> {
+    let path = local_address_file(data_dir);
+    let error = |source| StateLinkError::LocalAddress {
+        path: path.display().to_string(),
+        source,
+    };
+    let partial = path.with_extension("addr.partial");
+    std::fs::write(&partial, format!("{addr}\n")).map_err(error)?;
+    std::fs::rename(&partial, &path).map_err(error)
 }
 
 /// Reads a configured secret; whitespace around it (a trailing newline) is ignored.

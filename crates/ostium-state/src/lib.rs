@@ -19,6 +19,8 @@
 //! - [`network`]: Raft RPCs over HTTP, signed with the cluster secret; the client
 //!   for openraft and the server side for whatever HTTP server hosts the Raft listener.
 //! - [`node`]: [`StateNode`]: start, propose, read, membership, status, shutdown.
+//! - [`leader_contact`]: when this node last heard from a leader, so that status
+//!   never names one that has gone silent.
 //! - [`replicated`]: [`ReplicatedState`]: a core's proposals (forwarded to the
 //!   leader) and reads after catching up.
 //! - [`edge`]: [`EdgeState`]: an edge node's reads (hot cache, else a core) and
@@ -33,6 +35,7 @@ pub mod command;
 pub mod digest;
 pub mod edge;
 pub mod error;
+pub mod leader_contact;
 pub mod network;
 pub mod node;
 pub mod patience;

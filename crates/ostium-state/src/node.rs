@@ -21,13 +21,14 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::{CacheWriter, HotCache};
 use crate::command::{StateCommand, StateResponse};
 use crate::error::AttemptError;
+use crate::leader_contact::LeaderContact;
 use crate::network::{ClusterSecret, RaftNetwork, RaftService};
 use crate::patience::Patience;
 use crate::state::State;
 use crate::store::{self, LogStore, StateMachineStore, StateReader};
 use crate::typ::{
     ClientWriteError, Fatal, ForwardToLeader, InitializeError, NodeId, QuorumNotEnough, Raft,
-    RaftError, RaftNode, ServerState,
+    RaftError, RaftMetrics, RaftNode, ServerState,
 };
 
 /// How a node is started.
@@ -177,13 +178,28 @@ pub enum MembershipError {
     Stopped(#[source] Fatal),
 }
 
-/// A node's view of the cluster: what `ostium cluster status` prints (as JSON) and what
-/// the Raft metrics export.
+/// A node's view of the cluster, as the cluster API's `status` sends it to
+/// `ostium cluster status`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeMetrics {
     pub id: NodeId,
     pub state: ServerState,
+    /// The leader this node has heard from within the election timeout: for a
+    /// follower or learner, the leader whose last AppendEntries it accepted that
+    /// recently; for the leader itself, when a quorum acknowledged it that recently
+    /// (or it is the only voter). `None` otherwise, even while Raft still remembers
+    /// a leader that has gone silent.
     pub leader: Option<NodeId>,
+    /// Whether a write sent to this node now can be committed: it has a leader as
+    /// above. A follower cannot see the leader's quorum, only that the leader is
+    /// alive; in a cluster of three that is the same thing.
+    #[serde(default)]
+    pub writable: bool,
+    /// How long ago (milliseconds) this node last heard from the leader Raft names
+    /// (a follower), or a quorum acknowledged it (the leader), whether or not that
+    /// is within the election timeout; `None` if never.
+    #[serde(default)]
+    pub leader_contact_millis: Option<u64>,
     pub term: u64,
     pub last_log_index: Option<u64>,
     pub committed_index: Option<u64>,
@@ -206,6 +222,11 @@ pub struct StateNode {
     reader: StateReader,
     service: RaftService,
     network: RaftNetwork,
+    /// When this node last accepted an AppendEntries from a leader.
+    contact: LeaderContact,
+    /// How long a leader may stay silent before this node stops naming it: the
+    /// longest election timeout, after which a follower would stand for election.
+    leader_timeout: Duration,
     read_timeout: Duration,
     cache: Option<Arc<CacheWriter>>,
     /// How long after a quorum last acknowledged this node as leader a read may be
@@ -235,7 +256,8 @@ impl StateNode {
             state_machine,
         )
         .await?;
-        let service = RaftService::new(raft.clone(), config.secret);
+        let contact = LeaderContact::default();
+        let service = RaftService::new(raft.clone(), config.secret, contact.clone());
         Ok(Self {
             id: config.node_id,
             raft_addr: config.raft_addr,
@@ -244,6 +266,8 @@ impl StateNode {
             reader,
             service,
             network,
+            contact,
+            leader_timeout: config.election_timeout.1,
             read_timeout: config.read_timeout,
             cache,
             // At most half of openraft's own lease (the longest election timeout): a
@@ -480,11 +504,19 @@ impl StateNode {
 
     pub fn metrics(&self) -> NodeMetrics {
         let metrics = self.raft.metrics().borrow_watched().clone();
+        let contact = self.leader_contact(&metrics);
+        let leader = match (metrics.current_leader, contact) {
+            (Some(leader), Some(since)) if since <= self.leader_timeout => Some(leader),
+            _ => None,
+        };
         let membership = metrics.membership_config.membership();
         NodeMetrics {
             id: metrics.id,
             state: metrics.state,
-            leader: metrics.current_leader,
+            leader,
+            writable: leader.is_some(),
+            leader_contact_millis: contact
+                .map(|since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX)),
             term: metrics.current_term,
             last_log_index: metrics.last_log_index,
             committed_index: metrics.local_committed.map(|id| id.index),
@@ -497,6 +529,25 @@ impl StateNode {
                 .map(|(id, node)| (*id, node.addr.clone()))
                 .collect(),
         }
+    }
+
+    /// How long ago the leader Raft names was last heard from: by this node's Raft
+    /// service (a follower or learner), or, on the leader itself, by a quorum (no
+    /// time at all for the only voter, which is its own quorum).
+    fn leader_contact(&self, metrics: &RaftMetrics) -> Option<Duration> {
+        let leader = metrics.current_leader?;
+        if leader != self.id {
+            return self.contact.since(leader);
+        }
+        if metrics.state != ServerState::Leader {
+            return None;
+        }
+        let membership = metrics.membership_config.membership();
+        if membership.voter_ids().all(|id| id == self.id) {
+            return Some(Duration::ZERO);
+        }
+        let acked = metrics.last_quorum_acked.as_ref()?;
+        Some(openraft::Instant::elapsed(&**acked))
     }
 
     /// Waits until this node has applied the log up to `index`, or `timeout` passes.

@@ -50,7 +50,7 @@ enum Command {
     /// Print the `sha256:` digest of a client or API secret, for `client_secrets`
     /// and `api_secrets`. Reads the secret from standard input if not given.
     HashSecret { secret: Option<String> },
-    /// Ask the cluster, through the node a configuration file describes.
+    /// Ask the cluster, through the nodes a configuration file names.
     Cluster {
         #[command(subcommand)]
         command: ClusterCommand,
@@ -65,7 +65,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ClusterCommand {
-    /// Print leader, term, members, commit and applied index as JSON.
+    /// Ask every node the file names for its view of the cluster; print them as JSON.
     Status,
     /// Add a node as a learner: it receives the log but does not vote yet.
     AddLearner {

@@ -12,16 +12,19 @@ pub(crate) async fn healthz() -> HttpResponse {
 
 /// Readiness: keys are loaded and every grant actor is started before the listener
 /// opens, so a node that answers can issue access tokens. A core reports the Raft
-/// leader it knows of (whether it can write refresh tokens and revocations too); an
-/// edge whether the hot cache is vouched for (else its reads go to the cores).
+/// leader it has heard from within the election timeout, and whether it can write
+/// (refresh tokens, revocations, reference tokens) now; an edge whether the hot
+/// cache is vouched for (else its reads go to the cores). A node that cannot write
+/// stays ready: reads and stateless grants keep working.
 pub(crate) async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
     let kid = shared.keys.active().kid();
     let body = match shared.grant_context.store.status().await {
-        NodeStatus::Core { leader } => serde_json::json!({
+        NodeStatus::Core { leader, writable } => serde_json::json!({
             "status": "ready",
             "role": "core",
             "signing_key": kid,
             "raft_leader": leader,
+            "writable": writable,
         }),
         NodeStatus::Edge { cache_watermark } => serde_json::json!({
             "status": "ready",

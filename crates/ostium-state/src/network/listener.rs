@@ -24,14 +24,17 @@ use super::service::RaftService;
 /// Snapshots travel in one request; they are the largest body on this listener.
 const MAX_BODY: usize = 256 * 1024 * 1024;
 
-/// Binds `addr` and serves until `stop` is cancelled.
+/// Binds `addr` and serves until `stop` is cancelled; also returns the address bound
+/// (the port the system chose, for port 0).
 pub async fn bind_and_serve(
     addr: SocketAddr,
     raft: RaftService,
     cluster: ClusterService,
     stop: CancellationToken,
-) -> std::io::Result<JoinHandle<()>> {
-    Ok(serve(TcpListener::bind(addr).await?, raft, cluster, stop))
+) -> std::io::Result<(JoinHandle<()>, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    Ok((serve(listener, raft, cluster, stop), bound))
 }
 
 /// Serves on `listener` until `stop` is cancelled; that also ends every connection

@@ -9,14 +9,20 @@
 use openraft::ReadPolicy;
 use openraft::errors::LinearizableReadError;
 
+use openraft::raft::AppendEntriesResponse;
+
 use super::auth::{AuthError, ClusterSecret};
 use super::rpc::{RaftRpc, WireError, decode_snapshot};
-use crate::typ::{Raft, RaftError, Snapshot};
+use crate::leader_contact::LeaderContact;
+use crate::typ::{Raft, RaftError, Snapshot, TypeConfig};
 
 #[derive(Clone)]
 pub struct RaftService {
     raft: Raft,
     secret: ClusterSecret,
+    /// Every AppendEntries this node accepts from an established leader is noted
+    /// here, so that the node can tell whether its leader is still alive.
+    contact: LeaderContact,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,8 +50,12 @@ impl RaftServiceError {
 }
 
 impl RaftService {
-    pub fn new(raft: Raft, secret: ClusterSecret) -> Self {
-        Self { raft, secret }
+    pub fn new(raft: Raft, secret: ClusterSecret, contact: LeaderContact) -> Self {
+        Self {
+            raft,
+            secret,
+            contact,
+        }
     }
 
     /// Serves one Raft RPC.
@@ -62,8 +72,18 @@ impl RaftService {
         }
         match rpc {
             RaftRpc::Append => {
-                let request = serde_json::from_slice(body).map_err(WireError::from)?;
-                reply(&self.raft.append_entries(request).await)
+                let request: openraft::raft::AppendEntriesRequest<TypeConfig> =
+                    serde_json::from_slice(body).map_err(WireError::from)?;
+                let (sender, established) =
+                    (request.vote.leader_id.node_id, request.vote.committed);
+                let answer = self.raft.append_entries(request).await;
+                // A conflict is still a leader this node follows; a higher vote here
+                // means the sender is not (or no longer) the leader.
+                let accepted = matches!(answer, Ok(ref a) if !matches!(a, AppendEntriesResponse::HigherVote(_)));
+                if established && accepted {
+                    self.contact.heard_from(sender);
+                }
+                reply(&answer)
             }
             RaftRpc::Vote => {
                 let request = serde_json::from_slice(body).map_err(WireError::from)?;

@@ -56,8 +56,13 @@ enum Backend {
 /// What readiness reports about this node's place in the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeStatus {
-    /// A Raft member, and the leader it knows of.
-    Core { leader: Option<NodeId> },
+    /// A Raft member: the leader it has heard from within the election timeout, and
+    /// whether a write can be committed now (a leader is alive and, as far as this
+    /// node can tell, has its quorum).
+    Core {
+        leader: Option<NodeId>,
+        writable: bool,
+    },
     /// An edge, and whether the leader vouches for the hot cache (else its reads go
     /// to the cores).
     Edge { cache_watermark: Option<Watermark> },
@@ -117,9 +122,13 @@ impl TokenStore {
 
     pub async fn status(&self) -> NodeStatus {
         match &*self.backend {
-            Backend::Core(core) => NodeStatus::Core {
-                leader: core.node().metrics().leader,
-            },
+            Backend::Core(core) => {
+                let metrics = core.node().metrics();
+                NodeStatus::Core {
+                    leader: metrics.leader,
+                    writable: metrics.writable,
+                }
+            }
             Backend::Edge(edge) => NodeStatus::Edge {
                 cache_watermark: edge.cache().watermark().await,
             },

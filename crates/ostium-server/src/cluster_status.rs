@@ -1,0 +1,288 @@
+//! What `ostium cluster status` prints: every node's own view of the cluster side by
+//! side, and what the nodes that answered agree on.
+//!
+//! Each node reports what it sees ([`NodeMetrics`]); none of them is taken as the
+//! truth about the others, so an operator sees a node that is down (unreachable), a
+//! node that lags (its applied index behind the most advanced commit index any node
+//! reported) and a node that has lost its leader, each where it is. The cluster-wide
+//! lines come from the nodes with the highest term, since a higher term deposes every
+//! leader of a lower one.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ostium_state::node::NodeMetrics;
+use ostium_state::typ::{NodeId, ServerState};
+use serde::Serialize;
+
+/// What a node answered when asked for its view, or why it did not.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Where it was asked.
+    pub addr: String,
+    pub view: Result<NodeMetrics, String>,
+}
+
+/// The cluster as the nodes that answered see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterStatus {
+    /// The leader named by a node of the highest term that has heard from one within
+    /// its election timeout; `null` when no node that answered has.
+    pub leader: Option<NodeId>,
+    /// The highest term any node that answered is in.
+    pub term: Option<u64>,
+    /// Whether a node of that term can have a write committed now.
+    pub writable: bool,
+    /// The voting members, as the most up-to-date node that answered knows them.
+    pub voters: BTreeSet<NodeId>,
+    /// Every node asked: those in the configuration file, and members the file does
+    /// not list.
+    pub nodes: BTreeMap<NodeId, NodeView>,
+}
+
+/// One node's view. Every key is present for every node (`null` when the node did
+/// not answer), so that a script reads them all the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeView {
+    pub addr: String,
+    pub reachable: bool,
+    /// Why the node did not answer.
+    pub error: Option<String>,
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    pub role: Option<&'static str>,
+    /// Whether the membership the cluster-wide lines come from counts it as a voter.
+    pub voter: Option<bool>,
+    pub term: Option<u64>,
+    /// The leader this node has heard from within its election timeout.
+    pub leader: Option<NodeId>,
+    pub writable: Option<bool>,
+    /// How long ago this node last heard from its leader (on the leader: since a
+    /// quorum acknowledged it), in milliseconds.
+    pub leader_contact_millis: Option<u64>,
+    pub last_log_index: Option<u64>,
+    pub committed_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    /// How many committed entries this node has yet to apply: the highest commit
+    /// index any node reported, less this node's applied index.
+    pub lag: Option<u64>,
+}
+
+impl ClusterStatus {
+    /// Puts the answers together; `answers` holds one entry per node asked.
+    pub fn from_answers(answers: &BTreeMap<NodeId, Answer>) -> Self {
+        let views: Vec<&NodeMetrics> = answers
+            .values()
+            .filter_map(|answer| answer.view.as_ref().ok())
+            .collect();
+        let term = views.iter().map(|view| view.term).max();
+        let current: Vec<&&NodeMetrics> = views.iter().filter(|v| Some(v.term) == term).collect();
+        let leader = current.iter().find_map(|view| view.leader);
+        let writable = current.iter().any(|view| view.writable);
+        let voters = reference(&views).map(|view| view.voters.clone());
+        let committed = views.iter().filter_map(|view| view.committed_index).max();
+        let nodes = answers
+            .iter()
+            .map(|(id, answer)| {
+                let voter = voters.as_ref().map(|voters| voters.contains(id));
+                (*id, NodeView::new(answer, voter, committed))
+            })
+            .collect();
+        Self {
+            leader,
+            term,
+            writable,
+            voters: voters.unwrap_or_default(),
+            nodes,
+        }
+    }
+
+    /// Whether any node answered at all.
+    pub fn any_reachable(&self) -> bool {
+        self.nodes.values().any(|node| node.reachable)
+    }
+
+    /// Members of the cluster (id and Raft address) that were not asked yet, as the
+    /// most up-to-date node that answered knows them.
+    pub fn unasked_members(answers: &BTreeMap<NodeId, Answer>) -> BTreeMap<NodeId, String> {
+        let views: Vec<&NodeMetrics> = answers
+            .values()
+            .filter_map(|answer| answer.view.as_ref().ok())
+            .collect();
+        reference(&views)
+            .map(|view| {
+                view.nodes
+                    .iter()
+                    .filter(|(id, _)| !answers.contains_key(id))
+                    .map(|(id, addr)| (*id, addr.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The view whose membership is the most up to date: the leader's own, else the one
+/// with the highest term and longest log.
+fn reference<'a>(views: &[&'a NodeMetrics]) -> Option<&'a NodeMetrics> {
+    views
+        .iter()
+        .find(|view| view.state == ServerState::Leader && view.leader == Some(view.id))
+        .or_else(|| {
+            views
+                .iter()
+                .max_by_key(|view| (view.term, view.last_log_index))
+        })
+        .copied()
+}
+
+impl NodeView {
+    fn new(answer: &Answer, voter: Option<bool>, committed: Option<u64>) -> Self {
+        let unreachable = |error: &str| Self {
+            addr: answer.addr.clone(),
+            reachable: false,
+            error: Some(error.to_owned()),
+            role: None,
+            voter,
+            term: None,
+            leader: None,
+            writable: None,
+            leader_contact_millis: None,
+            last_log_index: None,
+            committed_index: None,
+            applied_index: None,
+            lag: None,
+        };
+        let view = match &answer.view {
+            Ok(view) => view,
+            Err(error) => return unreachable(error),
+        };
+        Self {
+            addr: answer.addr.clone(),
+            reachable: true,
+            error: None,
+            role: Some(role(view.state)),
+            voter,
+            term: Some(view.term),
+            leader: view.leader,
+            writable: Some(view.writable),
+            leader_contact_millis: view.leader_contact_millis,
+            last_log_index: view.last_log_index,
+            committed_index: view.committed_index,
+            applied_index: view.applied_index,
+            lag: committed.map(|c| c.saturating_sub(view.applied_index.unwrap_or(0))),
+        }
+    }
+}
+
+fn role(state: ServerState) -> &'static str {
+    match state {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Candidate => "candidate",
+        ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(id: NodeId, state: ServerState, term: u64, leader: Option<NodeId>) -> NodeMetrics {
+        NodeMetrics {
+            id,
+            state,
+            leader,
+            writable: leader.is_some(),
+            leader_contact_millis: Some(10),
+            term,
+            last_log_index: Some(20),
+            committed_index: Some(20),
+            applied_index: Some(20),
+            snapshot_index: None,
+            purged_index: None,
+            voters: BTreeSet::from([1, 2, 3]),
+            nodes: BTreeMap::from([(1, "a:1".into()), (2, "b:1".into()), (3, "c:1".into())]),
+        }
+    }
+
+    fn answers(views: Vec<(NodeId, Result<NodeMetrics, String>)>) -> BTreeMap<NodeId, Answer> {
+        views
+            .into_iter()
+            .map(|(id, view)| {
+                let addr = format!("node{id}:9080");
+                (id, Answer { addr, view })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_node_that_is_down_is_shown_unreachable_beside_the_others() {
+        let mut lagging = view(3, ServerState::Follower, 4, Some(2));
+        lagging.applied_index = Some(15);
+        let answers = answers(vec![
+            (1, Err("could not reach node1:9080".into())),
+            (2, Ok(view(2, ServerState::Leader, 4, Some(2)))),
+            (3, Ok(lagging)),
+        ]);
+        let status = ClusterStatus::from_answers(&answers);
+        assert_eq!(status.leader, Some(2));
+        assert_eq!(status.term, Some(4));
+        assert!(status.writable);
+        assert_eq!(status.voters, BTreeSet::from([1, 2, 3]));
+        let down = &status.nodes[&1];
+        assert!(!down.reachable);
+        assert_eq!(down.error.as_deref(), Some("could not reach node1:9080"));
+        assert_eq!((down.role, down.voter, down.lag), (None, Some(true), None));
+        assert_eq!(status.nodes[&2].role, Some("leader"));
+        assert_eq!(status.nodes[&2].lag, Some(0));
+        assert_eq!(
+            status.nodes[&3].lag,
+            Some(5),
+            "five committed entries to apply"
+        );
+        assert!(status.any_reachable());
+    }
+
+    #[test]
+    fn no_leader_and_not_writable_when_no_node_has_heard_from_one() {
+        let answers = answers(vec![
+            (1, Ok(view(1, ServerState::Follower, 4, None))),
+            (2, Err("refused".into())),
+            (3, Err("refused".into())),
+        ]);
+        let status = ClusterStatus::from_answers(&answers);
+        assert_eq!((status.leader, status.writable), (None, false));
+    }
+
+    #[test]
+    fn a_leader_of_an_older_term_is_not_the_clusters() {
+        // Node 1 still follows the leader of term 3; nodes 2 and 3 have moved on.
+        let answers = answers(vec![
+            (1, Ok(view(1, ServerState::Follower, 3, Some(1)))),
+            (2, Ok(view(2, ServerState::Candidate, 5, None))),
+            (3, Ok(view(3, ServerState::Follower, 5, None))),
+        ]);
+        let status = ClusterStatus::from_answers(&answers);
+        assert_eq!((status.leader, status.term), (None, Some(5)));
+        assert!(!status.writable);
+    }
+
+    #[test]
+    fn nobody_answering_is_told_apart_and_members_not_asked_are_found() {
+        let silent = answers(vec![(1, Err("down".into()))]);
+        assert!(!ClusterStatus::from_answers(&silent).any_reachable());
+        assert!(ClusterStatus::unasked_members(&silent).is_empty());
+
+        let mut leader = view(1, ServerState::Leader, 2, Some(1));
+        leader.nodes.insert(4, "d:1".into());
+        let answers = answers(vec![(1, Ok(leader))]);
+        let unasked = ClusterStatus::unasked_members(&answers);
+        assert_eq!(
+            unasked,
+            BTreeMap::from([
+                (2, "b:1".to_owned()),
+                (3, "c:1".to_owned()),
+                (4, "d:1".to_owned())
+            ])
+        );
+    }
+}
