@@ -103,7 +103,8 @@ pub struct StateLink {
     /// Whom a starting node waits for before it can read the cluster's state.
     waits_for: &'static str,
     stop: CancellationToken,
-    /// The Raft listener, the purger and the hot cache's keeper (cores only).
+    /// The Raft listener, the purger, the leader watch and the hot cache's keeper
+    /// (cores only).
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -266,6 +267,10 @@ fn start_core(runtime: Runtime, config: &Config) -> Result<StateLink, StateLinkE
     {
         let _on_state_runtime = runtime.enter();
         tasks.push(state.spawn_purger(PURGE_INTERVAL, stop.clone()));
+        tasks.push(ostium_state::leader_watch::spawn(
+            state.node().clone(),
+            stop.clone(),
+        ));
         let every = config.cache.as_ref().map(|c| c.watermark_renewal());
         tasks.extend(every.and_then(|every| state.node().spawn_cache_keeper(every, stop.clone())));
     }

@@ -20,7 +20,8 @@
 //!   for openraft and the server side for whatever HTTP server hosts the Raft listener.
 //! - [`node`]: [`StateNode`]: start, propose, read, membership, status, shutdown.
 //! - [`leader_contact`]: when this node last heard from a leader, so that status
-//!   never names one that has gone silent.
+//!   never names one that has gone silent; [`leader_watch`]: one log line per
+//!   change of leader.
 //! - [`replicated`]: [`ReplicatedState`]: a core's proposals (forwarded to the
 //!   leader) and reads after catching up.
 //! - [`edge`]: [`EdgeState`]: an edge node's reads (hot cache, else a core) and
@@ -36,6 +37,7 @@ pub mod digest;
 pub mod edge;
 pub mod error;
 pub mod leader_contact;
+pub mod leader_watch;
 pub mod network;
 pub mod node;
 pub mod patience;

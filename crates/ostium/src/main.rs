@@ -7,6 +7,7 @@
 //!   the configuration file instead of plain-text secrets.
 
 mod dev;
+mod log_limit;
 mod telemetry;
 
 use std::io::{BufRead, IsTerminal};

@@ -1,8 +1,10 @@
 //! Logs and traces: `tracing` to standard error, and to an OpenTelemetry collector
 //! over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) is set.
 //!
-//! `RUST_LOG` filters as usual (default `info`); `OSTIUM_LOG_FORMAT=json` writes one
-//! JSON object per line for log shippers. The W3C trace-context propagator is
+//! `RUST_LOG` filters as usual; without it, Ostium's own events are logged from
+//! `info` and every library's from `warn` ([`DEFAULT_FILTER`]). Repeated warnings
+//! are held back ([`RepeatLimit`]). `OSTIUM_LOG_FORMAT=json` writes one JSON object
+//! per line for log shippers. The W3C trace-context propagator is
 //! installed so that a `traceparent` header on a request continues the caller's
 //! trace. The standard `OTEL_*` variables configure the exporter.
 
@@ -14,6 +16,19 @@ use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::log_limit::RepeatLimit;
+
+/// What is logged without `RUST_LOG`: Ostium's events (every crate of the
+/// workspace: targets start with `ostium`) from `info`, everything else from
+/// `warn`. openraft alone writes dozens of `info` lines per start and election,
+/// which Ostium's own lines (leader elected, peer unreachable, snapshot taken)
+/// replace.
+pub const DEFAULT_FILTER: &str = "warn,ostium=info";
+
+/// What is exported as traces without `RUST_LOG`: request spans come from a library
+/// (tracing-actix-web) at `info`, so the logs' default would drop them.
+const TRACES_DEFAULT_FILTER: &str = "info";
 
 /// Flushes buffered spans when dropped at shutdown.
 pub struct Telemetry {
@@ -36,8 +51,14 @@ impl Telemetry {
 }
 
 pub fn init() -> anyhow::Result<Telemetry> {
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let filter = |default: &str| {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+    };
+    // Colours only for a person at a terminal: escape codes in a file or a log
+    // shipper's input are noise, and break searching for `field=value`.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let fmt = if std::env::var("OSTIUM_LOG_FORMAT").is_ok_and(|f| f == "json") {
         fmt.json().boxed()
     } else {
@@ -46,7 +67,11 @@ pub fn init() -> anyhow::Result<Telemetry> {
     // The log sees events only: formatting every request span's fields costs a tenth
     // of a core at full load, and traces are the exporter's job. Without an exporter
     // no layer wants request spans, so they are never built.
-    let fmt = fmt.with_filter(filter().and(filter_fn(|meta| !meta.is_span())));
+    let fmt = fmt.with_filter(
+        filter(DEFAULT_FILTER)
+            .and(filter_fn(|meta| !meta.is_span()))
+            .and(RepeatLimit::start()?),
+    );
     let exporting = [
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -80,7 +105,7 @@ pub fn init() -> anyhow::Result<Telemetry> {
             .with(
                 tracing_opentelemetry::layer()
                     .with_tracer(provider.tracer("ostium"))
-                    .with_filter(filter()),
+                    .with_filter(filter(TRACES_DEFAULT_FILTER)),
             )
             .try_init()?,
         None => logs.try_init()?,

@@ -3,7 +3,9 @@
 //!
 //! Transport failures become the errors openraft expects: a peer that cannot be
 //! connected to, refuses our credentials or has stopped is `Unreachable` (openraft backs
-//! off), anything else on the way is a `Network` error (openraft retries).
+//! off), anything else on the way is a `Network` error (openraft retries). Every call's
+//! outcome goes to [`PeerHealth`], which tells the operator when a peer stops
+//! answering and when it is back.
 
 use std::future::Future;
 use std::time::Duration;
@@ -17,11 +19,13 @@ use openraft::raft::linearizable_read::ReadLogId;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
+use ostium_protocol::Causes;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::auth::{CLUSTER_AUTH_HEADER, ClusterSecret};
 use super::fault;
+use super::peer_health::PeerHealth;
 use super::rpc::{RaftRpc, encode_snapshot};
 use crate::typ::{NodeId, RPCError, RaftError, RaftNode, Snapshot, SnapshotData, TypeConfig, Vote};
 
@@ -30,13 +34,18 @@ use crate::typ::{NodeId, RPCError, RaftError, RaftNode, Snapshot, SnapshotData, 
 pub struct RaftNetwork {
     http: reqwest::Client,
     secret: ClusterSecret,
+    health: PeerHealth,
 }
 
 impl RaftNetwork {
     pub fn new(secret: ClusterSecret) -> Result<Self, reqwest::Error> {
         // Raft addresses are cluster-internal: never send them through a proxy.
         let http = reqwest::Client::builder().no_proxy().build()?;
-        Ok(Self { http, secret })
+        Ok(Self {
+            http,
+            secret,
+            health: PeerHealth::default(),
+        })
     }
 
     /// A client for the peer `target` listening at `addr`.
@@ -46,6 +55,7 @@ impl RaftNetwork {
             addr,
             http: self.http.clone(),
             secret: self.secret.clone(),
+            health: self.health.clone(),
         }
     }
 }
@@ -64,6 +74,7 @@ pub struct PeerClient {
     addr: String,
     http: reqwest::Client,
     secret: ClusterSecret,
+    health: PeerHealth,
 }
 
 impl PeerClient {
@@ -103,8 +114,39 @@ impl PeerClient {
     where
         Result<Reply, RaftError<E>>: DeserializeOwned,
     {
+        match self.send(rpc, body, timeout).await {
+            Ok(reply) => {
+                match &reply {
+                    Err(RaftError::Fatal(fatal)) => {
+                        let reason = format!("its Raft has stopped: {fatal}");
+                        self.health.failed(self.target, &self.addr, &reason);
+                    }
+                    _ => self.health.answered(self.target, &self.addr),
+                }
+                Ok(reply)
+            }
+            Err(Failed { reason, error }) => {
+                self.health.failed(self.target, &self.addr, &reason);
+                Err(error)
+            }
+        }
+    }
+
+    /// Sends one RPC and reads its reply; a failure keeps its cause, for the log.
+    async fn send<Reply>(
+        &self,
+        rpc: RaftRpc,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Reply, Failed>
+    where
+        Reply: DeserializeOwned,
+    {
         let url = format!("http://{}/raft/{}", self.addr, rpc.name());
-        fault::outgoing(&url).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        fault::outgoing(&url).map_err(|e| Failed {
+            reason: e.to_string(),
+            error: RPCError::Unreachable(Unreachable::new(&e)),
+        })?;
         let tag = self.secret.sign(rpc.name(), &body);
         let response = self
             .http
@@ -115,32 +157,46 @@ impl PeerClient {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| {
-                if e.is_connect() {
+            .map_err(|e| Failed {
+                reason: Causes(&e).to_string(),
+                error: if e.is_connect() {
                     RPCError::Unreachable(Unreachable::new(&e))
                 } else {
                     RPCError::Network(NetworkError::new(&e))
-                }
+                },
             })?;
 
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED {
             tracing::warn!(target = self.target, addr = %self.addr, "peer refused our cluster authentication");
-            return Err(RPCError::Unreachable(Unreachable::from_string(format!(
-                "{url} refused our cluster authentication"
-            ))));
+            let reason = format!("{url} refused our cluster authentication");
+            return Err(Failed {
+                error: RPCError::Unreachable(Unreachable::from_string(reason.clone())),
+                reason,
+            });
         }
         if !status.is_success() {
-            return Err(RPCError::Network(NetworkError::from_string(format!(
-                "HTTP {status} from {url}"
-            ))));
+            let reason = format!("HTTP {status} from {url}");
+            return Err(Failed {
+                error: RPCError::Network(NetworkError::from_string(reason.clone())),
+                reason,
+            });
         }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        serde_json::from_slice(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+        let bytes = response.bytes().await.map_err(|e| Failed {
+            reason: Causes(&e).to_string(),
+            error: RPCError::Network(NetworkError::new(&e)),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| Failed {
+            reason: format!("unreadable reply from {url}: {e}"),
+            error: RPCError::Network(NetworkError::new(&e)),
+        })
     }
+}
+
+/// A call that failed: what openraft is told, and why, for the operator.
+struct Failed {
+    reason: String,
+    error: RPCError,
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, RPCError> {

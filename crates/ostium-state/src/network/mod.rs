@@ -10,6 +10,7 @@
 //! - [`fault`]: test-only fault injection (the `fault-injection` feature): cut this
 //!   node off from its cluster and heal it.
 //! - [`listener`]: the HTTP server on the Raft address, serving both.
+//! - [`peer_health`]: whether each peer answers, logged once per change.
 //! - [`service`]: the serving side, independent of any HTTP server: it takes a
 //!   request's RPC name, body and auth header and returns the reply body.
 
@@ -18,6 +19,7 @@ pub mod client;
 pub mod cluster;
 pub mod fault;
 pub mod listener;
+pub mod peer_health;
 pub mod rpc;
 pub mod service;
 

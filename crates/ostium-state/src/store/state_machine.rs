@@ -202,7 +202,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         snapshot: SnapshotData,
     ) -> io::Result<()> {
         let state: State = from_json(&snapshot).map_err(io::Error::other)?;
+        let bytes = snapshot.len();
         write_snapshot(self.db.clone(), meta, snapshot).await?;
+        tracing::info!(
+            index = meta.last_log_id.map(|id| id.index),
+            bytes,
+            "installed a snapshot from the leader: this node was too far behind for the log"
+        );
         // Nothing in the snapshot was written through here.
         if let Some(cache) = &self.cache {
             cache.mark_dirty();
@@ -247,6 +253,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             .map_err(io::Error::other)?
             .map_err(io::Error::other)?;
         write_snapshot(self.db.clone(), &meta, data.clone()).await?;
+        tracing::info!(
+            index = meta.last_log_id.map(|id| id.index),
+            bytes = data.len(),
+            "took a snapshot of the state; the log before it can be compacted"
+        );
         Ok(Snapshot {
             meta,
             snapshot: data,
