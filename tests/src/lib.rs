@@ -151,6 +151,8 @@ pub fn password_hash(password: &str) -> String {
 pub struct Node {
     child: Option<Child>,
     config: PathBuf,
+    /// Arguments of `ostium serve` beyond `--config FILE`, such as `--dev`.
+    args: Vec<String>,
     env: Vec<(String, String)>,
     log: PathBuf,
     pub base_url: String,
@@ -173,11 +175,23 @@ impl Node {
     /// Starts the process without waiting for it: a cluster node becomes ready only
     /// once a quorum of its peers runs, so a cluster launches all, then waits.
     pub fn launch(dir: &Path, config: &str, base_url: &str, env: &[(&str, &str)]) -> Self {
+        Self::launch_with_args(dir, config, base_url, env, &[])
+    }
+
+    /// As [`Node::launch`], with more arguments for `ostium serve`, such as `--dev`.
+    pub fn launch_with_args(
+        dir: &Path,
+        config: &str,
+        base_url: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         let path = dir.join("ostium.toml");
         std::fs::write(&path, config).expect("write configuration");
         let mut node = Self {
             child: None,
             config: path,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
             env: env
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -199,6 +213,7 @@ impl Node {
             .arg("serve")
             .arg("--config")
             .arg(&self.config)
+            .args(&self.args)
             .env_remove("RUST_LOG")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -235,6 +250,25 @@ impl Node {
             assert!(
                 started.elapsed() < READY_TIMEOUT,
                 "node not ready after {READY_TIMEOUT:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the process exits by itself (a node that refuses to start) and
+    /// returns how; fails the test if it is still running after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            let child = self.child.as_mut().expect("the node was started");
+            if let Some(status) = child.try_wait().expect("poll node") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "node still running after {timeout:?}:\n{}",
                 self.log_text()
             );
             std::thread::sleep(Duration::from_millis(50));

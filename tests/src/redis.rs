@@ -12,14 +12,23 @@ use crate::free_port;
 pub struct Redis {
     child: Option<Child>,
     pub port: u16,
+    /// Configuration given on the command line beyond the defaults.
+    args: Vec<String>,
 }
 
 impl Redis {
     /// Starts `redis-server` (which `scripts/test.sh` installs) and waits for PONG.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// As [`Redis::start`], with more configuration, such as
+    /// `["--maxmemory-policy", "allkeys-lru"]`.
+    pub fn start_with(args: &[&str]) -> Self {
         let mut redis = Self {
             child: None,
             port: free_port(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
         };
         redis.spawn();
         redis
@@ -41,6 +50,7 @@ impl Redis {
                 "--protected-mode",
                 "yes",
             ])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

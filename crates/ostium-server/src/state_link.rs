@@ -28,8 +28,8 @@ use std::time::Duration;
 use ostium_protocol::Causes;
 use ostium_state::network::{ClusterClient, ClusterSecretError, ClusterService, listener};
 use ostium_state::{
-    CacheConfig, ClusterSecret, EdgeState, HotCache, Patience, ReplicatedState, StateNode,
-    StateNodeConfig, TokenStore, Unavailable,
+    CacheConfig, ClusterSecret, EdgeState, EvictionCheck, HotCache, Patience, ReplicatedState,
+    StateNode, StateNodeConfig, TokenStore, Unavailable, UnsafeCache,
 };
 use ostium_tokens::{KeyRing, SigningAlgorithm};
 use tokio::runtime::Runtime;
@@ -50,6 +50,8 @@ const CLUSTER_WAIT: Patience = Patience {
     total: Duration::from_secs(300),
     pause: Duration::from_millis(200),
 };
+/// How long a starting node waits for Redis to answer whether it may evict keys.
+const REDIS_WAIT: Duration = Duration::from_secs(2);
 /// Time limit of a call to another node's cluster API.
 const CLUSTER_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -71,6 +73,8 @@ pub enum StateLinkError {
     Runtime(#[source] std::io::Error),
     #[error("could not connect to the hot cache")]
     Cache(#[source] ostium_state::CacheError),
+    #[error("refusing the hot cache (`serve --dev` would only warn)")]
+    UnsafeCache(#[source] UnsafeCache),
     #[error("could not build the cluster client")]
     Client(#[source] reqwest::Error),
     #[error("could not start the Raft node")]
@@ -210,8 +214,12 @@ fn start_core(runtime: Runtime, config: &Config) -> Result<StateLink, StateLinkE
     );
     if let Some(cache) = &config.cache {
         // The connection belongs to the state runtime, which outlives every caller.
-        let _on_state_runtime = runtime.enter();
-        node_config.cache = Some(HotCache::connect(cache).map_err(StateLinkError::Cache)?);
+        let cache = {
+            let _on_state_runtime = runtime.enter();
+            HotCache::connect(cache).map_err(StateLinkError::Cache)?
+        };
+        check_eviction(&runtime, &cache)?;
+        node_config.cache = Some(cache);
     }
     let node = runtime
         .block_on(StateNode::start(node_config))
@@ -304,6 +312,7 @@ fn start_edge(
         let _on_state_runtime = runtime.enter();
         HotCache::connect(cache).map_err(StateLinkError::Cache)?
     };
+    check_eviction(&runtime, &cache)?;
     let cores = cluster.peers.values().cloned().collect();
     tracing::info!(node_id = cluster.node_id, cores = ?cluster.peers, "edge node: reading through the hot cache, writing through the cores");
     Ok(StateLink {
@@ -314,6 +323,39 @@ fn start_edge(
         stop: CancellationToken::new(),
         tasks: Vec::new(),
     })
+}
+
+/// Refuses a Redis that may evict keys (docs/architecture.md §5), or warns about it
+/// when the configuration tolerates one (`serve --dev`). A Redis that does not answer
+/// yet does not stop the node, since Redis being down never does: the leader checks
+/// again before it vouches for the cache.
+fn check_eviction(runtime: &Runtime, cache: &HotCache) -> Result<(), StateLinkError> {
+    let patience = Patience {
+        total: REDIS_WAIT,
+        pause: Duration::from_millis(100),
+    };
+    let checked = runtime.block_on(
+        patience.retry(async |_| match cache.check_eviction().await {
+            EvictionCheck::Unreachable(e) => {
+                ControlFlow::Continue(ostium_state::AttemptError::Cache(e))
+            }
+            answered => ControlFlow::Break(Ok(answered)),
+        }),
+    );
+    match checked {
+        Ok(EvictionCheck::Safe) => Ok(()),
+        Ok(EvictionCheck::Unsafe(unsafe_cache)) if cache.tolerates_eviction() => {
+            tracing::warn!(reason = %unsafe_cache, "using the hot cache anyway, in development mode");
+            Ok(())
+        }
+        Ok(EvictionCheck::Unsafe(unsafe_cache)) => Err(StateLinkError::UnsafeCache(unsafe_cache)),
+        Ok(EvictionCheck::Unreachable(_)) | Err(_) => {
+            tracing::warn!(
+                "Redis does not answer yet; its maxmemory-policy is checked before the cache is used"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// A single node elects itself at once; it serves anyway if that takes too long,

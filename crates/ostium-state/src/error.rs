@@ -72,6 +72,8 @@ pub enum AttemptError {
     WrongAnswer(String),
     #[error("the state database is still in use")]
     StillInUse,
+    #[error("Redis did not answer")]
+    Cache(#[source] crate::cache::CacheError),
     /// A whole wait for a leader that ended without one, retried by a caller with
     /// more patience (a node waiting for its cluster at start).
     #[error(transparent)]

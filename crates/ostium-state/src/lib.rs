@@ -48,7 +48,9 @@ pub mod store;
 pub mod token_store;
 pub mod typ;
 
-pub use cache::{CacheConfig, CacheError, CacheStats, HotCache, Watermark};
+pub use cache::{
+    CacheConfig, CacheError, CacheStats, EvictionCheck, HotCache, UnsafeCache, Watermark,
+};
 pub use command::{StateCommand, StateResponse};
 pub use digest::TokenDigest;
 pub use edge::EdgeState;

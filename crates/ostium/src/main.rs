@@ -124,10 +124,14 @@ fn main() -> anyhow::Result<()> {
 fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
     let policy = secret_policy(dev);
     let telemetry = telemetry::init()?;
-    let config = match &config_file {
+    let mut config = match &config_file {
         Some(file) => Config::load(file, policy)?,
         None => dev::config()?,
     };
+    if let (true, Some(cache)) = (dev, config.cache.as_mut()) {
+        // Trying Ostium out against whatever Redis is at hand: warned, not refused.
+        cache.tolerate_eviction = true;
+    }
     let issuer = config.server.issuer.clone();
     let builder = Server::builder(config)?.with_request_spans(telemetry.exporting());
     for warning in builder.warnings() {

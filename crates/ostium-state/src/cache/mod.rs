@@ -19,10 +19,13 @@
 //!   written at all.
 //!
 //! Redis must run with `maxmemory-policy noeviction`: an evicted denial would be a
-//! stale copy the watermark cannot reveal. A node without `[cache] redis_url` has no
-//! hot cache: it answers every read from its state machine, which is in memory.
+//! stale copy the watermark cannot reveal. A node checks it at start, and the leader
+//! again before every refill, so no watermark is ever written into a Redis that may
+//! evict ([`eviction`]). A node without `[cache] redis_url` has no hot cache: it
+//! answers every read from its state machine, which is in memory.
 
 mod error;
+pub mod eviction;
 mod keys;
 mod redis_cache;
 mod stats;
@@ -36,6 +39,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use self::error::CacheError;
+pub use self::eviction::{EvictionCheck, UnsafeCache};
 pub use self::redis_cache::HotCache;
 pub use self::stats::CacheStats;
 pub use self::writer::CacheWriter;
@@ -54,6 +58,10 @@ pub struct CacheConfig {
     /// How long the watermark lives unless the leader writes it again: how long an
     /// edge may go on trusting the cache after the leader stopped vouching for it.
     pub watermark_ttl: Duration,
+    /// Use a Redis whose `maxmemory-policy` may evict keys (or that will not say
+    /// which it has) anyway, with a warning, instead of refusing it: for
+    /// `serve --dev` only ([`eviction`]).
+    pub tolerate_eviction: bool,
 }
 
 impl CacheConfig {
@@ -65,6 +73,7 @@ impl CacheConfig {
             // is the most a request should lose to a Redis that does not answer.
             command_timeout: Duration::from_millis(100),
             watermark_ttl: Duration::from_secs(2),
+            tolerate_eviction: false,
         }
     }
 
@@ -83,6 +92,7 @@ impl fmt::Debug for CacheConfig {
             .field("cluster", &self.cluster)
             .field("command_timeout", &self.command_timeout)
             .field("watermark_ttl", &self.watermark_ttl)
+            .field("tolerate_eviction", &self.tolerate_eviction)
             .finish()
     }
 }

@@ -50,6 +50,8 @@ struct Inner {
     /// Whether the last call failed, so that an outage is logged once when it starts
     /// and once when it ends, not once per request.
     failing: AtomicBool,
+    /// Whether a Redis that may evict is used anyway (development only).
+    tolerate_eviction: bool,
 }
 
 impl std::fmt::Debug for HotCache {
@@ -73,6 +75,7 @@ impl HotCache {
             cluster,
             command_timeout,
             watermark_ttl,
+            tolerate_eviction,
         } = config.clone();
         let keys = Keys::new(&cluster)?;
         let runtime = Handle::try_current().map_err(|_| CacheError::NoRuntime)?;
@@ -100,6 +103,7 @@ impl HotCache {
                 watermark_ttl,
                 stats: Counters::default(),
                 failing: AtomicBool::new(false),
+                tolerate_eviction,
             }),
         })
     }
@@ -112,20 +116,31 @@ impl HotCache {
         Fut: Future<Output = RedisResult<T>> + Send + 'static,
         T: Send + 'static,
     {
+        let result = self.run(op).await;
+        self.note(result.as_ref().err());
+        result
+    }
+
+    /// As [`HotCache::call`], without counting or logging a failure: for questions
+    /// Redis may refuse to answer (an administrative command) while it works.
+    pub(super) async fn run<T, F, Fut>(&self, op: F) -> Result<T, CacheError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>> + Send + 'static,
+        T: Send + 'static,
+    {
         let limit = self.inner.command_timeout;
         let call = op(self.inner.manager.clone());
         let task = self
             .inner
             .runtime
             .spawn(async move { tokio::time::timeout(limit, call).await });
-        let result = match task.await {
+        match task.await {
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(e))) => Err(CacheError::Redis(e)),
             Ok(Err(_elapsed)) => Err(CacheError::Timeout(limit)),
             Err(_cancelled) => Err(CacheError::Stopped),
-        };
-        self.note(result.as_ref().err());
-        result
+        }
     }
 
     fn note(&self, error: Option<&CacheError>) {
@@ -415,6 +430,12 @@ impl HotCache {
                 None
             }
         }
+    }
+
+    /// Whether a Redis that may evict keys is used anyway, with a warning
+    /// ([`CacheConfig::tolerate_eviction`]).
+    pub fn tolerates_eviction(&self) -> bool {
+        self.inner.tolerate_eviction
     }
 
     /// Counters since the cache was created.

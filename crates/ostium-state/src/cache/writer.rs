@@ -9,6 +9,9 @@
 //! has copied every denial again, so the watermark lapses within its TTL. The node
 //! that answers the revocation call writes the denial too and, if it cannot, waits
 //! out that TTL before answering (see [`HotCache::publish_denial`]).
+//!
+//! The leader refills only a Redis that keeps every key (`maxmemory-policy
+//! noeviction`, [`crate::cache::eviction`]), checked before each refill.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +21,7 @@ use ostium_protocol::Causes;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::writes::{self, CacheWrite};
-use crate::cache::{CacheError, HotCache, Watermark, ttl};
+use crate::cache::{CacheError, EvictionCheck, HotCache, UnsafeCache, Watermark, ttl};
 use crate::node::{ReadError, StateNode};
 
 /// Denials copied per round trip during a refill.
@@ -32,6 +35,8 @@ pub struct CacheWriter {
     /// written (a Redis that is down would slow every apply), and the refill covers
     /// the denials among them.
     dirty: AtomicBool,
+    /// Redis was last found to run with a policy that may evict keys.
+    refused: AtomicBool,
 }
 
 impl CacheWriter {
@@ -39,6 +44,7 @@ impl CacheWriter {
         Self {
             cache,
             dirty: AtomicBool::new(true),
+            refused: AtomicBool::new(false),
         }
     }
 
@@ -118,6 +124,9 @@ impl CacheWriter {
     async fn refill(&self, node: &StateNode) -> Result<(), VouchError> {
         // Not worth collecting every denial while Redis is down.
         self.cache.ping().await?;
+        // A Redis may come back configured otherwise (or have been down when this
+        // node started): it is never vouched for unless it keeps every key.
+        self.check_eviction().await?;
         // Cleared before the state is read: a command applied after this point is
         // written through by `applied`, one applied before is in what is read.
         self.dirty.store(false, Ordering::SeqCst);
@@ -146,8 +155,31 @@ impl CacheWriter {
     }
 }
 
+impl CacheWriter {
+    /// Whether Redis keeps every key (or this node tolerates one that may not); an
+    /// unsafe Redis is logged when it is found, not at every attempt.
+    async fn check_eviction(&self) -> Result<(), VouchError> {
+        match self.cache.check_eviction().await {
+            EvictionCheck::Safe => {
+                self.refused.store(false, Ordering::SeqCst);
+                Ok(())
+            }
+            EvictionCheck::Unsafe(_) if self.cache.tolerates_eviction() => Ok(()),
+            EvictionCheck::Unsafe(unsafe_cache) => {
+                if !self.refused.swap(true, Ordering::SeqCst) {
+                    tracing::error!(reason = %unsafe_cache, "the hot cache is not used: edges ask the cores for every read");
+                }
+                Err(VouchError::Unsafe(unsafe_cache))
+            }
+            EvictionCheck::Unreachable(e) => Err(e.into()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum VouchError {
+    #[error("Redis may evict keys")]
+    Unsafe(#[source] UnsafeCache),
     #[error("not confirmed as leader")]
     NotLeading(#[source] ReadError),
     #[error("a write-through failed during the refill")]

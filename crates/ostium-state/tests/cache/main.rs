@@ -4,6 +4,7 @@
 //! `cargo nextest run -p ostium-state cache` selects them.
 
 mod api;
+mod eviction;
 mod redis_cache;
 mod support;
 

@@ -13,6 +13,8 @@ pub struct RedisServer {
     port: u16,
     dir: TempDir,
     child: Option<Child>,
+    /// Configuration given on the command line beyond the defaults.
+    args: Vec<String>,
 }
 
 impl RedisServer {
@@ -24,10 +26,17 @@ impl RedisServer {
 
     /// Starts `redis-server` on `port`.
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
+    /// Starts `redis-server` on `port` with more configuration, such as
+    /// `["--maxmemory-policy", "allkeys-lru"]`.
+    pub fn start_with(port: u16, args: &[&str]) -> Self {
         let mut server = Self {
             port,
             dir: tempfile::tempdir().expect("temporary directory"),
             child: None,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
         };
         server.restart();
         server
@@ -91,6 +100,7 @@ impl RedisServer {
             .arg(self.dir.path())
             .arg("--logfile")
             .arg(&log)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
