@@ -43,7 +43,7 @@ fn check_config_accepts_every_preset() {
     ] {
         let (ok, out, err) = check(&format!("\"{preset}\""));
         assert!(ok, "{preset}: {err}");
-        assert!(out.contains(": ok (1 clients"), "{out}");
+        assert!(out.contains(": ok (1 client, 0 users)"), "{out}");
     }
 }
 

@@ -1,7 +1,9 @@
-//! `ostium serve --dev`: a complete single node to try Ostium in one command.
+//! `ostium serve --dev`: a complete single node to try Ostium in one command: every
+//! grant, refresh tokens, introspection by the demo API and revocation, each with a
+//! ready-to-paste curl line in the banner.
 //!
-//! The demo client secret and user password are fixed and printed, which is why
-//! this is development only: data goes to `./.ostium-dev`, the listener is bound to
+//! The demo secrets and user password are fixed and printed, which is why this is
+//! development only: data goes to `./.ostium-dev`, the listener is bound to
 //! loopback, and plain-text secrets are accepted.
 
 use anyhow::Context;
@@ -11,6 +13,8 @@ pub const ISSUER: &str = "http://127.0.0.1:8080";
 const CLIENT_ID: &str = "demo-machine";
 const CLIENT_SECRET: &str = "demo-secret";
 const APP_ID: &str = "demo-app";
+const API: &str = "urn:demo";
+const API_SECRET: &str = "demo-api-secret";
 const USERNAME: &str = "alice";
 const PASSWORD: &str = "alice-password";
 const SCOPE: &str = "demo.api";
@@ -29,8 +33,9 @@ data_dir = ".ostium-dev"
 name = "{SCOPE}"
 
 [[api_resources]]
-name = "urn:demo"
+name = "{API}"
 scopes = ["{SCOPE}"]
+api_secrets = ["{API_SECRET}"]
 
 [[clients]]
 client_id = "{CLIENT_ID}"
@@ -45,6 +50,7 @@ client_name = "Demo first-party app (password grant)"
 client_secrets = ["{CLIENT_SECRET}"]
 allowed_grant_types = "resource_owner_password"
 allowed_scopes = ["openid", "profile", "email", "{SCOPE}"]
+allow_offline_access = true
 
 [[users]]
 subject = "demo-alice"
@@ -65,18 +71,77 @@ email = "alice@example.com"
 
 /// Tells the developer what exists and how to get a token.
 pub fn print_banner(issuer: &str) {
-    println!(
-        r#"
-Ostium development server: {issuer}
+    println!("\n{}", banner(issuer));
+}
+
+/// What exists and how to use it, as curl lines ready to paste into a POSIX shell;
+/// the README shows it as it is (a test compares them).
+fn banner(issuer: &str) -> String {
+    let token = format!("{issuer}/connect/token");
+    let password_grant = format!(
+        "curl -s -u {APP_ID}:{CLIENT_SECRET} -d grant_type=password -d username={USERNAME} \
+         -d password={PASSWORD}"
+    );
+    // Pulls one member out of a token response without needing jq.
+    let member = |name: &str| format!(r#"sed -n 's/.*"{name}":"\([^"]*\)".*/\1/p'"#);
+    format!(
+        r#"Ostium development server: {issuer}
   discovery  {issuer}/.well-known/openid-configuration
-  API scope  {SCOPE} (audience urn:demo)
+  API        {API} / {API_SECRET}   (scope {SCOPE}; introspects tokens)
   client     {CLIENT_ID} / {CLIENT_SECRET}   (client_credentials)
-  client     {APP_ID} / {CLIENT_SECRET}       (password)
+  client     {APP_ID} / {CLIENT_SECRET}       (password, with refresh tokens)
   user       {USERNAME} / {PASSWORD}
 
 Get a token:
-  curl -s -u {CLIENT_ID}:{CLIENT_SECRET} -d grant_type=client_credentials -d scope={SCOPE} {issuer}/connect/token
-  curl -s -u {APP_ID}:{CLIENT_SECRET} -d grant_type=password -d username={USERNAME} -d password={PASSWORD} -d 'scope=openid {SCOPE}' {issuer}/connect/token
-"#
-    );
+  curl -s -u {CLIENT_ID}:{CLIENT_SECRET} -d grant_type=client_credentials -d scope={SCOPE} {token}
+  {password_grant} -d 'scope=openid {SCOPE}' {token}
+
+Refresh, introspect and revoke (paste the lines in order; they keep the tokens in $RT and $AT):
+  RT=$({password_grant} -d 'scope=openid {SCOPE} offline_access' {token} | {rt}); echo "$RT"
+  TOKENS=$(curl -s -u {APP_ID}:{CLIENT_SECRET} -d grant_type=refresh_token -d refresh_token="$RT" {token}); echo "$TOKENS"
+  AT=$(echo "$TOKENS" | {at}); RT=$(echo "$TOKENS" | {rt})
+  {introspect}
+  {revoke} -d token="$AT" {issuer}/connect/revocation; {introspect}
+  {revoke} -d token="$RT" {issuer}/connect/revocation; curl -s -w '\n' -u {APP_ID}:{CLIENT_SECRET} -d grant_type=refresh_token -d refresh_token="$RT" {token}
+"#,
+        introspect = format!(
+            r#"curl -s -w '\n' -d client_id={API} -d client_secret={API_SECRET} -d token="$AT" {issuer}/connect/introspect"#
+        ),
+        revoke = format!("curl -s -w 'revoked: %{{http_code}}\\n' -u {APP_ID}:{CLIENT_SECRET}"),
+        rt = member("refresh_token"),
+        at = member("access_token"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README shows the banner (the fenced block that starts with its first
+    /// line) exactly as `serve --dev` prints it.
+    #[test]
+    fn the_readme_shows_the_banner_as_printed() {
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+        let readme = std::fs::read_to_string(readme).expect("README.md");
+        let first = "Ostium development server:";
+        let start = readme
+            .find(&format!("```\n{first}"))
+            .expect("the banner in README.md")
+            + 4;
+        let end = start + readme[start..].find("```").expect("the end of the banner");
+        assert_eq!(&readme[start..end], banner(ISSUER));
+    }
+
+    #[test]
+    fn the_demo_app_gets_refresh_tokens_and_the_demo_api_can_introspect() {
+        let config = config().unwrap();
+        let app = config
+            .clients
+            .iter()
+            .find(|c| c.client_id == APP_ID)
+            .unwrap();
+        assert!(app.refresh_tokens.allow_offline_access, "{app:?}");
+        let api = config.api_resources.iter().find(|r| r.name == API).unwrap();
+        assert!(!api.api_secrets.is_empty(), "{api:?}");
+    }
 }

@@ -1,16 +1,19 @@
-//! Repeated warnings, held back: a warning or error from one place in the code is
-//! written at most once a minute, and how many were held back meanwhile is written
-//! once the minute is over.
+//! Repeated warnings, held back: the same warning or error (the same place in the
+//! code, with the same message and fields) is written at most once a minute, and
+//! how many were held back meanwhile is written once the minute is over.
 //!
 //! A library that warns about the same condition on every attempt (openraft, about
 //! each heartbeat to a follower that is down: about seven a second) otherwise fills
-//! the log with one line. Ostium's own account of such conditions is one line per
-//! change (a peer unreachable, a peer back), so the repeats add nothing an operator
-//! needs but their number. Events below `warn` are not limited: they are filtered
-//! by level instead.
+//! the log with one line. Its message names the peer, so each peer still gets its
+//! line. Ostium's own account of such conditions is one line per change (a peer
+//! unreachable, a peer back), so the repeats add nothing an operator needs but
+//! their number. Events below `warn` are not limited: they are filtered by level
+//! instead.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::hash_map::{DefaultHasher, Entry};
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -25,10 +28,16 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// The summaries' own target, never held back.
 const SUMMARY_TARGET: &str = "ostium::log_limit";
 
+/// Different warnings remembered at most: messages that never repeat (they carry
+/// a changing value) must not grow the memory without bound. Past it, warnings
+/// are written without being counted.
+const MAX_REMEMBERED: usize = 1_000;
+
 /// A per-layer filter (`Layer::with_filter`); clones share their counts.
 #[derive(Clone)]
 pub struct RepeatLimit {
-    seen: Arc<Mutex<HashMap<Identifier, Seen>>>,
+    /// By callsite and a hash of the event's fields (its message among them).
+    seen: Arc<Mutex<HashMap<(Identifier, u64), Seen>>>,
     window: Duration,
 }
 
@@ -63,14 +72,20 @@ impl RepeatLimit {
         }
     }
 
-    /// Whether an event from `metadata`'s callsite may be written now; counts it if
-    /// not.
-    fn admit(&self, metadata: &'static Metadata<'static>, now: Instant) -> bool {
+    /// Whether an event from `metadata`'s callsite whose fields hash to `fields` may
+    /// be written now; counts it if not.
+    fn admit(&self, metadata: &'static Metadata<'static>, fields: u64, now: Instant) -> bool {
         if *metadata.level() > Level::WARN || metadata.target() == SUMMARY_TARGET {
             return true;
         }
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        match seen.entry(metadata.callsite()) {
+        if seen.len() >= MAX_REMEMBERED {
+            let window = self.window;
+            seen.retain(|_, s| s.held_back > 0 || now.duration_since(s.written) < window);
+        }
+        let remembered = seen.len();
+        match seen.entry((metadata.callsite(), fields)) {
+            Entry::Vacant(_) if remembered >= MAX_REMEMBERED => true,
             Entry::Vacant(first) => {
                 first.insert(Seen {
                     written: now,
@@ -130,7 +145,32 @@ impl<S> Filter<S> for RepeatLimit {
     }
 
     fn event_enabled(&self, event: &Event<'_>, _cx: &Context<'_, S>) -> bool {
-        self.admit(event.metadata(), Instant::now())
+        let metadata = event.metadata();
+        if *metadata.level() > Level::WARN {
+            return true;
+        }
+        let mut fields = FieldHash(DefaultHasher::new());
+        event.record(&mut fields);
+        self.admit(metadata, fields.0.finish(), Instant::now())
+    }
+}
+
+/// Hashes an event's fields, names and values, without building a string.
+struct FieldHash(DefaultHasher);
+
+impl tracing::field::Visit for FieldHash {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        field.name().hash(&mut self.0);
+        let _ = write!(HashWriter(&mut self.0), "{value:?}");
+    }
+}
+
+struct HashWriter<'a>(&'a mut DefaultHasher);
+
+impl std::fmt::Write for HashWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.write(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -176,21 +216,29 @@ mod tests {
             for peer in [2, 3, 2, 3, 2] {
                 heartbeat_failed(peer);
             }
+            for client in ["a", "b"] {
+                tracing::warn!("client {client}: a secret in plain text");
+            }
             tracing::warn!("another warning");
             for _ in 0..3 {
                 tracing::info!("info is not limited");
             }
             limit.summarize();
         });
+        // Peer 2's heartbeat twice held back, peer 3's once: one summary each.
         let written = written.0.lock().unwrap().clone();
         assert_eq!(
             written,
             [
                 "failed to send a heartbeat",
+                "failed to send a heartbeat",
+                "client a: a secret in plain text",
+                "client b: a secret in plain text",
                 "another warning",
                 "info is not limited",
                 "info is not limited",
                 "info is not limited",
+                "repeats of an earlier warning were not written (at most one a minute)",
                 "repeats of an earlier warning were not written (at most one a minute)",
             ]
         );
@@ -217,10 +265,20 @@ mod tests {
 
         let limit = RepeatLimit::with_window(Duration::from_secs(60));
         let start = Instant::now();
-        assert!(limit.admit(metadata, start));
-        assert!(!limit.admit(metadata, start + Duration::from_secs(59)));
-        assert!(limit.admit(metadata, start + Duration::from_secs(60)));
+        assert!(limit.admit(metadata, 7, start));
+        assert!(
+            limit.admit(metadata, 8, start + Duration::from_secs(1)),
+            "another message from the same place is another warning"
+        );
+        assert!(!limit.admit(metadata, 7, start + Duration::from_secs(59)));
+        assert!(limit.admit(metadata, 7, start + Duration::from_secs(60)));
         let counts: Vec<u64> = limit.take_held_back().into_iter().map(|(_, n)| n).collect();
         assert_eq!(counts, [1]);
+
+        // Warnings that never repeat are written, and not remembered without bound.
+        for fields in 0..(MAX_REMEMBERED as u64 * 2) {
+            assert!(limit.admit(metadata, 1_000 + fields, start + Duration::from_secs(61)));
+        }
+        assert!(limit.seen.lock().unwrap().len() <= MAX_REMEMBERED);
     }
 }

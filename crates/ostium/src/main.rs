@@ -94,11 +94,12 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { config, dev } => serve(config, dev),
         Command::CheckConfig { file, dev } => {
             let config = Config::load(&file, secret_policy(dev))?;
-            let (clients, users) = (config.clients.len(), config.users.len());
+            let clients = counted(config.clients.len(), "client");
+            let users = counted(config.users.len(), "user");
             for warning in Server::builder(config)?.warnings() {
                 eprintln!("warning: {warning}");
             }
-            println!("{}: ok ({clients} clients, {users} users)", file.display());
+            println!("{}: ok ({clients}, {users})", file.display());
             Ok(())
         }
         Command::Cluster { command, config } => {
@@ -169,6 +170,15 @@ fn cluster(config: &Config, command: ClusterCommand) -> anyhow::Result<()> {
     runtime.block_on(admin.change(&change))?;
     println!("done: {change:?}");
     Ok(())
+}
+
+/// `1 client`, `2 clients`.
+fn counted(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 fn secret_policy(dev: bool) -> SecretPolicy {

@@ -153,6 +153,11 @@ impl Checker {
                     ));
                     Ok(SecretDigest::of(value))
                 }
+                // Plain text, as a first try usually has it: say where it is allowed.
+                Err(e) if !value.starts_with("sha256:") => Err(format!(
+                    "{e}; a plain-text secret is accepted only in development \
+                     (`serve --dev`, `check-config --dev`)"
+                )),
                 Err(e) => Err(e.to_string()),
             })
             .collect()
@@ -237,6 +242,16 @@ name = "openid"
         assert!(
             err.contains("client `billing-worker`: client_secrets: expected `sha256:`"),
             "{err}"
+        );
+        assert!(
+            err.contains("`serve --dev`"),
+            "says where plain text goes: {err}"
+        );
+        let malformed = text.replace("not-a-digest", "sha256:abc");
+        let err = parse(&malformed).unwrap_err().to_string();
+        assert!(
+            !err.contains("--dev"),
+            "a malformed digest is not plain text: {err}"
         );
         let config = Config::parse(&text, "dev", SecretPolicy::AllowPlainText).unwrap();
         assert!(config.clients[0].secrets[0].matches("not-a-digest"));
