@@ -2,11 +2,16 @@
 # Runs every Ostium test: formatting, lints, unit tests, and the end-to-end tests
 # that start real nodes and drive them with real client libraries.
 #
-# On a fresh Debian machine it first installs what the tests need (Node.js and npm
-# for the openid-client test, redis-server for the cache tests, cargo-nextest);
-# everything the tests start binds free loopback ports and is stopped when they end.
+# It first checks what it cannot install by itself (scripts/check-prerequisites.sh:
+# the Rust toolchain with rustfmt and clippy, a C compiler, Node.js 20 or later) and
+# stops, saying what to get, if anything is missing. On a fresh Debian machine it
+# then installs the rest (Node.js from apt-get when apt-get offers 20 or later, npm,
+# redis-server, cargo-nextest); everything the tests start binds free loopback ports
+# and is stopped when they end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+scripts/check-prerequisites.sh
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
