@@ -11,26 +11,29 @@ use ostium_e2e::{Node, TestDir, free_port, wait_until};
 
 const SETTLE: Duration = Duration::from_secs(30);
 
-/// A single node's configuration with `[cache]` on `redis`, in `namespace`.
-fn with_cache(dir: &TestDir, port: u16, redis: &Redis, namespace: &str) -> String {
+/// Launches a single node with `[cache]` on `redis`, in a namespace named after
+/// the test, with `args` for `ostium serve`; does not wait for it.
+fn launch_with_cache(name: &str, redis: &Redis, args: &[&str]) -> (TestDir, Node) {
+    let dir = TestDir::new(name);
+    let port = free_port();
     let cache = format!(
-        "[cache]\nredis_url = \"{}\"\nnamespace = \"{namespace}\"\n",
+        "[cache]\nredis_url = \"{}\"\nnamespace = \"{name}\"\n",
         redis.url()
     );
-    config(port, dir.path(), "ES256", &cache)
+    let node = Node::launch_with_args(
+        dir.path(),
+        &config(port, dir.path(), "ES256", &cache),
+        &format!("http://127.0.0.1:{port}"),
+        &[],
+        args,
+    );
+    (dir, node)
 }
 
 #[test]
 fn a_node_refuses_a_redis_that_may_evict_and_says_what_to_set() {
     let redis = Redis::start_with(&["--maxmemory-policy", "allkeys-lru"]);
-    let dir = TestDir::new("evicting-redis");
-    let port = free_port();
-    let mut node = Node::launch(
-        dir.path(),
-        &with_cache(&dir, port, &redis, "evicting"),
-        &format!("http://127.0.0.1:{port}"),
-        &[],
-    );
+    let (_dir, mut node) = launch_with_cache("evicting", &redis, &[]);
     let status = node.wait_exit(SETTLE);
     assert!(!status.success(), "the node served");
     let log = node.log_text();
@@ -44,15 +47,7 @@ fn a_node_refuses_a_redis_that_may_evict_and_says_what_to_set() {
 #[test]
 fn development_mode_warns_about_a_redis_that_may_evict_and_serves() {
     let redis = Redis::start_with(&["--maxmemory-policy", "volatile-lru"]);
-    let dir = TestDir::new("evicting-redis-dev");
-    let port = free_port();
-    let mut node = Node::launch_with_args(
-        dir.path(),
-        &with_cache(&dir, port, &redis, "evicting-dev"),
-        &format!("http://127.0.0.1:{port}"),
-        &[],
-        &["--dev"],
-    );
+    let (_dir, mut node) = launch_with_cache("evicting-dev", &redis, &["--dev"]);
     node.wait_ready();
     let log = node.log_text();
     assert!(
@@ -64,13 +59,8 @@ fn development_mode_warns_about_a_redis_that_may_evict_and_serves() {
 #[test]
 fn a_redis_that_turns_evicting_is_not_vouched_for_until_it_keeps_every_key() {
     let redis = Redis::start_with(&["--maxmemory-policy", "noeviction"]);
-    let dir = TestDir::new("turns-evicting");
-    let port = free_port();
-    let node = Node::start(
-        dir.path(),
-        &with_cache(&dir, port, &redis, "turns"),
-        &format!("http://127.0.0.1:{port}"),
-    );
+    let (_dir, mut node) = launch_with_cache("turns", &redis, &[]);
+    node.wait_ready();
     let watermark = || {
         redis
             .command(&["EXISTS", "ostium:turns:watermark"])
