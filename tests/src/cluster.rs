@@ -84,6 +84,14 @@ impl ClusterNode {
     /// Logs the fixture user in with `client` (one of the fixture's `offline_access`
     /// clients, which share [`OFFLINE_SECRET`]) and returns the refresh token.
     pub fn login(&self, client: &str) -> String {
+        self.login_tokens(client)["refresh_token"]
+            .as_str()
+            .expect("a refresh token")
+            .to_owned()
+    }
+
+    /// As [`ClusterNode::login`], with the whole token response.
+    pub fn login_tokens(&self, client: &str) -> Value {
         let response = self.post(
             "/connect/token",
             (client, OFFLINE_SECRET),
@@ -97,10 +105,7 @@ impl ClusterNode {
         let status = response.status().as_u16();
         let body: Value = response.json().expect("a JSON token response");
         assert_eq!(status, 200, "login at node {}: {body}", self.id);
-        body["refresh_token"]
-            .as_str()
-            .expect("a refresh token")
-            .to_owned()
+        body
     }
 
     /// Redeems `token` for `client`: the status and JSON body of the answer.

@@ -294,6 +294,13 @@ impl Node {
         self.wait_ready();
     }
 
+    /// Replaces the node's configuration file with `config` and restarts the node on
+    /// it: what an operator does to change clients or users.
+    pub fn reconfigure(&mut self, config: &str) {
+        std::fs::write(&self.config, config).expect("write configuration");
+        self.restart();
+    }
+
     /// Kills the node and starts it again without waiting for it to be ready.
     pub fn relaunch(&mut self) {
         self.kill();

@@ -233,3 +233,50 @@ fn redis_flushed_stopped_and_restarted_under_load_never_fails_open() {
         }
     });
 }
+
+#[test]
+fn an_operator_revokes_every_token_of_a_client_or_a_user_at_every_node_and_the_edge() {
+    let redis = Redis::start();
+    let cluster = cluster_with_edge("edge-revoke-all", &redis);
+    let config = cluster.nodes[0].config_path();
+    let revoke = |whom: &[&str]| {
+        let mut args = vec!["tokens", "revoke"];
+        args.extend_from_slice(whom);
+        args.extend_from_slice(&["--config", config.to_str().unwrap()]);
+        let (ok, out, err) = ostium_e2e::run_cli(&args, None);
+        assert!(ok, "ostium {args:?}: {err}");
+        out
+    };
+    let offline = edge(&cluster).login_tokens(OFFLINE_ID);
+    let reuse = cluster.nodes[1].login_tokens(REUSE_ID);
+    // The three cores and the edge.
+    let nodes = || cluster.nodes.iter();
+    assert_eq!(nodes().count(), 4);
+    let refreshes = |client: &str, login: &serde_json::Value| {
+        let token = login["refresh_token"].as_str().unwrap();
+        nodes()
+            .map(|node| node.refresh(client, token).0)
+            .collect::<Vec<_>>()
+    };
+    let active = |login: &serde_json::Value| {
+        let token = login["access_token"].as_str().unwrap();
+        nodes()
+            .map(|node| introspect(node, token)["active"] == true)
+            .collect::<Vec<_>>()
+    };
+
+    // Every token of one client: refused and inactive everywhere, at once.
+    let out = revoke(&["--client", OFFLINE_ID]);
+    assert!(out.contains("revoked 1 refresh token families"), "{out}");
+    assert_eq!(refreshes(OFFLINE_ID, &offline), [400; 4]);
+    assert_eq!(active(&offline), [false; 4]);
+    // Another client's grant of the same user is untouched (a re-usable token).
+    assert_eq!(refreshes(REUSE_ID, &reuse), [200; 4]);
+    assert_eq!(active(&reuse), [true; 4]);
+
+    // Every token of the user.
+    let out = revoke(&["--subject", SUBJECT]);
+    assert!(out.contains("of user"), "{out}");
+    assert_eq!(refreshes(REUSE_ID, &reuse), [400; 4]);
+    assert_eq!(active(&reuse), [false; 4]);
+}

@@ -63,7 +63,9 @@ fn introspection_tells_each_caller_only_about_its_own_tokens() {
     assert_eq!(seen["scope"], API_SCOPE);
     assert_eq!(seen["aud"], json!([AUDIENCE]));
     assert_eq!(seen["iss"], node.issuer.as_str());
-    assert_eq!(seen["token_type"], "access_token");
+    // RFC 7662 §2.2: a token type of RFC 6749 §5.1, and `nbf` when the token has one.
+    assert_eq!(seen["token_type"], "Bearer");
+    assert_eq!(seen["nbf"], seen["iat"]);
     assert!(seen["exp"].as_u64().unwrap() > seen["iat"].as_u64().unwrap());
 
     // The client the token was issued to may ask too.
@@ -141,7 +143,8 @@ fn revoking_a_refresh_token_revokes_its_family() {
 
     let seen = introspect(&node, OFFLINE, &current);
     assert_eq!(seen["active"], true, "{seen}");
-    assert_eq!(seen["token_type"], "refresh_token");
+    // A refresh token has no token type (RFC 6749 §5.1 types access tokens only).
+    assert!(seen.get("token_type").is_none(), "{seen}");
     assert_eq!(seen["sub"], SUBJECT);
     // The spent token is not active; an API learns nothing about refresh tokens.
     assert_eq!(introspect(&node, OFFLINE, &first), inactive());

@@ -16,5 +16,6 @@ pub fn client_credentials_grant(audiences: &[String]) -> AccessTokenGrant<'_> {
         lifetime: 3600,
         auth_time: None,
         amr: None,
+        family: None,
     }
 }

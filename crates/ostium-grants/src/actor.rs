@@ -13,9 +13,10 @@ use std::sync::Arc;
 use actix::{
     Actor, ActorContext, Context, Handler, MailboxError, Message, ResponseFuture, Supervised,
 };
-use ostium_protocol::{Client, OAuthError};
+use ostium_protocol::OAuthError;
 
 use crate::context::GrantContext;
+use crate::requester::Requester;
 
 /// What an actor serves: one kind of request from an identified client.
 pub trait Flow: Send + Sync + 'static {
@@ -30,7 +31,7 @@ pub trait Flow: Send + Sync + 'static {
     fn run(
         &self,
         context: &GrantContext,
-        client: &Client,
+        requester: &Requester,
         request: Self::Request,
     ) -> impl Future<Output = Result<Self::Response, OAuthError>>;
 }
@@ -61,7 +62,7 @@ impl<F: Flow> Supervised for GrantActor<F> {
 
 /// Asks for one request to be served.
 pub struct Serve<F: Flow> {
-    pub client: Arc<Client>,
+    pub requester: Requester,
     pub request: F::Request,
 }
 
@@ -75,7 +76,7 @@ impl<F: Flow> Handler<Serve<F>> for GrantActor<F> {
     fn handle(&mut self, serve: Serve<F>, _: &mut Self::Context) -> Self::Result {
         let flow = self.flow.clone();
         let context = self.context.clone();
-        Box::pin(async move { flow.run(&context, &serve.client, serve.request).await })
+        Box::pin(async move { flow.run(&context, &serve.requester, serve.request).await })
     }
 }
 

@@ -3,11 +3,12 @@
 //! alone; reference tokens are recorded in the replicated state.
 
 use ostium_protocol::grant::ClientCredentialsRequest;
-use ostium_protocol::{Client, Form, GrantType, OAuthError, TokenResponse};
+use ostium_protocol::{Form, GrantType, OAuthError, TokenResponse};
 use ostium_tokens::AccessTokenGrant;
 
 use crate::context::GrantContext;
 use crate::grant::TokenGrant;
+use crate::requester::Requester;
 
 pub struct ClientCredentialsGrant;
 
@@ -25,9 +26,10 @@ impl TokenGrant for ClientCredentialsGrant {
     async fn issue(
         &self,
         context: &GrantContext,
-        client: &Client,
+        requester: &Requester,
         request: Self::Request,
     ) -> Result<TokenResponse, OAuthError> {
+        let client = &*requester.client;
         let granted = request.validate(client, &context.catalog)?;
         let scope = granted.scope_string();
         let access_token = context
@@ -42,6 +44,7 @@ impl TokenGrant for ClientCredentialsGrant {
                     lifetime: client.access_token_lifetime,
                     auth_time: None,
                     amr: None,
+                    family: None,
                 },
             )
             .await?;

@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use ostium_protocol::{AccessTokenType, Client, OAuthError, ResourceCatalog};
 use ostium_state::token_store::NewReferenceToken;
-use ostium_state::{StateError, TokenDigest, TokenStore};
+use ostium_state::{FamilyId, StateError, TokenDigest, TokenStore};
 use ostium_tokens::handle::{RefreshHandles, new_handle};
 use ostium_tokens::{AccessTokenGrant, AccessTokenStrategy, JwtAccessTokens, TokenError};
 
 use crate::clock::Clock;
+use crate::login_guard::LoginGuard;
 use crate::metrics::GrantMetrics;
+use crate::users::UserStore;
 
 /// Shared dependencies of the grants.
 pub struct GrantContext {
@@ -22,6 +24,10 @@ pub struct GrantContext {
     pub refresh_handles: RefreshHandles,
     pub metrics: GrantMetrics,
     pub clock: Arc<dyn Clock>,
+    /// Whether a user still exists, for grants that redeem what a login left.
+    pub users: Arc<dyn UserStore>,
+    /// Brute-force protection for every password check.
+    pub logins: LoginGuard,
 }
 
 impl GrantContext {
@@ -44,6 +50,7 @@ impl GrantContext {
                     audiences: grant.audiences.to_vec(),
                     expires_at: grant.issued_at + u64::from(grant.lifetime),
                     at: grant.issued_at,
+                    family: grant.family.map(|family| FamilyId(family.to_owned())),
                 };
                 self.store
                     .reference()
@@ -70,6 +77,12 @@ pub fn state_failed(e: impl Into<StateError>) -> OAuthError {
     .with_cause(e)
 }
 
+/// A user store that could not answer is `temporarily_unavailable`, with the cause.
+pub(crate) fn users_failed(e: crate::users::UserStoreError) -> OAuthError {
+    OAuthError::temporarily_unavailable("the user store is unavailable; retry shortly")
+        .with_cause(e)
+}
+
 /// A failure no client could have caused (the cryptographic library refused) is
 /// `server_error`, with the cause kept for the log.
 pub(crate) fn unexpected(e: TokenError) -> OAuthError {
@@ -93,6 +106,7 @@ mod tests {
             lifetime: 300,
             auth_time: None,
             amr: None,
+            family: None,
         }
     }
 

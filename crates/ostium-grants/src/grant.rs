@@ -6,10 +6,11 @@
 
 use std::future::Future;
 
-use ostium_protocol::{Client, Form, GrantType, OAuthError, TokenResponse};
+use ostium_protocol::{Form, GrantType, OAuthError, TokenResponse};
 
 use crate::actor::Flow;
 use crate::context::GrantContext;
+use crate::requester::Requester;
 
 pub trait TokenGrant: Send + Sync + 'static {
     /// The grant's own parameters, parsed.
@@ -28,7 +29,7 @@ pub trait TokenGrant: Send + Sync + 'static {
     fn issue(
         &self,
         context: &GrantContext,
-        client: &Client,
+        requester: &Requester,
         request: Self::Request,
     ) -> impl Future<Output = Result<TokenResponse, OAuthError>>;
 }
@@ -45,9 +46,9 @@ impl<G: TokenGrant> Flow for G {
     fn run(
         &self,
         context: &GrantContext,
-        client: &Client,
+        requester: &Requester,
         request: Self::Request,
     ) -> impl Future<Output = Result<TokenResponse, OAuthError>> {
-        self.issue(context, client, request)
+        self.issue(context, requester, request)
     }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use ostium_protocol::OAuthError;
 use ostium_protocol::token_management::TokenQuery;
-use ostium_state::Denial;
+use ostium_state::{Denial, FamilyId};
 
 use crate::context::{GrantContext, state_failed};
 use crate::token_lookup::{KnownToken, identify};
@@ -34,7 +34,10 @@ pub struct Introspection {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActiveToken {
-    pub token_type: &'static str,
+    /// RFC 6749 §5.1's token type: `Bearer` for access tokens; a refresh token has
+    /// none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
     pub iss: String,
     pub client_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,6 +45,8 @@ pub struct ActiveToken {
     pub scope: String,
     pub aud: Vec<String>,
     pub iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     pub exp: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
@@ -79,44 +84,51 @@ pub async fn introspect(
     let details = match token {
         KnownToken::Jwt(claims) => {
             let current = now < claims.exp && claims.nbf.is_none_or(|nbf| nbf <= now);
+            // Revoked itself, or its refresh-token family revoked (RFC 7009 §2.1).
+            let denials: Vec<Denial> = std::iter::once(Denial::Token(claims.jti.clone()))
+                .chain(claims.fam.clone().map(|fam| Denial::Family(FamilyId(fam))))
+                .collect();
             let active = current
                 && !context
                     .store
                     .deny()
-                    .is_denied(&Denial::Token(claims.jti.clone()), now)
+                    .is_any_denied(&denials, now)
                     .await
                     .map_err(state_failed)?;
             active.then_some(ActiveToken {
-                token_type: "access_token",
+                token_type: Some("Bearer"),
                 iss: claims.iss,
                 client_id: claims.client_id,
                 sub: Some(claims.sub),
                 scope: claims.scope,
                 aud: claims.aud,
                 iat: claims.iat,
+                nbf: claims.nbf,
                 exp: claims.exp,
                 jti: Some(claims.jti),
             })
         }
         KnownToken::Reference(record) => Some(ActiveToken {
-            token_type: "access_token",
+            token_type: Some("Bearer"),
             iss: issuer.to_owned(),
             sub: record.subject.or_else(|| Some(record.client_id.clone())),
             client_id: record.client_id,
             scope: record.scope,
             aud: record.audiences,
             iat: record.issued_at,
+            nbf: Some(record.issued_at),
             exp: record.expires_at,
             jti: None,
         }),
         KnownToken::Refresh { record, live } => live.then(|| ActiveToken {
-            token_type: "refresh_token",
+            token_type: None,
             iss: issuer.to_owned(),
             client_id: record.client_id,
             sub: Some(record.subject),
             scope: record.scope,
             aud: record.audiences,
             iat: record.issued_at,
+            nbf: None,
             exp: record.expires_at,
             jti: None,
         }),
@@ -134,11 +146,13 @@ mod tests {
     use super::*;
     use crate::client_credentials::ClientCredentialsGrant;
     use crate::grant::TokenGrant;
-    use crate::testing::{ISSUER, client, fixture, form};
+    use crate::testing::{ISSUER, client, fixture, form, from};
 
     async fn token(context: &GrantContext, client: &Client, body: &str) -> String {
         let request = ClientCredentialsGrant.parse(&form(body)).unwrap();
-        let issued = ClientCredentialsGrant.issue(context, client, request).await;
+        let issued = ClientCredentialsGrant
+            .issue(context, &from(client), request)
+            .await;
         issued.unwrap().access_token
     }
 

@@ -15,13 +15,17 @@
 //! - [`registry`]: the [`GrantRegistry`].
 //! - [`actor`]: [`GrantActor`], the one actor shell, and the [`Flow`] it runs.
 //! - [`supervisor`]: starting, restarting and routing on one worker.
+//! - [`requester`]: who sent a request: the client and its address.
 //! - [`context`]: what grants share: resource catalog, token store, minting,
 //!   metrics, clock.
 //! - [`client_credentials`], [`password`], [`refresh`]: one file per grant.
 //! - [`revocation`]: the revocation flow (RFC 7009); [`introspection`] (RFC 7662)
 //!   and [`token_lookup`], which both use to tell what a presented token is.
+//! - [`login_guard`]: brute-force protection for password logins.
 //! - [`password_validator`]: the `ResourceOwnerPasswordValidator` extension point and
 //!   the built-in Argon2id validator over configured users.
+//! - [`users`]: the `UserStore` extension point (does a subject still exist?) and
+//!   the configured users.
 //! - [`clock`]: the time grants go by.
 //! - [`metrics`]: tokens issued, failures and restarts, for Prometheus.
 
@@ -31,14 +35,17 @@ pub mod clock;
 pub mod context;
 pub mod grant;
 pub mod introspection;
+pub mod login_guard;
 pub mod metrics;
 pub mod password;
 pub mod password_validator;
 pub mod refresh;
 pub mod registry;
+pub mod requester;
 pub mod revocation;
 pub mod supervisor;
 pub mod token_lookup;
+pub mod users;
 
 #[cfg(test)]
 mod testing;
@@ -47,9 +54,12 @@ pub use actor::{Flow, GrantActor};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::GrantContext;
 pub use grant::TokenGrant;
+pub use login_guard::{LoginGuard, LoginLimits};
 pub use metrics::{GrantMetrics, Label};
 pub use password_validator::{
     Argon2PasswordValidator, ResourceOwnerPasswordValidator, User, ValidatedUser, ValidatorError,
 };
 pub use registry::{GrantRegistry, RegistryError};
+pub use requester::Requester;
 pub use supervisor::GrantSupervisor;
+pub use users::{ConfiguredUsers, UserStore, UserStoreError};

@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use ostium_protocol::grant::PasswordRequest;
-use ostium_protocol::{Client, Form, GrantType, OAuthError, TokenResponse};
+use ostium_protocol::{Form, GrantType, OAuthError, TokenResponse};
 use ostium_tokens::AccessTokenGrant;
 
 use crate::context::GrantContext;
 use crate::grant::TokenGrant;
 use crate::password_validator::{ResourceOwnerPasswordValidator, ValidatorError};
-use crate::refresh::start_family;
+use crate::refresh::{new_family, start_family};
+use crate::requester::Requester;
 
 pub struct PasswordGrant {
     validator: Arc<dyn ResourceOwnerPasswordValidator>,
@@ -37,17 +38,38 @@ impl TokenGrant for PasswordGrant {
     async fn issue(
         &self,
         context: &GrantContext,
-        client: &Client,
+        requester: &Requester,
         request: Self::Request,
     ) -> Result<TokenResponse, OAuthError> {
+        let client = &*requester.client;
         let granted = request.validate(client, &context.catalog)?;
-        let user = match self
+        let wrong = || OAuthError::invalid_grant("invalid username or password");
+        let (username, address) = (request.username.clone(), requester.address);
+        let cache = context.store.hot_cache();
+        let logins = &context.logins;
+        // Before any Argon2 work, and answered as a wrong password would be.
+        let turn = match logins.admit(cache, &username, address).await {
+            Ok(turn) => turn,
+            Err(throttled) => {
+                tracing::warn!(username = ?username, address = ?address, reason = %throttled, "password login refused before checking");
+                return Err(wrong());
+            }
+        };
+        let checked = self
             .validator
             .validate(request.username, request.password)
-            .await
-        {
-            Ok(Some(user)) => user,
-            Ok(None) => return Err(OAuthError::invalid_grant("invalid username or password")),
+            .await;
+        drop(turn);
+        let user = match checked {
+            Ok(Some(user)) => {
+                logins.succeeded(cache, &username).await;
+                user
+            }
+            Ok(None) => {
+                logins.failed(cache, &username, address).await;
+                tracing::info!(username = ?username, address = ?address, client_id = ?client.client_id, "password login failed");
+                return Err(wrong());
+            }
             Err(ValidatorError::Busy) => {
                 return Err(OAuthError::temporarily_unavailable(
                     "too many logins in progress; retry shortly",
@@ -59,35 +81,24 @@ impl TokenGrant for PasswordGrant {
         };
         let scope = granted.scope_string();
         let issued_at = context.clock.now();
-        let access_token = context
-            .mint(
-                client,
-                &AccessTokenGrant {
-                    client_id: &client.client_id,
-                    subject: Some(&user.subject),
-                    scope: &scope,
-                    audiences: &granted.audiences,
-                    issued_at,
-                    lifetime: client.access_token_lifetime,
-                    auth_time: Some(issued_at),
-                    amr: Some("pwd"),
-                },
-            )
-            .await?;
-        let refresh_token = if granted.offline_access {
-            Some(
-                start_family(
-                    context,
-                    client,
-                    &user.subject,
-                    &scope,
-                    &granted.audiences,
-                    issued_at,
-                )
-                .await?,
-            )
-        } else {
-            None
+        // Named before the access token is minted, so that the token carries it and
+        // goes with its family when the family is revoked.
+        let family = granted.offline_access.then(new_family).transpose()?;
+        let grant = AccessTokenGrant {
+            client_id: &client.client_id,
+            subject: Some(&user.subject),
+            scope: &scope,
+            audiences: &granted.audiences,
+            issued_at,
+            lifetime: client.access_token_lifetime,
+            auth_time: Some(issued_at),
+            amr: Some("pwd"),
+            family: family.as_deref(),
+        };
+        let access_token = context.mint(client, &grant).await?;
+        let refresh_token = match &family {
+            Some(family) => Some(start_family(context, client, family, &grant).await?),
+            None => None,
         };
         Ok(TokenResponse {
             refresh_token,

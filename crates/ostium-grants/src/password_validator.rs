@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use futures_util::future::BoxFuture;
+use ostium_state::TokenDigest;
 use tokio::sync::Semaphore;
 
 /// The user a password check identified.
@@ -64,8 +65,10 @@ pub enum UserError {
 pub struct Argon2PasswordValidator {
     users: HashMap<String, (String, PasswordHash)>,
     /// Verified against when the username is unknown, to take the same time as a
-    /// wrong password; `None` when there are no users to protect.
-    decoy: Option<PasswordHash>,
+    /// wrong password: one hash per set of Argon2 parameters in use (a costlier hash
+    /// takes longer), and a username always meets the same one. Empty when there are
+    /// no users to protect.
+    decoys: Vec<PasswordHash>,
     running: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     max_waiting: usize,
@@ -87,14 +90,36 @@ impl Argon2PasswordValidator {
                 return Err(UserError::DuplicateUsername(user.username.clone()));
             }
         }
-        let decoy = by_name.values().next().map(|(_, hash)| hash.clone());
+        let mut decoys: Vec<PasswordHash> = Vec::new();
+        for (_, hash) in by_name.values() {
+            let same_cost = |decoy: &PasswordHash| {
+                decoy.algorithm == hash.algorithm
+                    && decoy.version == hash.version
+                    && decoy.params == hash.params
+            };
+            if !decoys.iter().any(same_cost) {
+                decoys.push(hash.clone());
+            }
+        }
+        // In a fixed order, so that a username meets the same decoy on every node.
+        decoys.sort_by_key(|hash| hash.params.to_string());
         Ok(Self {
             users: by_name,
-            decoy,
+            decoys,
             running: Arc::new(Semaphore::new(parallelism.max(1))),
             waiting: Arc::new(AtomicUsize::new(0)),
             max_waiting,
         })
+    }
+}
+
+impl Argon2PasswordValidator {
+    /// The decoy an unknown `username` is checked against: picked by a digest of the
+    /// name, so that asking again takes the same time, as it would for a real user.
+    fn decoy_for(&self, username: &str) -> Option<&PasswordHash> {
+        let first = TokenDigest::of_handle(username).as_bytes()[0];
+        self.decoys
+            .get(usize::from(first) % self.decoys.len().max(1))
     }
 }
 
@@ -113,7 +138,7 @@ impl ResourceOwnerPasswordValidator for Argon2PasswordValidator {
         username: String,
         password: String,
     ) -> BoxFuture<'static, Result<Option<ValidatedUser>, ValidatorError>> {
-        let (subject, hash) = match (self.users.get(&username), &self.decoy) {
+        let (subject, hash) = match (self.users.get(&username), self.decoy_for(&username)) {
             (Some((subject, hash)), _) => (Some(subject.clone()), hash.clone()),
             (None, Some(decoy)) => (None, decoy.clone()),
             (None, None) => return Box::pin(std::future::ready(Ok(None))),
@@ -211,6 +236,51 @@ mod tests {
             Argon2PasswordValidator::new(&twice, 1, 1),
             Err(UserError::DuplicateUsername(_))
         ));
+    }
+
+    #[test]
+    fn an_unknown_username_costs_as_much_as_a_user_of_some_cost_and_always_the_same() {
+        let cheap = Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(8, 1, 1, None).unwrap(),
+        );
+        let bob = User {
+            subject: "b".into(),
+            username: "bob".into(),
+            password_hash: cheap.hash_password(b"pw").unwrap().to_string(),
+        };
+        let users = [
+            users(),
+            vec![
+                bob.clone(),
+                User {
+                    username: "carol".into(),
+                    subject: "c".into(),
+                    ..bob
+                },
+            ],
+        ]
+        .concat();
+        let validator = Argon2PasswordValidator::new(&users, 1, 1).unwrap();
+        // Two costs in use: two decoys, one of each.
+        assert_eq!(validator.decoys.len(), 2);
+        let costs: Vec<String> = validator
+            .decoys
+            .iter()
+            .map(|h| h.params.to_string())
+            .collect();
+        assert!(costs.contains(&"m=8,t=1,p=1".to_owned()), "{costs:?}");
+        let mut seen = std::collections::HashSet::new();
+        for name in (0..64).map(|n| format!("nobody-{n}")) {
+            let decoy = validator.decoy_for(&name).unwrap().params.to_string();
+            assert_eq!(
+                validator.decoy_for(&name).unwrap().params.to_string(),
+                decoy
+            );
+            seen.insert(decoy);
+        }
+        assert_eq!(seen.len(), 2, "unknown usernames meet every cost");
     }
 
     #[tokio::test]

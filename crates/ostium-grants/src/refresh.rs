@@ -12,32 +12,38 @@ use ostium_protocol::{
     Client, Form, GrantType, OAuthError, RefreshTokenExpiration, RefreshTokenUsage, TokenResponse,
 };
 use ostium_state::token_store::{NewRefreshToken, Redeemed, Redemption};
-use ostium_state::{FamilyId, TokenDigest, TokenExpiration, TokenUsage};
+use ostium_state::{FamilyId, RefreshTokenRecord, TokenDigest, TokenExpiration, TokenUsage};
 use ostium_tokens::AccessTokenGrant;
 use ostium_tokens::handle::{new_handle, random_id};
 
-use crate::context::{GrantContext, state_failed, unexpected};
+use crate::context::{GrantContext, state_failed, unexpected, users_failed};
 use crate::grant::TokenGrant;
+use crate::requester::Requester;
 
-/// Starts a refresh-token family for a grant that was given `offline_access`;
-/// returns the handle for the client.
+/// A new refresh-token family's id: 128 random bits.
+pub(crate) fn new_family() -> Result<String, OAuthError> {
+    random_id::<16>().map_err(unexpected)
+}
+
+/// Starts the refresh-token family `family` for a grant that was given
+/// `offline_access`, whose first access token `grant` describes; returns the handle
+/// for the client.
 pub(crate) async fn start_family(
     context: &GrantContext,
     client: &Client,
-    subject: &str,
-    scope: &str,
-    audiences: &[String],
-    at: u64,
+    family: &str,
+    grant: &AccessTokenGrant<'_>,
 ) -> Result<String, OAuthError> {
     let handle = new_handle().map_err(unexpected)?;
     let policy = client.refresh_tokens;
+    let at = grant.issued_at;
     let token = NewRefreshToken {
-        family: FamilyId(random_id::<16>().map_err(unexpected)?),
+        family: FamilyId(family.to_owned()),
         digest: TokenDigest::of_handle(&handle),
         client_id: client.client_id.clone(),
-        subject: subject.to_owned(),
-        scope: scope.to_owned(),
-        audiences: audiences.to_vec(),
+        subject: grant.subject.unwrap_or(grant.client_id).to_owned(),
+        scope: grant.scope.to_owned(),
+        audiences: grant.audiences.to_vec(),
         usage: match policy.usage {
             RefreshTokenUsage::OneTimeOnly => TokenUsage::OneTimeOnly,
             RefreshTokenUsage::ReUse => TokenUsage::ReUse,
@@ -49,6 +55,8 @@ pub(crate) async fn start_family(
         absolute_expires_at: at + u64::from(policy.absolute_lifetime),
         sliding_lifetime: Some(policy.sliding_lifetime),
         at,
+        auth_time: grant.auth_time,
+        amr: grant.amr.map(str::to_owned),
     };
     context
         .store
@@ -57,6 +65,31 @@ pub(crate) async fn start_family(
         .await
         .map_err(state_failed)?;
     Ok(handle)
+}
+
+/// Whether the user a refresh token was issued for may still be issued tokens. When
+/// they are gone, every token of the family is revoked: it can never be redeemed
+/// again, and its access tokens stop being active.
+async fn user_is_active(
+    context: &GrantContext,
+    record: &RefreshTokenRecord,
+) -> Result<bool, OAuthError> {
+    if context
+        .users
+        .is_active(&record.subject)
+        .await
+        .map_err(users_failed)?
+    {
+        return Ok(true);
+    }
+    tracing::info!(subject = ?record.subject, client_id = ?record.client_id, "refresh refused: the user no longer exists; the token's family is revoked");
+    context
+        .store
+        .refresh()
+        .revoke_family(record, context.clock.now())
+        .await
+        .map_err(state_failed)?;
+    Ok(false)
 }
 
 /// `grant_type=refresh_token`, for clients allowed offline access.
@@ -76,16 +109,22 @@ impl TokenGrant for RefreshTokenGrant {
     async fn issue(
         &self,
         context: &GrantContext,
-        client: &Client,
+        requester: &Requester,
         request: Self::Request,
     ) -> Result<TokenResponse, OAuthError> {
+        let client = &*requester.client;
         let invalid = || OAuthError::invalid_grant("the refresh token is not valid");
         let presented = TokenDigest::of_handle(&request.refresh_token);
         let at = context.clock.now();
         let refresh = context.store.refresh();
-        // Refuse a bad scope before the token is spent, when this node already knows it.
-        if let Some(record) = refresh.peek(presented, at).await {
+        // Refuse a bad scope, or a user who is gone, before the token is spent, when
+        // this node already knows the token.
+        let peeked = refresh.peek(presented, at).await;
+        if let Some(record) = &peeked {
             request.validate(client, &record.client_id, &record.scope)?;
+            if !user_is_active(context, record).await? {
+                return Err(invalid());
+            }
         }
         let successor = context.refresh_handles.successor(&request.refresh_token);
         let redeemed = refresh
@@ -110,6 +149,9 @@ impl TokenGrant for RefreshTokenGrant {
             }
             Redeemed::Invalid => return Err(invalid()),
         };
+        if peeked.is_none() && !user_is_active(context, &record).await? {
+            return Err(invalid());
+        }
         let scopes = request.validate(client, &record.client_id, &record.scope)?;
         let scope = scopes.join(" ");
         let audiences = context.catalog.audiences(&scopes);
@@ -123,8 +165,9 @@ impl TokenGrant for RefreshTokenGrant {
                     audiences: &audiences,
                     issued_at: at,
                     lifetime: client.access_token_lifetime,
-                    auth_time: None,
-                    amr: None,
+                    auth_time: record.auth_time,
+                    amr: record.amr.as_deref(),
+                    family: Some(&record.family.0),
                 },
             )
             .await?;
@@ -137,17 +180,29 @@ impl TokenGrant for RefreshTokenGrant {
 
 #[cfg(test)]
 mod tests {
+    use ostium_protocol::token_management::TokenQuery;
     use ostium_protocol::{ErrorCode, RefreshTokenPolicy};
 
     use super::*;
-    use crate::testing::{T0, client, fixture, form, offline};
+    use crate::introspection::{Caller, introspect};
+    use crate::testing::{ISSUER, T0, client, fixture, form, from, login, offline};
 
-    /// Starts a family for alice at the clock's time, as a grant given
+    /// Starts a family for alice at the clock's time, as the password grant given
     /// `offline_access` would.
     async fn family(context: &GrantContext, client: &Client) -> String {
-        let scope = "openid orders.read offline_access";
-        let at = context.clock.now();
-        start_family(context, client, "alice", scope, &["urn:orders".into()], at)
+        let audiences = ["urn:orders".to_owned()];
+        let grant = AccessTokenGrant {
+            client_id: &client.client_id,
+            subject: Some("alice"),
+            scope: "openid orders.read offline_access",
+            audiences: &audiences,
+            issued_at: context.clock.now(),
+            lifetime: 60,
+            auth_time: Some(T0 - 30),
+            amr: Some("pwd"),
+            family: None,
+        };
+        start_family(context, client, &new_family().unwrap(), &grant)
             .await
             .unwrap()
     }
@@ -158,7 +213,9 @@ mod tests {
         body: &str,
     ) -> Result<TokenResponse, OAuthError> {
         let request = RefreshTokenGrant.parse(&form(body))?;
-        RefreshTokenGrant.issue(context, client, request).await
+        RefreshTokenGrant
+            .issue(context, &from(client), request)
+            .await
     }
 
     fn app() -> Client {
@@ -242,6 +299,76 @@ mod tests {
         let successor = format!("refresh_token={}", used.refresh_token.unwrap());
         let lapsed = redeem(&f.context, &app, &successor).await.unwrap_err();
         assert_eq!(lapsed.code, ErrorCode::InvalidGrant);
+    }
+
+    #[tokio::test]
+    async fn access_tokens_from_a_refresh_keep_how_the_user_logged_in() {
+        let f = fixture();
+        let app = app();
+        let first = family(&f.context, &app).await;
+        f.clock.advance(60);
+        let rotated = redeem(&f.context, &app, &format!("refresh_token={first}"))
+            .await
+            .unwrap();
+        let claims = f
+            .context
+            .access_tokens
+            .decode(&rotated.access_token)
+            .unwrap();
+        assert_eq!(claims.auth_time, Some(T0 - 30));
+        assert_eq!(claims.iat, T0 + 60);
+        assert!(claims.fam.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_user_who_is_gone_gets_nothing_and_their_family_is_revoked() {
+        let f = fixture();
+        let app = app();
+        let login = login(&f.context, &app, "orders.read offline_access").await;
+        let token = login.refresh_token.unwrap();
+        f.users.remove("alice");
+        let refused = redeem(&f.context, &app, &format!("refresh_token={token}"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused,
+            OAuthError::invalid_grant("the refresh token is not valid")
+        );
+        let query = TokenQuery::parse(&form(&format!("token={}", login.access_token))).unwrap();
+        let seen = introspect(&f.context, ISSUER, &Caller::Client("app".into()), &query).await;
+        assert!(
+            !seen.unwrap().active,
+            "the user's access token is still active"
+        );
+    }
+
+    #[tokio::test]
+    async fn reuse_makes_the_grant_s_access_tokens_inactive() {
+        let f = fixture();
+        let app = app();
+        let login = login(&f.context, &app, "orders.read offline_access").await;
+        let presented = format!("refresh_token={}", login.refresh_token.unwrap());
+        let rotated = redeem(&f.context, &app, &presented).await.unwrap();
+        f.clock.advance(60);
+        assert!(redeem(&f.context, &app, &presented).await.is_err());
+        let caller = Caller::Client("app".into());
+        for token in [login.access_token, rotated.access_token] {
+            let query = TokenQuery::parse(&form(&format!("token={token}"))).unwrap();
+            let seen = introspect(&f.context, ISSUER, &caller, &query).await;
+            assert!(!seen.unwrap().active);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scope_the_client_lost_is_not_refreshed() {
+        let f = fixture();
+        let mut app = app();
+        let token = family(&f.context, &app).await;
+        app.allowed_scopes.retain(|s| s != "orders.read");
+        let refreshed = redeem(&f.context, &app, &format!("refresh_token={token}"))
+            .await
+            .unwrap();
+        assert_eq!(refreshed.scope.as_deref(), Some("openid offline_access"));
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use actix::{Addr, Supervisor};
 use futures_util::future::LocalBoxFuture;
-use ostium_protocol::{Client, Form, GrantType, OAuthError, TokenResponse};
+use ostium_protocol::{Form, GrantType, OAuthError, TokenResponse};
 
 use crate::actor::{GrantActor, Restart, Serve, delivered};
 use crate::client_credentials::ClientCredentialsGrant;
@@ -23,6 +23,7 @@ use crate::metrics::Label;
 use crate::password::PasswordGrant;
 use crate::password_validator::ResourceOwnerPasswordValidator;
 use crate::refresh::RefreshTokenGrant;
+use crate::requester::Requester;
 
 /// The token grants a server serves, in the order they were registered.
 #[derive(Clone, Default)]
@@ -168,7 +169,7 @@ pub(crate) trait GrantRoute {
     /// Parses the grant's parameters here, and has the actor issue.
     fn issue(
         &self,
-        client: Arc<Client>,
+        requester: Requester,
         form: &Form,
     ) -> LocalBoxFuture<'static, Result<TokenResponse, OAuthError>>;
     fn restart(&self);
@@ -191,14 +192,14 @@ impl<G: TokenGrant> GrantRoute for Route<G> {
 
     fn issue(
         &self,
-        client: Arc<Client>,
+        requester: Requester,
         form: &Form,
     ) -> LocalBoxFuture<'static, Result<TokenResponse, OAuthError>> {
         let request = match self.grant.parse(form) {
             Ok(request) => request,
             Err(refused) => return Box::pin(std::future::ready(Err(refused))),
         };
-        let sent = self.actor.send(Serve { client, request });
+        let sent = self.actor.send(Serve { requester, request });
         Box::pin(async move { delivered(sent.await) })
     }
 
@@ -214,7 +215,7 @@ mod tests {
     use super::*;
     use crate::GrantSupervisor;
     use crate::password_validator::Argon2PasswordValidator;
-    use crate::testing::{client, fixture, form};
+    use crate::testing::{client, fixture, form, from};
 
     /// An extension grant (RFC 6749 §4.5) as an embedder would write one: it
     /// answers with the `assertion` it was sent as the access token.
@@ -236,7 +237,7 @@ mod tests {
         async fn issue(
             &self,
             _: &GrantContext,
-            _: &Client,
+            _: &Requester,
             assertion: String,
         ) -> Result<TokenResponse, OAuthError> {
             Ok(TokenResponse::bearer(assertion, 60, String::new()))
@@ -259,20 +260,20 @@ mod tests {
         let echo = client("c", "client_credentials,urn:example:echo");
         let body = "grant_type=urn:example:echo&assertion=hello";
         let without = GrantSupervisor::start(&standard(), fixture().context);
-        let refused = without.issue(Arc::new(echo.clone()), &form(body)).await;
+        let refused = without.issue(from(&echo), &form(body)).await;
         assert_eq!(refused.unwrap_err().code, ErrorCode::UnsupportedGrantType);
 
         let mut registry = standard();
         registry.register(Echo).unwrap();
         assert!(registry.serves(&GrantType::Extension("urn:example:echo".into())));
         let grants = GrantSupervisor::start(&registry, fixture().context);
-        let answered = grants.issue(Arc::new(echo.clone()), &form(body)).await;
+        let answered = grants.issue(from(&echo), &form(body)).await;
         assert_eq!(answered.unwrap().access_token, "hello");
         assert_eq!(grants.context().metrics.issued("urn:example:echo", "c"), 1);
         // A client that does not list it is refused before the grant parses anything.
         let other = client("d", "client_credentials");
         let refused = grants
-            .issue(Arc::new(other), &form("grant_type=urn:example:echo"))
+            .issue(from(&other), &form("grant_type=urn:example:echo"))
             .await;
         assert_eq!(refused.unwrap_err().code, ErrorCode::UnauthorizedClient);
     }
@@ -301,7 +302,7 @@ mod tests {
             async fn issue(
                 &self,
                 _: &GrantContext,
-                _: &Client,
+                _: &Requester,
                 (): (),
             ) -> Result<TokenResponse, OAuthError> {
                 Err(OAuthError::server_error())
@@ -324,7 +325,7 @@ mod tests {
             async fn issue(
                 &self,
                 _: &GrantContext,
-                _: &Client,
+                _: &Requester,
                 (): (),
             ) -> Result<TokenResponse, OAuthError> {
                 Err(OAuthError::server_error())

@@ -7,11 +7,12 @@
 //! own tokens are touched. Success is answered only once the revocation is committed
 //! to the replicated state and every node, edges included, refuses the token.
 
+use ostium_protocol::OAuthError;
 use ostium_protocol::token_management::TokenQuery;
-use ostium_protocol::{Client, OAuthError};
 
 use crate::actor::Flow;
 use crate::context::{GrantContext, state_failed};
+use crate::requester::Requester;
 use crate::token_lookup::{KnownToken, identify};
 
 pub struct Revocation;
@@ -27,9 +28,10 @@ impl Flow for Revocation {
     async fn run(
         &self,
         context: &GrantContext,
-        client: &Client,
+        requester: &Requester,
         query: TokenQuery,
     ) -> Result<(), OAuthError> {
+        let client = &requester.client;
         let at = context.clock.now();
         // A token issued through another node a moment ago is found here too.
         let Some(token) = identify(context, &query.token, at).await? else {
@@ -55,16 +57,15 @@ impl Flow for Revocation {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
-    use ostium_protocol::{AccessTokenType, Form, TokenResponse};
+    use ostium_protocol::{AccessTokenType, Client, Form, TokenResponse};
 
     use super::*;
     use crate::client_credentials::ClientCredentialsGrant;
     use crate::grant::TokenGrant;
     use crate::introspection::{Caller, introspect};
-    use crate::refresh::{RefreshTokenGrant, start_family};
-    use crate::testing::{ISSUER, client, fixture, form, offline};
+    use crate::refresh::RefreshTokenGrant;
+    use crate::testing::{ISSUER, client, fixture, form, from, login, offline};
 
     fn query(token: &str) -> TokenQuery {
         TokenQuery::parse(&form(&format!("token={token}"))).unwrap()
@@ -73,7 +74,7 @@ mod tests {
     async fn machine_token(context: &GrantContext, machine: &Client) -> String {
         let request = ClientCredentialsGrant.parse(&Form::default()).unwrap();
         let issued: TokenResponse = ClientCredentialsGrant
-            .issue(context, machine, request)
+            .issue(context, &from(machine), request)
             .await
             .unwrap();
         issued.access_token
@@ -99,7 +100,7 @@ mod tests {
             let caller = Caller::Client(owner.client_id.clone());
             assert!(active(&f.context, &caller, &token).await);
             Revocation
-                .run(&f.context, owner, query(&token))
+                .run(&f.context, &from(owner), query(&token))
                 .await
                 .unwrap();
             assert!(
@@ -109,39 +110,45 @@ mod tests {
             );
             // Revoking again answers the same.
             Revocation
-                .run(&f.context, owner, query(&token))
+                .run(&f.context, &from(owner), query(&token))
                 .await
                 .unwrap();
         }
     }
 
     #[tokio::test]
-    async fn revoking_a_refresh_token_revokes_its_family() {
+    async fn revoking_a_refresh_token_revokes_its_family_and_its_access_tokens() {
         let f = fixture();
-        let app = offline(client("app", "resource_owner_password"));
-        let handle = start_family(
-            &f.context,
-            &app,
-            "alice",
-            "orders.read offline_access",
-            &[],
-            f.context.clock.now(),
-        )
-        .await
-        .unwrap();
-        Revocation
-            .run(&f.context, &app, query(&handle))
-            .await
-            .unwrap();
-        let request = RefreshTokenGrant
-            .parse(&form(&format!("refresh_token={handle}")))
-            .unwrap();
-        let redeemed = RefreshTokenGrant.issue(&f.context, &app, request).await;
-        assert_eq!(
-            redeemed.unwrap_err(),
-            OAuthError::invalid_grant("the refresh token is not valid")
-        );
-        assert!(!active(&f.context, &Caller::Client("app".into()), &handle).await);
+        for access_token_type in [AccessTokenType::Jwt, AccessTokenType::Reference] {
+            let app = Client {
+                access_token_type,
+                ..offline(client("app", "resource_owner_password"))
+            };
+            let login = login(&f.context, &app, "orders.read offline_access").await;
+            let handle = login.refresh_token.unwrap();
+            let caller = Caller::Client("app".into());
+            assert!(active(&f.context, &caller, &login.access_token).await);
+            Revocation
+                .run(&f.context, &from(&app), query(&handle))
+                .await
+                .unwrap();
+            let request = RefreshTokenGrant
+                .parse(&form(&format!("refresh_token={handle}")))
+                .unwrap();
+            let redeemed = RefreshTokenGrant
+                .issue(&f.context, &from(&app), request)
+                .await;
+            assert_eq!(
+                redeemed.unwrap_err(),
+                OAuthError::invalid_grant("the refresh token is not valid")
+            );
+            assert!(!active(&f.context, &caller, &handle).await);
+            // RFC 7009 §2.1: the access tokens of the grant go with it.
+            assert!(
+                !active(&f.context, &caller, &login.access_token).await,
+                "{access_token_type:?}"
+            );
+        }
     }
 
     #[tokio::test]
@@ -149,13 +156,13 @@ mod tests {
         let f = fixture();
         let machine = client("machine", "client_credentials");
         let token = machine_token(&f.context, &machine).await;
-        let other = Arc::new(client("other", "client_credentials"));
+        let other = client("other", "client_credentials");
         Revocation
-            .run(&f.context, &other, query(&token))
+            .run(&f.context, &from(&other), query(&token))
             .await
             .unwrap();
         Revocation
-            .run(&f.context, &other, query("no-such-token"))
+            .run(&f.context, &from(&other), query("no-such-token"))
             .await
             .unwrap();
         assert!(active(&f.context, &Caller::Client("machine".into()), &token).await);

@@ -12,12 +12,13 @@ use std::sync::Arc;
 
 use actix::{Addr, Supervisor};
 use ostium_protocol::token_management::TokenQuery;
-use ostium_protocol::{Client, ErrorCode, Form, OAuthError, TokenResponse};
+use ostium_protocol::{ErrorCode, Form, OAuthError, TokenResponse};
 
 use crate::actor::{GrantActor, Restart, Serve, delivered};
 use crate::context::GrantContext;
 use crate::metrics::Label;
 use crate::registry::{GrantRegistry, GrantRoute};
+use crate::requester::Requester;
 use crate::revocation::Revocation;
 
 /// The grant actors of one worker thread.
@@ -60,9 +61,10 @@ impl GrantSupervisor {
     /// (`unauthorized_client`), and then whatever the grant's own parameters lack.
     pub async fn issue(
         &self,
-        client: Arc<Client>,
+        requester: Requester,
         form: &Form,
     ) -> Result<TokenResponse, OAuthError> {
+        let client = requester.client.clone();
         let grant = self
             .grants
             .get(form.require("grant_type")?)
@@ -78,7 +80,7 @@ impl GrantSupervisor {
                 grant.grant_type()
             )));
         }
-        let response = grant.issue(client.clone(), form).await?;
+        let response = grant.issue(requester, form).await?;
         self.context
             .metrics
             .token_issued(grant.label(), &client.client_id);
@@ -96,11 +98,11 @@ impl GrantSupervisor {
     }
 
     /// Revokes a token for the authenticated client holding it (RFC 7009).
-    pub async fn revoke(&self, client: Arc<Client>, query: TokenQuery) -> Result<(), OAuthError> {
+    pub async fn revoke(&self, requester: Requester, query: TokenQuery) -> Result<(), OAuthError> {
         delivered(
             self.revocation
                 .send(Serve {
-                    client,
+                    requester,
                     request: query,
                 })
                 .await,
@@ -127,7 +129,7 @@ mod tests {
 
     use super::*;
     use crate::password_validator::{Argon2PasswordValidator, User, hash_password};
-    use crate::testing::{client, fixture, form, offline};
+    use crate::testing::{client, fixture, form, from, offline};
 
     fn supervisor() -> GrantSupervisor {
         let users = [User {
@@ -144,7 +146,7 @@ mod tests {
         client: &Client,
         body: &str,
     ) -> Result<TokenResponse, OAuthError> {
-        grants.issue(Arc::new(client.clone()), &form(body)).await
+        grants.issue(from(client), &form(body)).await
     }
 
     #[actix::test]

@@ -1,17 +1,24 @@
 //! What the grants' tests share: a context over the in-memory state, with a clock the
 //! test moves instead of sleeping, and clients to ask with.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ostium_protocol::scope::ApiResource;
-use ostium_protocol::{AllowedGrantTypes, Client, Form, ResourceCatalog};
+use ostium_protocol::{AllowedGrantTypes, Client, Form, ResourceCatalog, TokenResponse};
 use ostium_state::TokenStore;
 use ostium_tokens::handle::RefreshHandles;
 use ostium_tokens::{JwtAccessTokens, KeyRing, SigningAlgorithm, SigningKey};
 
 use crate::clock::ManualClock;
 use crate::context::GrantContext;
+use crate::grant::TokenGrant;
+use crate::login_guard::{LoginGuard, LoginLimits};
 use crate::metrics::GrantMetrics;
+use crate::password::PasswordGrant;
+use crate::password_validator::{Argon2PasswordValidator, User, hash_password};
+use crate::requester::Requester;
+use crate::users::{UserStore, UserStoreError};
+use futures_util::future::BoxFuture;
 
 pub(crate) const ISSUER: &str = "https://id.example.com";
 pub(crate) const T0: u64 = 1_800_000_000;
@@ -19,6 +26,25 @@ pub(crate) const T0: u64 = 1_800_000_000;
 pub(crate) struct Fixture {
     pub context: Arc<GrantContext>,
     pub clock: Arc<ManualClock>,
+    /// Who the context's user store says is gone.
+    pub users: Arc<TestUsers>,
+}
+
+/// Every user is active until the test removes them.
+#[derive(Default)]
+pub(crate) struct TestUsers(std::sync::Mutex<Vec<String>>);
+
+impl TestUsers {
+    pub fn remove(&self, subject: &str) {
+        self.0.lock().unwrap().push(subject.to_owned());
+    }
+}
+
+impl UserStore for TestUsers {
+    fn is_active(&self, subject: &str) -> BoxFuture<'static, Result<bool, UserStoreError>> {
+        let gone = self.0.lock().unwrap().iter().any(|s| s == subject);
+        Box::pin(std::future::ready(Ok(!gone)))
+    }
 }
 
 /// API scopes `orders.read` and `orders.write` of the API `urn:orders`, the identity
@@ -34,6 +60,7 @@ pub(crate) fn fixture() -> Fixture {
     });
     let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).unwrap();
     let clock = Arc::new(ManualClock::at(T0));
+    let users = Arc::new(TestUsers::default());
     let context = Arc::new(GrantContext {
         catalog,
         access_tokens: JwtAccessTokens::new(ISSUER, Arc::new(KeyRing::new(key, vec![]))),
@@ -41,8 +68,14 @@ pub(crate) fn fixture() -> Fixture {
         refresh_handles: RefreshHandles::new(&[7; 32]),
         metrics: GrantMetrics::default(),
         clock: clock.clone(),
+        users: users.clone(),
+        logins: LoginGuard::new(LoginLimits::default()),
     });
-    Fixture { context, clock }
+    Fixture {
+        context,
+        clock,
+        users,
+    }
 }
 
 /// A confidential client with `grants` (a preset or a comma-separated list) and every
@@ -64,6 +97,34 @@ pub(crate) fn offline(mut client: Client) -> Client {
     client
 }
 
+/// `client`, sending from no particular address.
+pub(crate) fn from(client: &Client) -> Requester {
+    Requester::new(Arc::new(client.clone()), None)
+}
+
 pub(crate) fn form(body: &str) -> Form {
     Form::parse(body.as_bytes()).unwrap()
+}
+
+/// The password grant over one user, `alice` (subject `alice`) with password `pw`.
+pub(crate) fn password_grant() -> PasswordGrant {
+    // One hash for every test: Argon2 is slow on purpose.
+    static HASH: OnceLock<String> = OnceLock::new();
+    let hash = HASH.get_or_init(|| hash_password("pw").unwrap());
+    let alice = User {
+        subject: "alice".into(),
+        username: "alice".into(),
+        password_hash: hash.clone(),
+    };
+    PasswordGrant::new(Arc::new(
+        Argon2PasswordValidator::new(&[alice], 1, 8).unwrap(),
+    ))
+}
+
+/// Alice logs in through `client` with `scope`.
+pub(crate) async fn login(context: &GrantContext, client: &Client, scope: &str) -> TokenResponse {
+    let grant = password_grant();
+    let body = format!("grant_type=password&username=alice&password=pw&scope={scope}");
+    let request = grant.parse(&form(&body)).unwrap();
+    grant.issue(context, &from(client), request).await.unwrap()
 }

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OAuthError;
-use crate::form::Form;
+use crate::form::{self, Form};
 use crate::grant_type::{AllowedGrantTypes, GrantType};
 use crate::secret::SecretDigest;
 
@@ -184,7 +184,9 @@ impl ClientCredentials {
     }
 }
 
-/// Decodes `Basic base64(urlencode(id):urlencode(secret))`.
+/// Decodes `Basic base64(urlencode(id):urlencode(secret))`. Each part is
+/// form-encoded (RFC 6749 §2.3.1), so a raw `&` cannot be in it, and it must be UTF-8
+/// once decoded: anything else is malformed, never silently cut or replaced.
 fn decode_basic(header: &str) -> Result<(String, String), OAuthError> {
     let malformed = || OAuthError::invalid_client("malformed Basic authorization header");
     let (scheme, encoded) = header.trim().split_once(' ').ok_or_else(malformed)?;
@@ -196,19 +198,17 @@ fn decode_basic(header: &str) -> Result<(String, String), OAuthError> {
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    let id = url_decode(id);
+    let component = |part: &str| {
+        if part.contains('&') {
+            return Err(malformed());
+        }
+        form::decode(part.as_bytes()).map_err(|_| malformed())
+    };
+    let id = component(id)?;
     if id.is_empty() {
         return Err(malformed());
     }
-    Ok((id, url_decode(secret)))
-}
-
-/// `application/x-www-form-urlencoded` decoding of one component (`+` is a space).
-fn url_decode(component: &str) -> String {
-    form_urlencoded::parse(format!("x={component}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    Ok((id, component(secret)?))
 }
 
 impl ClientCredentials {
@@ -329,12 +329,16 @@ mod tests {
 
     #[test]
     fn missing_or_malformed_credentials_are_invalid_client() {
+        let raw_ampersand = basic("billing+worker", "old&junk=1");
+        let not_utf8 = basic("billing+worker", "a%FFb");
         for header in [
             None,
             Some("Basic"),
             Some("Basic !!!"),
             Some("Bearer abc"),
             Some("Basic bm9jb2xvbg=="), // "nocolon"
+            Some(raw_ampersand.as_str()),
+            Some(not_utf8.as_str()),
         ] {
             assert_eq!(
                 ClientCredentials::from_request(header, &Form::default())
@@ -387,6 +391,25 @@ mod tests {
         assert!(c.allows(&GrantType::RefreshToken));
         assert!(c.allows(&GrantType::ClientCredentials));
         assert!(!c.allows(&GrantType::Password));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_authorization_header_panics(header in "\\PC{0,200}") {
+            let _ = ClientCredentials::from_request(Some(&header), &Form::default());
+        }
+
+        #[test]
+        fn encoded_basic_credentials_decode_to_what_was_encoded(
+            id in "\\PC{1,32}",
+            secret in "\\PC{0,32}",
+        ) {
+            let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let header = basic(&encode(&id), &encode(&secret));
+            let creds = ClientCredentials::from_request(Some(&header), &Form::default()).unwrap();
+            proptest::prop_assert_eq!(&creds.client_id, &id);
+            proptest::prop_assert!(creds.matches_any(&[SecretDigest::of(&secret)]));
+        }
     }
 
     #[test]

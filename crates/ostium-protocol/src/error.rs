@@ -20,6 +20,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use url::Url;
 
+/// The longest `error_description` sent, in characters.
+pub const MAX_DESCRIPTION: usize = 200;
+
 /// The registered error codes Ostium answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
@@ -152,12 +155,33 @@ impl OAuthError {
         self.code.http_status()
     }
 
-    /// The `error_description` sent: the description, then the hint.
+    /// The `error_description` sent: the description, then the hint, in the
+    /// characters RFC 6749 §5.2 allows (`%x20-21 / %x23-5B / %x5D-7E`: a `"` becomes
+    /// `'`, anything else outside the set `?`) and at most
+    /// [`MAX_DESCRIPTION`] characters, since descriptions may echo what a client sent.
     pub fn full_description(&self) -> Cow<'_, str> {
-        match &self.hint {
+        let text: Cow<'_, str> = match &self.hint {
             None => Cow::Borrowed(&self.description),
             Some(hint) => Cow::Owned(format!("{} {hint}", self.description)),
+        };
+        let allowed = |c: char| matches!(c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e');
+        if text.len() <= MAX_DESCRIPTION && text.chars().all(allowed) {
+            return text;
         }
+        let mut clean: String = text
+            .chars()
+            .map(|c| match c {
+                '"' => '\'',
+                c if allowed(c) => c,
+                _ => '?',
+            })
+            .take(MAX_DESCRIPTION)
+            .collect();
+        if text.chars().count() > MAX_DESCRIPTION {
+            clean.truncate(MAX_DESCRIPTION - 3);
+            clean.push_str("...");
+        }
+        Cow::Owned(clean)
     }
 
     /// The JSON body of a back-channel error response (RFC 6749 §5.2).
@@ -335,6 +359,22 @@ mod tests {
             OAuthError::temporarily_unavailable("the token state is unavailable;")
                 .with_hint("retry shortly")
         );
+    }
+
+    #[test]
+    fn descriptions_keep_to_the_rfc_6749_character_set_and_length() {
+        let echoed =
+            OAuthError::invalid_scope(format!("scope `{}` is unknown", "x".repeat(16_000)));
+        let sent = echoed.full_description();
+        assert_eq!(sent.chars().count(), MAX_DESCRIPTION);
+        assert!(
+            sent.starts_with("scope `xxx") && sent.ends_with("..."),
+            "{sent}"
+        );
+        let odd = OAuthError::invalid_request("say \"hi\" \\ été\n");
+        assert_eq!(odd.full_description(), "say 'hi' ? ?t??");
+        let plain = OAuthError::invalid_request("missing parameter `scope`");
+        assert!(matches!(plain.full_description(), Cow::Borrowed(_)));
     }
 
     #[test]

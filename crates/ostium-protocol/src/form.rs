@@ -2,8 +2,12 @@
 //!
 //! RFC 6749 §3.2 says parameters sent without a value are treated as omitted and
 //! that request parameters must not be included more than once. [`Form`] applies
-//! both rules while parsing, so a grant never has to ask which of two `scope`
-//! values the client meant.
+//! both rules while parsing (a parameter sent twice is refused even when one copy is
+//! empty), so a grant never has to ask which of two `scope` values the client meant.
+//! The encoding is UTF-8 (RFC 6749 Appendix B): bytes that do not decode as UTF-8
+//! are refused, never replaced, so two different secrets cannot read as one.
+
+use std::borrow::Cow;
 
 use crate::error::OAuthError;
 
@@ -13,17 +17,22 @@ const MAX_PARAMS: usize = 64;
 /// Parsed parameters, in the order they were sent, each name at most once.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Form {
+    /// Empty values are kept, so that a repeated parameter is noticed, but never
+    /// returned.
     params: Vec<(String, String)>,
 }
 
 impl Form {
-    /// Parses a form body. A repeated parameter is `invalid_request` naming it.
+    /// Parses a form body. A repeated parameter is `invalid_request` naming it, and so
+    /// is a name or value that is not UTF-8 once percent-decoded.
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
         let mut params: Vec<(String, String)> = Vec::new();
-        for (name, value) in form_urlencoded::parse(body) {
-            if value.is_empty() {
-                continue;
-            }
+        for pair in body.split(|b| *b == b'&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &[][..]),
+            };
+            let name = decode(name)?;
             if params.iter().any(|(n, _)| *n == name) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter `{}` was sent more than once",
@@ -33,7 +42,7 @@ impl Form {
             if params.len() == MAX_PARAMS {
                 return Err(OAuthError::invalid_request("too many parameters"));
             }
-            params.push((name.into_owned(), value.into_owned()));
+            params.push((name, decode(value)?));
         }
         Ok(Self { params })
     }
@@ -42,7 +51,7 @@ impl Form {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, v)| n == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
     }
 
@@ -51,6 +60,32 @@ impl Form {
         self.get(name)
             .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter `{name}`")))
     }
+
+    /// The parameters with a value, form-encoded again: parsing the result gives
+    /// the same form.
+    pub fn encode(&self) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.params.iter().filter(|(_, v)| !v.is_empty()))
+            .finish()
+    }
+}
+
+/// Decodes one name or value: `+` is a space, `%XX` a byte, and the bytes must be
+/// UTF-8. A `%` not followed by two hex digits stays as it is, as browsers send it.
+pub(crate) fn decode(component: &[u8]) -> Result<String, OAuthError> {
+    let plus_as_space: Cow<'_, [u8]> = if component.contains(&b'+') {
+        Cow::Owned(
+            component
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(component)
+    };
+    let bytes: Cow<'_, [u8]> = percent_encoding::percent_decode(&plus_as_space).into();
+    String::from_utf8(bytes.into_owned())
+        .map_err(|_| OAuthError::invalid_request("the request is not UTF-8 once percent-decoded"))
 }
 
 /// A parameter name made safe to echo back: at most 40 visible ASCII characters.
@@ -63,6 +98,8 @@ fn printable(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::error::ErrorCode;
 
@@ -72,19 +109,45 @@ mod tests {
         assert_eq!(form.get("grant_type"), Some("client_credentials"));
         assert_eq!(form.get("scope"), Some("a b c"));
         assert_eq!(form.get("missing"), None);
+        let utf8 = Form::parse("name=%C3%A9t%C3%A9&raw=été".as_bytes()).unwrap();
+        assert_eq!(utf8.get("name"), Some("été"));
+        assert_eq!(utf8.get("raw"), Some("été"));
     }
 
     #[test]
     fn empty_values_count_as_omitted() {
-        let form = Form::parse(b"scope=&grant_type=password&scope=x").unwrap();
-        assert_eq!(form.get("scope"), Some("x"));
+        let form = Form::parse(b"scope=&grant_type=password&flag").unwrap();
+        assert_eq!(form.get("scope"), None);
+        assert_eq!(form.get("flag"), None);
+        assert_eq!(form.get("grant_type"), Some("password"));
     }
 
     #[test]
-    fn repeated_parameter_is_invalid_request() {
-        let err = Form::parse(b"scope=a&scope=b").unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidRequest);
-        assert!(err.description.contains("scope"));
+    fn repeated_parameter_is_invalid_request_even_when_a_copy_is_empty() {
+        for body in [
+            &b"scope=a&scope=b"[..],
+            b"grant_type=&grant_type=client_credentials",
+            b"scope=a&scope=",
+            b"scope&scope=a",
+        ] {
+            let err = Form::parse(body).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidRequest);
+            assert!(err.description.contains("sent more than once"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_refused_not_replaced() {
+        for body in [
+            &b"client_secret=a%FFb"[..],
+            b"client_secret=a%FEb",
+            b"client_secret=a%80b",
+            b"client_secret=a\xffb",
+            b"na%FFme=x",
+        ] {
+            let err = Form::parse(body).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidRequest, "{body:?}");
+        }
     }
 
     #[test]
@@ -100,5 +163,30 @@ mod tests {
     fn require_names_the_missing_parameter() {
         let err = Form::default().require("grant_type").unwrap_err();
         assert_eq!(err.description, "missing parameter `grant_type`");
+    }
+
+    proptest! {
+        #[test]
+        fn no_body_panics(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Form::parse(&body);
+        }
+
+        #[test]
+        fn parse_encode_parse_is_stable(
+            pairs in proptest::collection::vec(("[a-z_]{1,12}", "\\PC{0,24}"), 0..12)
+        ) {
+            let body = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&pairs)
+                .finish();
+            if let Ok(form) = Form::parse(body.as_bytes()) {
+                let again = Form::parse(form.encode().as_bytes()).unwrap();
+                prop_assert_eq!(again.encode(), form.encode());
+                for (name, value) in &pairs {
+                    if !value.is_empty() {
+                        prop_assert_eq!(form.get(name), Some(value.as_str()));
+                    }
+                }
+            }
+        }
     }
 }

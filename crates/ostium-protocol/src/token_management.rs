@@ -90,4 +90,16 @@ mod tests {
     fn the_token_is_never_printed() {
         assert!(!format!("{:?}", parse("token=s3cret").unwrap()).contains("s3cret"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn no_query_panics_and_the_token_comes_back_as_sent(token in "\\PC{1,200}", hint in "\\PC{0,20}") {
+            let body = form_urlencoded::Serializer::new(String::new())
+                .append_pair("token", &token)
+                .append_pair("token_type_hint", &hint)
+                .finish();
+            let query = TokenQuery::parse(&Form::parse(body.as_bytes()).unwrap()).unwrap();
+            proptest::prop_assert_eq!(query.token, token);
+        }
+    }
 }

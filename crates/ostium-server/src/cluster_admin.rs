@@ -1,8 +1,8 @@
 //! `ostium cluster …`: what an operator asks of a running cluster, through the nodes
 //! that a configuration file names, over their Raft listeners and signed with the
 //! cluster secret. Status asks every node for its own view; membership changes go
-//! to the first node that answers, and from there to the leader (followed once if
-//! the node asked is not the leader). A node without `[cluster]` answers on the
+//! and revocations go to the first node that answers, and from there to the leader
+//! (followed once if the node asked is not the leader). A node without `[cluster]` answers on the
 //! loopback port it wrote into its data directory.
 
 use std::collections::BTreeMap;
@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use ostium_protocol::Causes;
 use ostium_state::ClusterSecret;
+pub use ostium_state::network::cluster::Revocation;
 use ostium_state::network::cluster::{AddLearner, ClusterCallError};
 use ostium_state::network::{ClusterClient, ClusterReply, ClusterSecretError};
 use ostium_state::typ::NodeId;
@@ -164,21 +165,8 @@ impl Admin {
         if self.single {
             return Err(AdminError::NotClustered);
         }
-        let mut unreachable = Vec::new();
-        for (id, addr) in &self.targets {
-            match self.change_at(addr, change).await {
-                Err(AdminError::Call(e)) => unreachable.push(format!("node {id}: {e}")),
-                done => return done,
-            }
-        }
-        Err(AdminError::NoneAnswered(unreachable.join("; ")))
-    }
-
-    async fn change_at(&self, addr: &str, change: &Change) -> Result<(), AdminError> {
-        let mut addr = addr.to_owned();
-        // The node asked, then the leader it names.
-        for _ in 0..2 {
-            let reply = match change {
+        self.at_leader(|addr| async move {
+            match change {
                 Change::AddLearner { id, raft_addr } => {
                     let request = AddLearner {
                         id: *id,
@@ -188,15 +176,45 @@ impl Admin {
                 }
                 Change::Promote { id } => self.client.promote(&addr, *id).await,
                 Change::Remove { id } => self.client.remove(&addr, *id).await,
-            };
-            match reply? {
-                ClusterReply::Done(()) => return Ok(()),
-                ClusterReply::NotLeader(Some(leader)) => addr = leader,
-                ClusterReply::NotLeader(None) => return Err(AdminError::NoLeader),
-                ClusterReply::Failed(reason) => return Err(AdminError::Refused(reason)),
             }
+        })
+        .await
+    }
+
+    /// Revokes every refresh-token family of a user or a client, at the leader;
+    /// answers how many there were. A node without `[cluster]` is its own leader.
+    pub async fn revoke(&self, revocation: &Revocation) -> Result<usize, AdminError> {
+        self.at_leader(|addr| async move { self.client.revoke(&addr, revocation).await })
+            .await
+    }
+
+    /// Makes `call` at the first node that answers, then once more at the leader it
+    /// names if it is not the leader itself.
+    async fn at_leader<T, F, Fut>(&self, call: F) -> Result<T, AdminError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<ClusterReply<T>, ClusterCallError>>,
+    {
+        let mut unreachable = Vec::new();
+        for (id, addr) in &self.targets {
+            let reply = match call(addr.clone()).await {
+                Ok(reply) => reply,
+                Err(e) => {
+                    unreachable.push(format!("node {id}: {}", Causes(&e)));
+                    continue;
+                }
+            };
+            let reply = match reply {
+                ClusterReply::NotLeader(Some(leader)) => call(leader).await?,
+                reply => reply,
+            };
+            return match reply {
+                ClusterReply::Done(done) => Ok(done),
+                ClusterReply::NotLeader(_) => Err(AdminError::NoLeader),
+                ClusterReply::Failed(reason) => Err(AdminError::Refused(reason)),
+            };
         }
-        Err(AdminError::NoLeader)
+        Err(AdminError::NoneAnswered(unreachable.join("; ")))
     }
 }
 

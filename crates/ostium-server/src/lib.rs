@@ -24,6 +24,7 @@ mod cache_metrics;
 pub mod cluster_admin;
 pub mod cluster_status;
 pub mod config;
+mod connection_limits;
 mod http_metrics;
 mod routes;
 pub mod server;

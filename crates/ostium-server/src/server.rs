@@ -3,17 +3,18 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use actix_web::middleware::{Condition, DefaultHeaders};
+use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, dev::Service, web};
 use futures_util::future::{Either, join, select};
 use ostium_grants::password::PasswordGrant;
 use ostium_grants::password_validator::UserError;
 use ostium_grants::{
-    Argon2PasswordValidator, GrantRegistry, GrantSupervisor, RegistryError,
-    ResourceOwnerPasswordValidator, TokenGrant,
+    Argon2PasswordValidator, ConfiguredUsers, GrantRegistry, GrantSupervisor, RegistryError,
+    ResourceOwnerPasswordValidator, TokenGrant, UserStore,
 };
 
 use crate::config::Config;
+use crate::connection_limits::{ConnectionLimits, refuse_over_limit};
 use crate::routes;
 use crate::state::Shared;
 use crate::state_link::{StateLink, StateLinkError};
@@ -44,6 +45,7 @@ pub enum ServerError {
 pub struct ServerBuilder {
     config: Config,
     grants: GrantRegistry,
+    users: Arc<dyn UserStore>,
     request_spans: bool,
 }
 
@@ -64,8 +66,9 @@ impl Server {
         let validator = Argon2PasswordValidator::new(&users, cpus(), MAX_WAITING_LOGINS)
             .map_err(ServerError::Users)?;
         Ok(ServerBuilder {
-            config,
             grants: GrantRegistry::standard(Arc::new(validator)),
+            users: Arc::new(ConfiguredUsers::new(&users)),
+            config,
             request_spans: false,
         })
     }
@@ -77,6 +80,7 @@ impl Server {
         let request_spans = self.request_spans;
         let workers = self.config.server.workers.unwrap_or_else(cpus);
         let addr = self.config.server.listen;
+        let limits = ConnectionLimits::new(self.config.server.max_connections_per_address);
         let server = HttpServer::new(move || {
             // One supervisor per worker: requests stay on the worker's thread.
             let grants = GrantSupervisor::start(&shared.grants, shared.grant_context.clone());
@@ -109,8 +113,10 @@ impl Server {
                     request_spans,
                     tracing_actix_web::TracingLogger::default(),
                 ))
+                .wrap(from_fn(refuse_over_limit))
                 .configure(routes::configure)
         })
+        .on_connect(move |connection, data| limits.on_connect(connection, data))
         .workers(workers)
         .disable_signals()
         .shutdown_timeout(10)
@@ -146,6 +152,13 @@ impl ServerBuilder {
         Ok(self)
     }
 
+    /// Asks `users` whether a user still exists before a refresh token is redeemed,
+    /// instead of the configured users (IdentityServer's profile service).
+    pub fn with_user_store(mut self, users: Arc<dyn UserStore>) -> Self {
+        self.users = users;
+        self
+    }
+
     /// Serves an extension grant (RFC 6749 §4.5) at the token endpoint, for clients
     /// that list its grant type.
     pub fn with_grant<G: TokenGrant>(mut self, grant: G) -> Result<Self, ServerError> {
@@ -179,6 +192,7 @@ impl ServerBuilder {
         let Self {
             config,
             grants,
+            users,
             request_spans,
         } = self;
         let link = StateLink::start(&config)?;
@@ -186,6 +200,7 @@ impl ServerBuilder {
         let shared = web::Data::new(Shared::new(
             &config,
             grants,
+            users,
             link.store().clone(),
             keys,
             link.secret(),

@@ -3,9 +3,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::web::Bytes;
-use ostium_grants::{GrantContext, GrantMetrics, GrantRegistry, SystemClock};
+use ostium_grants::{
+    GrantContext, GrantMetrics, GrantRegistry, LoginGuard, SystemClock, UserStore,
+};
 use ostium_protocol::{Client, SecretDigest};
 use ostium_state::TokenStore;
 use ostium_tokens::handle::RefreshHandles;
@@ -33,14 +36,17 @@ pub(crate) struct Shared {
     pub metrics: Registry,
     pub http_metrics: HttpMetrics,
     pub max_body_bytes: usize,
+    pub body_timeout: Duration,
 }
 
 impl Shared {
-    /// Everything the workers share, for `config` with `grants` over `store`, signing
-    /// with `keys`; `secret` is the cluster secret other keys derive from.
+    /// Everything the workers share, for `config` with `grants` and `users` over
+    /// `store`, signing with `keys`; `secret` is the cluster secret other keys derive
+    /// from.
     pub fn new(
         config: &Config,
         grants: GrantRegistry,
+        users: Arc<dyn UserStore>,
         store: TokenStore,
         keys: Arc<KeyRing>,
         secret: &[u8],
@@ -59,6 +65,8 @@ impl Shared {
             refresh_handles: RefreshHandles::from_cluster_secret(secret),
             metrics: grant_metrics,
             clock: Arc::new(SystemClock),
+            users,
+            logins: LoginGuard::new(config.login),
         });
         let (openid_configuration, authorization_server_metadata) =
             routes::metadata_documents(&config.server.issuer, &config.catalog, &grants);
@@ -85,6 +93,7 @@ impl Shared {
             metrics,
             http_metrics,
             max_body_bytes: config.server.max_body_bytes,
+            body_timeout: config.server.body_timeout,
         }
     }
 }

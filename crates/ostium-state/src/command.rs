@@ -26,7 +26,11 @@ use crate::record::{FamilyId, RefreshTokenRecord, TokenExpiration, TokenUsage};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StateCommand {
+    /// As written before refresh tokens kept `auth_time` and `amr`: read from older
+    /// logs, applied as `IssueRefreshToken` without them, never proposed.
     #[serde(rename = "issue_refresh_token/v1")]
+    IssueRefreshTokenV1(IssueRefreshToken),
+    #[serde(rename = "issue_refresh_token/v2")]
     IssueRefreshToken(IssueRefreshToken),
     #[serde(rename = "redeem_refresh_token/v1")]
     RedeemRefreshToken(RedeemRefreshToken),
@@ -34,7 +38,11 @@ pub enum StateCommand {
     RevokeRefreshFamily(RevokeRefreshFamily),
     #[serde(rename = "revoke_token/v1")]
     RevokeToken(RevokeToken),
+    /// As written before reference tokens knew their refresh-token family: read from
+    /// older logs, never proposed.
     #[serde(rename = "store_reference_token/v1")]
+    StoreReferenceTokenV1(StoreReferenceToken),
+    #[serde(rename = "store_reference_token/v2")]
     StoreReferenceToken(StoreReferenceToken),
     #[serde(rename = "revoke_reference_token/v1")]
     RevokeReferenceToken(RevokeReferenceToken),
@@ -42,6 +50,10 @@ pub enum StateCommand {
     Purge(Purge),
     #[serde(rename = "add_signing_key/v1")]
     AddSigningKey(AddSigningKey),
+    #[serde(rename = "revoke_subject/v1")]
+    RevokeSubject(RevokeSubject),
+    #[serde(rename = "revoke_client/v1")]
+    RevokeClient(RevokeClient),
 }
 
 /// Records a new refresh token, the first of a new family.
@@ -58,6 +70,11 @@ pub struct IssueRefreshToken {
     pub absolute_expires_at: u64,
     pub sliding_lifetime: Option<u32>,
     pub at: u64,
+    /// Since v2: when and how the user authenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<String>,
 }
 
 /// Redeems a refresh token (RFC 6749 §6): the compare-and-set behind invariant 1.
@@ -98,6 +115,9 @@ pub struct StoreReferenceToken {
     pub audiences: Vec<String>,
     pub expires_at: u64,
     pub at: u64,
+    /// Since v2: the refresh-token family it was issued with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<FamilyId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,12 +144,27 @@ pub struct AddSigningKey {
     pub at: u64,
 }
 
+/// Revokes every refresh-token family of a user (an operator's `ostium tokens
+/// revoke --subject`, or the user removed from the configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeSubject {
+    pub subject: String,
+    pub at: u64,
+}
+
+/// Revokes every refresh-token family of a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeClient {
+    pub client_id: String,
+    pub at: u64,
+}
+
 /// One line for Raft's logs: the command and the digests or ids it is about, which are
 /// safe to log; never subjects or scopes.
 impl fmt::Display for StateCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::IssueRefreshToken(c) => write!(
+            Self::IssueRefreshToken(c) | Self::IssueRefreshTokenV1(c) => write!(
                 f,
                 "issue_refresh_token(family={}, digest={}, at={})",
                 c.family.0, c.digest, c.at
@@ -147,7 +182,7 @@ impl fmt::Display for StateCommand {
                 )
             }
             Self::RevokeToken(c) => write!(f, "revoke_token(at={})", c.at),
-            Self::StoreReferenceToken(c) => {
+            Self::StoreReferenceToken(c) | Self::StoreReferenceTokenV1(c) => {
                 write!(f, "store_reference_token(digest={}, at={})", c.digest, c.at)
             }
             Self::RevokeReferenceToken(c) => {
@@ -165,6 +200,10 @@ impl fmt::Display for StateCommand {
                     c.kid, c.alg, c.at
                 )
             }
+            // Subjects and client ids are not secrets, but they name people and
+            // partners: the operator knows whom they revoked.
+            Self::RevokeSubject(c) => write!(f, "revoke_subject(at={})", c.at),
+            Self::RevokeClient(c) => write!(f, "revoke_client(at={})", c.at),
         }
     }
 }
@@ -191,6 +230,9 @@ pub enum StateResponse {
     Revoked,
     /// How many expired entries a purge dropped.
     Purged { removed: u64 },
+    /// The families a revocation by subject or client revoked, with when each
+    /// family's denial lapses.
+    FamiliesRevoked { families: Vec<(FamilyId, u64)> },
     /// Answer to log entries that carry no command (blank and membership entries).
     Empty,
 }

@@ -24,6 +24,7 @@ use crate::error::AttemptError;
 use crate::leader_contact::LeaderContact;
 use crate::network::{ClusterSecret, RaftNetwork, RaftService};
 use crate::patience::Patience;
+use crate::record::Denial;
 use crate::state::State;
 use crate::store::{self, LogStore, StateMachineStore, StateReader};
 use crate::typ::{
@@ -293,6 +294,14 @@ impl StateNode {
     ) -> Option<tokio::task::JoinHandle<()>> {
         let writer = self.cache.clone()?;
         Some(writer.spawn_keeper(self.clone(), every, stop))
+    }
+
+    /// After a revocation is committed: makes sure edges reading the hot cache see it
+    /// (see [`HotCache::publish_denial`]). Nothing to do without a hot cache.
+    pub async fn publish_denial(&self, denial: Denial, until: u64) {
+        if let Some(cache) = self.cache() {
+            cache.publish_denial(denial, until).await;
+        }
     }
 
     /// The index of the last log entry applied here.

@@ -60,6 +60,13 @@ pub struct RefreshTokenRecord {
     /// When this token stops being valid (equal to `absolute_expires_at` unless sliding).
     pub expires_at: u64,
     pub rotation: Option<Rotation>,
+    /// When and how the user authenticated for the grant that started the family
+    /// (RFC 9068 §2.2.1): access tokens from every rotation carry them on. Absent in
+    /// records written before they were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<String>,
 }
 
 impl RefreshTokenRecord {
@@ -111,6 +118,10 @@ pub struct ReferenceTokenRecord {
     pub audiences: Vec<String>,
     pub issued_at: u64,
     pub expires_at: u64,
+    /// The refresh-token family the token was issued with, if any: revoking the
+    /// family revokes it too (RFC 7009 §2.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<FamilyId>,
 }
 
 /// A signing key shared by the cluster. The private key is sealed; only nodes that

@@ -149,19 +149,10 @@ impl ReplicatedState {
         Ok(self.read(|state| state.lookup(digest, now)))
     }
 
-    /// Whether `denial` is in force, with every write acknowledged before the call
-    /// applied.
-    pub async fn is_denied(&self, denial: &Denial, now: u64) -> Result<bool, Unavailable> {
-        self.catch_up().await?;
-        Ok(self.read(|state| state.is_denied(denial, now)))
-    }
-
     /// After a revocation is committed: makes sure edges reading the hot cache see
     /// it (see [`crate::HotCache::publish_denial`]). Nothing to do without a hot cache.
     pub async fn publish_denial(&self, denial: Denial, until: u64) {
-        if let Some(cache) = self.node.cache() {
-            cache.publish_denial(denial, until).await;
-        }
+        self.node.publish_denial(denial, until).await;
     }
 
     /// Reads the state as applied on this node, which may lag the leader.

@@ -35,7 +35,11 @@ pub struct AccessTokenGrant<'a> {
     /// When the user authenticated (seconds since the Unix epoch), for user tokens.
     pub auth_time: Option<u64>,
     /// How the user authenticated (RFC 8176 values, e.g. `pwd`).
-    pub amr: Option<&'static str>,
+    pub amr: Option<&'a str>,
+    /// The refresh-token family issued with the token, if any: carried as the
+    /// private claim `fam`, so that revoking the family (or reusing one of its
+    /// refresh tokens) makes the token inactive at introspection too.
+    pub family: Option<&'a str>,
 }
 
 /// The claims of a JWT access token this server issued, once its signature checked.
@@ -54,6 +58,9 @@ pub struct AccessTokenClaims {
     pub scope: String,
     #[serde(default)]
     pub auth_time: Option<u64>,
+    /// The refresh-token family the token was issued with (private claim `fam`).
+    #[serde(default)]
+    pub fam: Option<String>,
 }
 
 /// RFC 7519 §4.1.3: `aud` is a string or an array of strings.
@@ -145,7 +152,9 @@ struct Claims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_time: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    amr: Option<[&'static str; 1]>,
+    amr: Option<[&'a str; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fam: Option<&'a str>,
 }
 
 impl AccessTokenStrategy for JwtAccessTokens {
@@ -168,6 +177,7 @@ impl AccessTokenStrategy for JwtAccessTokens {
             scope: grant.scope,
             auth_time: grant.auth_time,
             amr: grant.amr.map(|m| [m]),
+            fam: grant.family,
         };
         sign_compact(self.keys.active(), ACCESS_TOKEN_TYP, &claims)
     }
@@ -234,6 +244,7 @@ mod tests {
                     lifetime: 300,
                     auth_time: None,
                     amr: None,
+                    family: None,
                 })
                 .unwrap();
             assert_eq!(decode_header(&token).unwrap().alg, expected);
@@ -263,6 +274,7 @@ mod tests {
                 lifetime: 60,
                 auth_time: Some(1_700_000_000),
                 amr: Some("pwd"),
+                family: Some("f-1"),
             })
             .unwrap();
         let claims = verify(&token, &ring, "urn:b");
@@ -270,6 +282,8 @@ mod tests {
         assert_eq!(claims["aud"], serde_json::json!(["urn:a", "urn:b"]));
         assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
         assert_eq!(claims["auth_time"], 1_700_000_000);
+        assert_eq!(claims["fam"], "f-1");
+        assert_eq!(tokens.decode(&token).unwrap().fam.as_deref(), Some("f-1"));
     }
 
     #[test]
@@ -288,6 +302,7 @@ mod tests {
                 lifetime: 60,
                 auth_time: None,
                 amr: None,
+                family: None,
             })
             .unwrap();
         let claims = tokens.decode(&token).unwrap();
@@ -336,6 +351,7 @@ mod tests {
                 lifetime: 60,
                 auth_time: None,
                 amr: None,
+                family: None,
             })
             .unwrap();
         assert_eq!(tokens.verified.len(), 0);
@@ -365,6 +381,7 @@ mod tests {
             jti: "j".into(),
             scope: "a".into(),
             auth_time: None,
+            fam: None,
         };
         let verified = VerifiedTokens::new(100);
         verified.insert("introspected", &claims);
@@ -394,6 +411,7 @@ mod tests {
                 lifetime: 60,
                 auth_time: None,
                 amr: None,
+                family: None,
             })
             .unwrap();
         let claims = tokens.decode(&token).unwrap();
@@ -418,6 +436,7 @@ mod tests {
                 lifetime: 60,
                 auth_time: None,
                 amr: None,
+                family: None,
             })
             .unwrap();
         verify(&token, &ring, "https://id.example.com/resources");

@@ -115,4 +115,28 @@ mod tests {
         assert!(verify_compact(&ring, &access, "JWT").is_none());
         assert!(verify_compact(&ring, &access, ACCESS_TOKEN_TYP).is_some());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever a client sends as a token, checking it never panics, and only
+        /// this server's tokens of the asked type verify.
+        #[test]
+        fn no_token_panics_and_strangers_never_verify(token in "\\PC{0,300}") {
+            let ring = ring();
+            proptest::prop_assert!(verify_compact(&ring, &token, ACCESS_TOKEN_TYP).is_none());
+            let dotted = format!("{token}.{token}.{token}");
+            proptest::prop_assert!(verify_compact(&ring, &dotted, ACCESS_TOKEN_TYP).is_none());
+        }
+
+        /// Sign, verify, and the payload is what was signed, byte for byte.
+        #[test]
+        fn sign_then_verify_gives_back_the_claims(sub in "\\PC{0,40}", n in proptest::prelude::any::<u64>()) {
+            let ring = ring();
+            let claims = json!({"sub": sub, "n": n});
+            let token = sign_compact(ring.active(), ACCESS_TOKEN_TYP, &claims).unwrap();
+            let payload = verify_compact(&ring, &token, ACCESS_TOKEN_TYP).unwrap();
+            proptest::prop_assert_eq!(serde_json::from_slice::<Value>(&payload).unwrap(), claims);
+        }
+    }
 }

@@ -59,9 +59,32 @@ enum Command {
         #[arg(long, short, global = true)]
         config: Option<PathBuf>,
     },
+    /// Act on issued tokens, through the node a configuration file describes.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+        /// The configuration file of the node to ask.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+    },
     /// Print the Argon2id PHC string of a user password, for `password_hash`.
     /// Reads the password from standard input if not given.
     HashPassword { password: Option<String> },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Revoke every refresh token of a user or a client, on every node: their
+    /// refresh tokens can no longer be redeemed, and the access tokens issued with
+    /// them are no longer active at introspection.
+    Revoke {
+        /// The user's subject (`[[users]] subject`).
+        #[arg(long, conflicts_with = "client", required_unless_present = "client")]
+        subject: Option<String>,
+        /// The client's `client_id`.
+        #[arg(long)]
+        client: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -105,6 +128,10 @@ fn main() -> anyhow::Result<()> {
         Command::Cluster { command, config } => {
             let file = config.context("--config FILE is required: the node to ask")?;
             cluster(&Config::load(&file, SecretPolicy::AllowPlainText)?, command)
+        }
+        Command::Tokens { command, config } => {
+            let file = config.context("--config FILE is required: the node to ask")?;
+            tokens(&Config::load(&file, SecretPolicy::AllowPlainText)?, command)
         }
         Command::HashSecret { secret } => {
             let secret = argument_or_stdin(secret, "secret")?;
@@ -169,6 +196,29 @@ fn cluster(config: &Config, command: ClusterCommand) -> anyhow::Result<()> {
     };
     runtime.block_on(admin.change(&change))?;
     println!("done: {change:?}");
+    Ok(())
+}
+
+fn tokens(config: &Config, command: TokensCommand) -> anyhow::Result<()> {
+    use ostium_server::cluster_admin::{Admin, Revocation};
+    let TokensCommand::Revoke { subject, client } = command;
+    let (revocation, whose) = match (subject, client) {
+        (Some(subject), _) => (
+            Revocation::Subject(subject.clone()),
+            format!("user `{subject}`"),
+        ),
+        (None, Some(client)) => (
+            Revocation::Client(client.clone()),
+            format!("client `{client}`"),
+        ),
+        (None, None) => bail!("give --subject or --client"),
+    };
+    let admin = Admin::for_config(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let count = runtime.block_on(admin.revoke(&revocation))?;
+    println!("revoked {count} refresh token families of {whose}");
     Ok(())
 }
 

@@ -23,8 +23,10 @@ use crate::log_limit::RepeatLimit;
 /// workspace: targets start with `ostium`) from `info`, everything else from
 /// `warn`. openraft alone writes dozens of `info` lines per start and election,
 /// which Ostium's own lines (leader elected, peer unreachable, snapshot taken)
-/// replace.
-pub const DEFAULT_FILTER: &str = "warn,ostium=info";
+/// replace. actix-http reports every malformed request it refuses (a 400 before any
+/// handler runs) as an error: anyone could fill the log with them, and there is
+/// nothing for an operator to do, so they are not logged.
+pub const DEFAULT_FILTER: &str = "warn,ostium=info,actix_http::h1::dispatcher=off";
 
 /// What is exported as traces without `RUST_LOG`: request spans come from a library
 /// (tracing-actix-web) at `info`, so the logs' default would drop them.

@@ -43,8 +43,10 @@ impl RefreshTokenRequest {
     }
 
     /// RFC 6749 §6: the token must have been issued to this client, and a requested
-    /// scope may narrow the original grant but never widen it. Returns the scopes the
-    /// new access token carries, in their original order.
+    /// scope may narrow the original grant but never widen it. What the client is no
+    /// longer allowed (an operator took a scope away since the login) is dropped: a
+    /// refresh token never carries more than its client may have now. Returns the
+    /// scopes the new access token carries, in their original order.
     pub fn validate(
         &self,
         client: &Client,
@@ -56,21 +58,35 @@ impl RefreshTokenRequest {
             return Err(OAuthError::invalid_grant("the refresh token is not valid"));
         }
         let granted: Vec<&str> = granted_scope.split(' ').filter(|s| !s.is_empty()).collect();
-        match &self.scope {
-            Some(requested) if !requested.is_empty() => {
-                if let Some(extra) = requested.iter().find(|s| !granted.contains(s)) {
-                    return Err(OAuthError::invalid_scope(format!(
-                        "scope `{extra}` was not granted with this refresh token"
-                    )));
-                }
-                Ok(granted
-                    .into_iter()
-                    .filter(|g| requested.iter().any(|r| r == *g))
-                    .map(str::to_owned)
-                    .collect())
+        let allowed_now = |scope: &str| client.allowed_scopes.iter().any(|a| a == scope);
+        let requested = self
+            .scope
+            .as_ref()
+            .filter(|requested| !requested.is_empty());
+        if let Some(requested) = requested {
+            if let Some(extra) = requested.iter().find(|s| !granted.contains(s)) {
+                return Err(OAuthError::invalid_scope(format!(
+                    "scope `{extra}` was not granted with this refresh token"
+                )));
             }
-            _ => Ok(granted.into_iter().map(str::to_owned).collect()),
+            if let Some(withdrawn) = requested.iter().find(|s| !allowed_now(s)) {
+                return Err(OAuthError::invalid_scope(format!(
+                    "scope `{withdrawn}` is no longer allowed for this client"
+                )));
+            }
         }
+        let scopes: Vec<String> = granted
+            .into_iter()
+            .filter(|g| requested.is_none_or(|requested| requested.iter().any(|r| r == *g)))
+            .filter(|g| allowed_now(g))
+            .map(str::to_owned)
+            .collect();
+        if scopes.is_empty() {
+            return Err(OAuthError::invalid_scope(
+                "no scope granted with this refresh token is allowed for this client any more",
+            ));
+        }
+        Ok(scopes)
     }
 }
 
@@ -81,10 +97,15 @@ mod tests {
     use crate::grant_type::AllowedGrantTypes;
 
     fn client(id: &str) -> Client {
-        Client::new(
-            id,
-            AllowedGrantTypes::list(["password", "refresh_token"]).unwrap(),
-        )
+        Client {
+            allowed_scopes: ["openid", "orders.read", "orders.write", "offline_access"]
+                .map(String::from)
+                .to_vec(),
+            ..Client::new(
+                id,
+                AllowedGrantTypes::list(["password", "refresh_token"]).unwrap(),
+            )
+        }
     }
 
     fn request(body: &str) -> Result<RefreshTokenRequest, OAuthError> {
@@ -120,6 +141,28 @@ mod tests {
     }
 
     #[test]
+    fn scopes_the_client_lost_since_the_login_are_dropped() {
+        let mut app = client("app");
+        app.allowed_scopes.retain(|s| s != "orders.read");
+        let cut = request("refresh_token=x")
+            .unwrap()
+            .validate(&app, "app", "openid orders.read offline_access")
+            .unwrap();
+        assert_eq!(cut, ["openid", "offline_access"]);
+        let asked = request("refresh_token=x&scope=orders.read")
+            .unwrap()
+            .validate(&app, "app", "openid orders.read offline_access")
+            .unwrap_err();
+        assert_eq!(asked.code, ErrorCode::InvalidScope);
+        app.allowed_scopes.clear();
+        let nothing_left = request("refresh_token=x")
+            .unwrap()
+            .validate(&app, "app", "openid orders.read")
+            .unwrap_err();
+        assert_eq!(nothing_left.code, ErrorCode::InvalidScope);
+    }
+
+    #[test]
     fn another_clients_token_is_invalid_grant() {
         let err = request("refresh_token=x")
             .unwrap()
@@ -134,5 +177,14 @@ mod tests {
         assert_eq!(request(&long).unwrap_err().code, ErrorCode::InvalidGrant);
         let parsed = request("refresh_token=secret-handle").unwrap();
         assert!(!format!("{parsed:?}").contains("secret-handle"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_refresh_request_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            if let Ok(form) = Form::parse(&body) {
+                let _ = RefreshTokenRequest::parse(&form);
+            }
+        }
     }
 }

@@ -192,6 +192,18 @@ impl Checker {
                  window lets a stolen token be replayed unnoticed"
             ));
         }
+        // RFC 9700 §4.14.2: nothing binds a public client's refresh token to it, so
+        // only rotation (and its reuse detection) limits what a stolen one is worth.
+        if !c.require_client_secret
+            && c.allow_offline_access
+            && policy.usage == RefreshTokenUsage::ReUse
+        {
+            return Err(
+                "refresh_token_usage: a public client's refresh tokens must rotate \
+                 (RFC 9700 §4.14.2); use \"one_time_only\""
+                    .into(),
+            );
+        }
         Ok(policy)
     }
 }
@@ -413,6 +425,21 @@ mod tests {
             "{:?}",
             ignored.warnings
         );
+    }
+
+    #[test]
+    fn a_public_client_s_refresh_tokens_rotate() {
+        let public = with_client("\"resource_owner_password\"").replace(
+            &format!("client_secrets = [\"{SECRET}\"]"),
+            "require_client_secret = false\nallow_offline_access = true\n\
+             refresh_token_usage = \"re_use\"",
+        );
+        let err = parse(&public).unwrap_err().to_string();
+        assert!(
+            err.contains("client `billing-worker`: refresh_token_usage: a public client"),
+            "{err}"
+        );
+        parse(&public.replace("\"re_use\"", "\"one_time_only\"")).unwrap();
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 mod clients;
 mod cluster;
+mod login;
 mod resources;
 mod server;
 mod users;
@@ -46,6 +47,8 @@ pub struct Config {
     pub cluster: Option<ClusterSettings>,
     /// `[cache]`: the Redis hot cache shared by the cluster's nodes.
     pub cache: Option<ostium_state::CacheConfig>,
+    /// `[login]`: brute-force protection for password logins.
+    pub login: ostium_grants::LoginLimits,
     /// Things worth an operator's attention that do not stop the server.
     pub warnings: Vec<String>,
 }
@@ -80,6 +83,8 @@ struct File {
     users: Vec<users::UserSection>,
     cluster: Option<cluster::ClusterSection>,
     cache: Option<cluster::CacheSection>,
+    #[serde(default)]
+    login: login::LoginSection,
 }
 
 impl Config {
@@ -127,6 +132,7 @@ impl Checker {
         let clients = self.check_clients(file.clients, &catalog)?;
         let users = users::check(file.users)?;
         let (cluster, cache) = cluster::check(file.cluster, file.cache, server.listen)?;
+        let login = login::check(file.login)?;
         Ok(Config {
             server,
             signing_algorithm: file.signing.algorithm,
@@ -136,6 +142,7 @@ impl Checker {
             users,
             cluster,
             cache,
+            login,
             warnings: std::mem::take(&mut self.warnings),
         })
     }

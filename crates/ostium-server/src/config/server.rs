@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use ostium_tokens::SigningAlgorithm;
 use serde::Deserialize;
@@ -17,6 +18,10 @@ pub struct ServerSettings {
     pub workers: Option<usize>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
+    /// Connections one client address may hold open at once.
+    pub max_connections_per_address: usize,
 }
 
 #[derive(Deserialize)]
@@ -28,10 +33,26 @@ pub(super) struct ServerSection {
     workers: Option<usize>,
     #[serde(default = "default_max_body_bytes")]
     max_body_bytes: usize,
+    #[serde(default = "default_body_timeout")]
+    body_timeout: u64,
+    #[serde(default = "default_max_connections_per_address")]
+    max_connections_per_address: usize,
 }
 
 fn default_max_body_bytes() -> usize {
     16 * 1024
+}
+
+/// Seconds. A form body of a few kilobytes arrives in milliseconds; ten seconds allows
+/// for a slow mobile network, and bounds what a client that trickles its body holds.
+fn default_body_timeout() -> u64 {
+    10
+}
+
+/// Enough for a reverse proxy's pool of keep-alive connections; a single client
+/// holding more is hostile (one slow body per connection).
+fn default_max_connections_per_address() -> usize {
+    256
 }
 
 #[derive(Deserialize, Default)]
@@ -55,12 +76,20 @@ pub(super) fn check(s: ServerSection) -> Result<ServerSettings, String> {
     if !(1024..=1024 * 1024).contains(&s.max_body_bytes) {
         return Err("[server] max_body_bytes: must be between 1024 and 1048576".into());
     }
+    if !(1..=300).contains(&s.body_timeout) {
+        return Err("[server] body_timeout: must be between 1 and 300 seconds".into());
+    }
+    if s.max_connections_per_address == 0 {
+        return Err("[server] max_connections_per_address: must be at least 1".into());
+    }
     Ok(ServerSettings {
         issuer,
         listen,
         data_dir: s.data_dir,
         workers: s.workers,
         max_body_bytes: s.max_body_bytes,
+        body_timeout: Duration::from_secs(s.body_timeout),
+        max_connections_per_address: s.max_connections_per_address,
     })
 }
 

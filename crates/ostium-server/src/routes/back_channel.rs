@@ -6,20 +6,22 @@
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, PRAGMA,
-    WWW_AUTHENTICATE,
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue,
+    PRAGMA, WWW_AUTHENTICATE,
 };
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, web};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
+use ostium_grants::Requester;
 use ostium_protocol::{Causes, Client, ClientCredentials, ErrorCode, Form, OAuthError};
 use serde::Serialize;
 
 use crate::state::Shared;
 
-/// A form-encoded request body (RFC 6749 §3.2), read up to `[server] max_body_bytes`.
+/// A form-encoded request body (RFC 6749 §3.2), read up to `[server] max_body_bytes`
+/// and within `[server] body_timeout`.
 pub(crate) struct FormBody(pub Form);
 
 impl FromRequest for FormBody {
@@ -30,15 +32,26 @@ impl FromRequest for FormBody {
         let request = request.clone();
         let payload = payload.take();
         Box::pin(async move {
-            let limit = match request.app_data::<web::Data<Shared>>() {
-                Some(shared) => shared.max_body_bytes,
-                None => return Err(OAuthError::server_error().with_cause(NoSharedState).into()),
+            let Some(shared) = request.app_data::<web::Data<Shared>>() else {
+                return Err(OAuthError::server_error().with_cause(NoSharedState).into());
             };
+            let (limit, patience) = (shared.max_body_bytes, shared.body_timeout);
             require_form_content_type(&request)?;
-            let body = read_body(&request, payload, limit).await?;
+            let body = actix_web::rt::time::timeout(patience, read_body(&request, payload, limit))
+                .await
+                .map_err(|_| {
+                    Refusal::timed_out(OAuthError::invalid_request(
+                        "the request body was not received in time",
+                    ))
+                })??;
             Ok(Self(Form::parse(&body)?))
         })
     }
+}
+
+/// Who sent `request`, once authenticated as `client`.
+pub(crate) fn requester(request: &HttpRequest, client: Arc<Client>) -> Requester {
+    Requester::new(client, request.peer_addr().map(|peer| peer.ip()))
 }
 
 /// The app was built without the workers' shared state: a bug, never the client's.
@@ -47,18 +60,24 @@ impl FromRequest for FormBody {
 struct NoSharedState;
 
 /// The credentials the request carries, from the `Authorization` header and the form.
+/// Two `Authorization` headers are ambiguous, so refused, whichever one is right.
 pub(crate) fn credentials(
     request: &HttpRequest,
     form: &Form,
 ) -> Result<ClientCredentials, OAuthError> {
-    let authorization = request
-        .headers()
-        .get(AUTHORIZATION)
+    let mut headers = request.headers().get_all(AUTHORIZATION);
+    let authorization = headers
+        .next()
         .map(|v| {
             v.to_str()
                 .map_err(|_| OAuthError::invalid_client("malformed Authorization header"))
         })
         .transpose()?;
+    if headers.next().is_some() {
+        return Err(OAuthError::invalid_request(
+            "more than one Authorization header was sent",
+        ));
+    }
     ClientCredentials::from_request(authorization, form)
 }
 
@@ -76,8 +95,12 @@ pub(crate) fn authenticate_credentials(
     shared: &Shared,
 ) -> Result<Arc<Client>, OAuthError> {
     let client = shared.clients.get(&credentials.client_id).ok_or_else(|| {
-        // Debug formatting escapes control characters a client could use to forge log lines.
-        tracing::info!(client_id = ?credentials.client_id, "token request from an unknown client");
+        // Not the id itself: a client that swapped its id and secret would have its
+        // secret written to the log. A digest still lets an operator match repeats.
+        tracing::info!(
+            client_id_sha256 = %short_digest(&credentials.client_id),
+            "token request from an unknown client"
+        );
         OAuthError::invalid_client("client authentication failed")
     })?;
     client.authenticate(credentials).inspect_err(|_| {
@@ -86,23 +109,52 @@ pub(crate) fn authenticate_credentials(
     Ok(client.clone())
 }
 
-/// RFC 6749 §3.2: the token endpoint takes `application/x-www-form-urlencoded` only.
-fn require_form_content_type(request: &HttpRequest) -> Result<(), OAuthError> {
-    let is_form = request
+/// The first 16 hex digits of the SHA-256 of `value`: enough to tell repeats apart
+/// in a log, not enough to learn anything about a secret.
+fn short_digest(value: &str) -> String {
+    let mut hex = ostium_state::TokenDigest::of_handle(value).to_hex();
+    hex.truncate(16);
+    hex
+}
+
+/// RFC 6749 §3.2 and Appendix B: `application/x-www-form-urlencoded` in UTF-8, not
+/// compressed. A declared charset other than UTF-8 is refused rather than read as
+/// UTF-8, and a `Content-Encoding` gets 415 rather than being parsed as plain text.
+fn require_form_content_type(request: &HttpRequest) -> Result<(), Refusal> {
+    if let Some(encoding) = request.headers().get(CONTENT_ENCODING)
+        && !encoding.as_bytes().eq_ignore_ascii_case(b"identity")
+    {
+        return Err(Refusal::unsupported_media_type(
+            OAuthError::invalid_request("request bodies must not be compressed (Content-Encoding)"),
+        ));
+    }
+    let content_type = request
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| {
-            mime.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if is_form {
-        Ok(())
-    } else {
-        Err(OAuthError::invalid_request(
+        .unwrap_or_default();
+    let mut parts = content_type.split(';');
+    let is_form = parts.next().is_some_and(|mime| {
+        mime.trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    });
+    if !is_form {
+        return Err(OAuthError::invalid_request(
             "the token endpoint accepts only application/x-www-form-urlencoded bodies",
-        ))
+        )
+        .into());
+    }
+    let charset = parts
+        .filter_map(|param| param.split_once('='))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+        .map(|(_, value)| value.trim().trim_matches('"'));
+    match charset {
+        None => Ok(()),
+        Some(charset) if charset.eq_ignore_ascii_case("utf-8") => Ok(()),
+        Some(_) => Err(OAuthError::invalid_request(
+            "form bodies must be UTF-8 (RFC 6749 Appendix B); another charset was declared",
+        )
+        .into()),
     }
 }
 
@@ -138,13 +190,25 @@ pub(crate) fn json(body: &impl Serialize) -> HttpResponse {
     no_store(HttpResponse::Ok()).json(body)
 }
 
-/// A refused request, as the client sees it.
+/// A refused request, as the client sees it: the OAuth error, and the HTTP status
+/// when the HTTP layer (not OAuth) decides it.
 #[derive(Debug)]
-pub(crate) struct Refusal(pub OAuthError);
+pub(crate) struct Refusal(pub OAuthError, Option<StatusCode>);
+
+impl Refusal {
+    fn unsupported_media_type(refused: OAuthError) -> Self {
+        Self(refused, Some(StatusCode::UNSUPPORTED_MEDIA_TYPE))
+    }
+
+    /// 408, and the connection closed: what is left of the body never arrives.
+    fn timed_out(refused: OAuthError) -> Self {
+        Self(refused, Some(StatusCode::REQUEST_TIMEOUT))
+    }
+}
 
 impl From<OAuthError> for Refusal {
     fn from(refused: OAuthError) -> Self {
-        Self(refused)
+        Self(refused, None)
     }
 }
 
@@ -156,11 +220,22 @@ impl std::fmt::Display for Refusal {
 
 impl ResponseError for Refusal {
     fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::BAD_REQUEST)
+        self.1.unwrap_or_else(|| {
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::BAD_REQUEST)
+        })
     }
 
     fn error_response(&self) -> HttpResponse {
-        error_response(&self.0)
+        let mut response = error_response(&self.0);
+        if let Some(status) = self.1 {
+            *response.status_mut() = status;
+        }
+        if self.1 == Some(StatusCode::REQUEST_TIMEOUT) {
+            response
+                .head_mut()
+                .set_connection_type(ConnectionType::Close);
+        }
+        response
     }
 }
 

@@ -14,8 +14,9 @@ mod ops;
 mod revocation;
 mod token;
 
-use actix_web::web;
+use actix_web::{guard, web};
 
+pub(crate) use back_channel::error_response;
 pub(crate) use discovery::metadata_documents;
 
 /// Every public path; each resource is named by its path, so metrics can label a
@@ -50,8 +51,13 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route(route)
             .route(web::to(method_not_allowed))
     };
-    let get =
-        |path: &'static str, route: actix_web::Route| web::resource(path).name(path).route(route);
+    // HEAD is answered wherever GET is (RFC 9110 §9.3.2): the same headers, no body.
+    let get = |path: &'static str, route: actix_web::Route| {
+        let get_or_head = guard::Any(guard::Get()).or(guard::Head());
+        web::resource(path)
+            .name(path)
+            .route(route.guard(get_or_head))
+    };
     cfg.service(post_only(TOKEN, web::post().to(token::token)))
         .service(post_only(
             REVOCATION,
@@ -63,16 +69,16 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         ))
         .service(get(
             OPENID_CONFIGURATION,
-            web::get().to(discovery::openid_configuration),
+            web::route().to(discovery::openid_configuration),
         ))
         .service(get(
             AUTHORIZATION_SERVER_METADATA,
-            web::get().to(discovery::authorization_server_metadata),
+            web::route().to(discovery::authorization_server_metadata),
         ))
-        .service(get(JWKS, web::get().to(discovery::jwks)))
-        .service(get(HEALTHZ, web::get().to(ops::healthz)))
-        .service(get(READYZ, web::get().to(ops::readyz)))
-        .service(get(METRICS, web::get().to(ops::metrics)));
+        .service(get(JWKS, web::route().to(discovery::jwks)))
+        .service(get(HEALTHZ, web::route().to(ops::healthz)))
+        .service(get(READYZ, web::route().to(ops::readyz)))
+        .service(get(METRICS, web::route().to(ops::metrics)));
 }
 
 async fn method_not_allowed() -> actix_web::HttpResponse {

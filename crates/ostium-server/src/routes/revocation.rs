@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use ostium_grants::GrantSupervisor;
 use ostium_protocol::token_management::TokenQuery;
 
-use super::back_channel::{FormBody, Refusal, authenticate, no_store};
+use super::back_channel::{FormBody, Refusal, authenticate, no_store, requester};
 use crate::state::Shared;
 
 pub(crate) async fn revocation(
@@ -18,6 +18,7 @@ pub(crate) async fn revocation(
     grants: web::Data<GrantSupervisor>,
 ) -> Result<HttpResponse, Refusal> {
     let client = authenticate(&request, &form, &shared)?;
-    grants.revoke(client, TokenQuery::parse(&form)?).await?;
+    let query = TokenQuery::parse(&form)?;
+    grants.revoke(requester(&request, client), query).await?;
     Ok(no_store(HttpResponse::Ok()).finish())
 }

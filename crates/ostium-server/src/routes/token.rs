@@ -2,11 +2,11 @@
 //! this worker's `GrantSupervisor`, whose registered grants decide the rest, and
 //! answer per §5.1 or §5.2. Every refusal is counted by grant type and error code.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use ostium_grants::GrantSupervisor;
 use ostium_protocol::{Form, OAuthError, TokenResponse};
 
-use super::back_channel::{FormBody, Refusal, authenticate, error_response, json};
+use super::back_channel::{FormBody, Refusal, authenticate, error_response, json, requester};
 use crate::state::Shared;
 
 pub(crate) async fn token(
@@ -17,7 +17,10 @@ pub(crate) async fn token(
 ) -> HttpResponse {
     let form = match form {
         Ok(FormBody(form)) => form,
-        Err(Refusal(refused)) => return refuse(&grants, None, &refused),
+        Err(refusal) => {
+            count_refusal(&grants, None, &refusal.0);
+            return refusal.error_response();
+        }
     };
     match issue(&request, &form, &shared, &grants).await {
         Ok(response) => json(&response),
@@ -32,15 +35,19 @@ async fn issue(
     grants: &GrantSupervisor,
 ) -> Result<TokenResponse, OAuthError> {
     let client = authenticate(request, form, shared)?;
-    grants.issue(client, form).await
+    grants.issue(requester(request, client), form).await
 }
 
 fn refuse(grants: &GrantSupervisor, form: Option<&Form>, refused: &OAuthError) -> HttpResponse {
+    count_refusal(grants, form, refused);
+    error_response(refused)
+}
+
+fn count_refusal(grants: &GrantSupervisor, form: Option<&Form>, refused: &OAuthError) {
     grants
         .context()
         .metrics
         .request_refused(grants.label(form), refused.code.as_str());
-    error_response(refused)
 }
 
 #[cfg(test)]
@@ -96,6 +103,7 @@ allowed_scopes = ["orders.read"]
         let shared = web::Data::new(Shared::new(
             &config,
             grants,
+            Arc::new(ostium_grants::ConfiguredUsers::default()),
             TokenStore::in_memory(),
             keys,
             &[7; 32],
@@ -173,6 +181,92 @@ allowed_scopes = ["orders.read"]
         let response = test::call_service(&app, too_large.to_request()).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(metrics.refused("unknown", "invalid_request"), 2);
+    }
+
+    /// Basic credentials, base64-encoded as they are given (not form-encoded first).
+    fn raw_basic(credentials: &str) -> String {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(credentials)
+        )
+    }
+
+    #[actix_web::test]
+    async fn ambiguous_or_malformed_requests_are_refused_not_guessed_at() {
+        let (_, app) = app().await;
+        let refused = |request: test::TestRequest, status: StatusCode, error: &'static str| {
+            let app = &app;
+            async move {
+                let response = test::call_service(app, request.to_request()).await;
+                assert_eq!(response.status(), status);
+                let body: Value = test::read_body_json(response).await;
+                assert_eq!(body["error"], error, "{body}");
+                body
+            }
+        };
+        // A raw `&` inside Basic would cut the secret short.
+        let junk = post("grant_type=client_credentials")
+            .insert_header(("Authorization", raw_basic("machine:machine-secret&junk=1")));
+        refused(junk, StatusCode::UNAUTHORIZED, "invalid_client").await;
+        // A parameter sent twice, one copy empty.
+        let twice = post(
+            "grant_type=&grant_type=client_credentials&client_id=machine&client_secret=machine-secret",
+        );
+        refused(twice, StatusCode::BAD_REQUEST, "invalid_request").await;
+        // Two Authorization headers: neither is picked.
+        let two = post("grant_type=client_credentials")
+            .insert_header(("Authorization", raw_basic("machine:machine-secret")))
+            .append_header(("Authorization", raw_basic("machine:wrong")));
+        refused(two, StatusCode::BAD_REQUEST, "invalid_request").await;
+        // Bytes that are not UTF-8 never become U+FFFD.
+        let mangled =
+            post("grant_type=client_credentials&client_id=machine&client_secret=machine-secre%FF");
+        refused(mangled, StatusCode::BAD_REQUEST, "invalid_request").await;
+        // A declared charset other than UTF-8.
+        let latin1 = test::TestRequest::post()
+            .uri("/connect/token")
+            .insert_header((
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=ISO-8859-1",
+            ))
+            .set_payload("grant_type=client_credentials");
+        refused(latin1, StatusCode::BAD_REQUEST, "invalid_request").await;
+        // A compressed body is refused, not parsed as text.
+        let gzipped =
+            post("grant_type=client_credentials").insert_header(("Content-Encoding", "gzip"));
+        refused(
+            gzipped,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+        )
+        .await;
+        // What a client sent is echoed only within RFC 6749 §5.2's characters and length.
+        let long_scope = format!(
+            "grant_type=client_credentials&client_id=machine&client_secret=machine-secret&scope=x\"{}",
+            "y".repeat(16_000)
+        );
+        let body = refused(post(&long_scope), StatusCode::BAD_REQUEST, "invalid_scope").await;
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.len() <= 200, "{description}");
+        assert!(!description.contains('"'));
+    }
+
+    #[actix_web::test]
+    async fn head_is_answered_wherever_get_is() {
+        let (_, app) = app().await;
+        for path in [
+            "/.well-known/openid-configuration",
+            "/.well-known/jwks",
+            "/healthz",
+        ] {
+            let head = test::TestRequest::default()
+                .method(actix_web::http::Method::HEAD)
+                .uri(path)
+                .to_request();
+            let response = test::call_service(&app, head).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+        }
     }
 
     #[actix_web::test]

@@ -52,6 +52,12 @@ impl Keys {
     pub(crate) fn watermark(&self) -> String {
         format!("{}watermark", self.prefix)
     }
+
+    /// A counter shared by the nodes (`name` is the caller's, such as a digest of a
+    /// username whose failed logins are counted).
+    pub(crate) fn counter(&self, name: &str) -> String {
+        format!("{}count:{name}", self.prefix)
+    }
 }
 
 #[cfg(test)]

@@ -318,9 +318,19 @@ impl HotCache {
             }
             _ => false,
         };
+        let reference = match reference {
+            Some(token) if !reference_denied && now < token.expires_at => match &token.family {
+                // Issued with a refresh token: revoked with its family.
+                Some(family) => {
+                    (!self.is_denied(&Denial::Family(family.clone())).await?).then_some(token)
+                }
+                None => Some(token),
+            },
+            _ => None,
+        };
         self.inner.stats.hit();
         Some(TokenFacts {
-            reference: reference.filter(|r| !reference_denied && now < r.expires_at),
+            reference,
             refresh,
             refresh_live,
         })
@@ -366,6 +376,50 @@ impl HotCache {
     /// before [`HotCache::create_watermark`].
     pub async fn renew_watermark(&self, mark: Watermark) -> Result<bool, CacheError> {
         self.put_watermark(mark, true).await
+    }
+
+    /// Adds one to the counter `name`, shared by every node of the cluster, which
+    /// lapses `window` after its first count (a fixed window); answers the count, or
+    /// `None` when Redis cannot answer. For counts that are not state, such as failed
+    /// logins: nothing is decided by them that must survive Redis losing them.
+    pub async fn count(&self, name: &str, window: Duration) -> Option<u64> {
+        let key = self.inner.keys.counter(name);
+        let mut pipe = redis::pipe();
+        pipe.cmd("INCR")
+            .arg(&key)
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(as_px(window))
+            .arg("NX")
+            .ignore();
+        let (count,): (u64,) = self
+            .call(move |mut con| async move { pipe.query_async(&mut con).await })
+            .await
+            .ok()?;
+        Some(count)
+    }
+
+    /// The counter `name` (0 when it has lapsed or was never counted), or `None` when
+    /// Redis cannot answer.
+    pub async fn counted(&self, name: &str) -> Option<u64> {
+        let key = self.inner.keys.counter(name);
+        let count: Option<u64> =
+            self.call(move |mut con| async move {
+                redis::cmd("GET").arg(key).query_async(&mut con).await
+            })
+            .await
+            .ok()?;
+        Some(count.unwrap_or_default())
+    }
+
+    /// Starts the counter `name` again from zero. Best effort.
+    pub async fn reset_count(&self, name: &str) {
+        let key = self.inner.keys.counter(name);
+        let _: Result<(), _> =
+            self.call(move |mut con| async move {
+                redis::cmd("DEL").arg(key).query_async(&mut con).await
+            })
+            .await;
     }
 
     /// Creates (or replaces) the watermark: only after every denial was copied.

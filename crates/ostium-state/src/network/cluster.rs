@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{AuthError, CLUSTER_AUTH_HEADER, ClusterSecret};
 use super::fault;
-use crate::command::{StateCommand, StateResponse};
+use crate::command::{RevokeClient, RevokeSubject, StateCommand, StateResponse};
 use crate::digest::TokenDigest;
 use crate::node::{Leader, MembershipError, NodeMetrics, ProposeError, StateNode};
 use crate::record::{Denial, SigningKeyRecord, TokenFacts};
@@ -60,6 +60,14 @@ pub enum StateAnswer {
     Facts(Box<TokenFacts>),
     Denied(bool),
     SigningKeys(Vec<SigningKeyRecord>),
+}
+
+/// Whose refresh-token families an operator revokes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Revocation {
+    Subject(String),
+    Client(String),
 }
 
 /// Names one member.
@@ -109,7 +117,7 @@ impl ClusterService {
     ) -> Result<Vec<u8>, ClusterServiceError> {
         let known = matches!(
             operation,
-            "propose" | "read" | "status" | "add-learner" | "promote" | "remove"
+            "propose" | "read" | "status" | "add-learner" | "promote" | "remove" | "revoke"
         ) || (fault::ENABLED && operation == fault::OPERATION);
         if !known {
             return Err(ClusterServiceError::UnknownOperation);
@@ -162,6 +170,10 @@ impl ClusterService {
                 })
             }
             "status" => encode(&ClusterReply::Done(node.metrics())),
+            "revoke" => {
+                let revocation: Revocation = serde_json::from_slice(body)?;
+                encode(&revoke(node, revocation).await)
+            }
             "add-learner" => {
                 let request: AddLearner = serde_json::from_slice(body)?;
                 membership(node.add_learner(request.id, request.raft_addr).await)
@@ -188,6 +200,31 @@ impl ClusterService {
         };
         Ok(reply)
     }
+}
+
+/// An operator revokes every refresh-token family of a user or a client, at the
+/// leader (a follower names it); answered once every node refuses them.
+async fn revoke(node: &StateNode, revocation: Revocation) -> ClusterReply<usize> {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let command = match revocation {
+        Revocation::Subject(subject) => StateCommand::RevokeSubject(RevokeSubject { subject, at }),
+        Revocation::Client(client_id) => StateCommand::RevokeClient(RevokeClient { client_id, at }),
+    };
+    let families = match node.propose(command).await {
+        Ok(StateResponse::FamiliesRevoked { families }) => families,
+        Ok(other) => return ClusterReply::Failed(format!("the state answered {other:?}")),
+        Err(ProposeError::ForwardToLeader(leader)) => {
+            return ClusterReply::NotLeader(leader.raft_addr);
+        }
+        Err(other) => return ClusterReply::Failed(Causes(&other).to_string()),
+    };
+    for (family, until) in &families {
+        node.publish_denial(Denial::Family(family.clone()), *until)
+            .await;
+    }
+    ClusterReply::Done(families.len())
 }
 
 fn membership(result: Result<(), MembershipError>) -> Vec<u8> {
@@ -286,6 +323,16 @@ impl ClusterClient {
         id: NodeId,
     ) -> Result<ClusterReply<()>, ClusterCallError> {
         self.call(addr, "remove", &Member { id }).await
+    }
+
+    /// Asks the leader at `addr` to revoke every family of a user or client;
+    /// answers how many there were.
+    pub async fn revoke(
+        &self,
+        addr: &str,
+        revocation: &Revocation,
+    ) -> Result<ClusterReply<usize>, ClusterCallError> {
+        self.call(addr, "revoke", revocation).await
     }
 
     async fn call<Request: Serialize, Reply: for<'de> Deserialize<'de>>(

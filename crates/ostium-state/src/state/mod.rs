@@ -120,13 +120,19 @@ impl State {
         cache: &mut CacheWrites,
     ) -> StateResponse {
         match command {
-            StateCommand::IssueRefreshToken(c) => self.refresh.issue(c, cache),
+            StateCommand::IssueRefreshToken(c) | StateCommand::IssueRefreshTokenV1(c) => {
+                self.refresh.issue(c, cache)
+            }
             StateCommand::RedeemRefreshToken(c) => self.refresh.redeem(c, cache),
             StateCommand::RevokeRefreshFamily(c) => self.refresh.revoke_family(c, cache),
             StateCommand::RevokeToken(c) => self.deny_list.revoke(c, cache),
-            StateCommand::StoreReferenceToken(c) => self.references.store(c, cache),
+            StateCommand::StoreReferenceToken(c) | StateCommand::StoreReferenceTokenV1(c) => {
+                self.references.store(c, cache)
+            }
             StateCommand::RevokeReferenceToken(c) => self.references.revoke(c, cache),
             StateCommand::AddSigningKey(c) => self.signing_keys.add(c, cache),
+            StateCommand::RevokeSubject(c) => self.refresh.revoke_subject(c, cache),
+            StateCommand::RevokeClient(c) => self.refresh.revoke_client(c, cache),
             // Only what has expired goes, and expired entries are never in the cache.
             StateCommand::Purge(c) => {
                 let removed = self.refresh.purge(c.at)
@@ -162,8 +168,15 @@ impl State {
         let refresh_live = refresh
             .as_ref()
             .is_some_and(|token| self.refresh.is_live(token, now));
+        // A reference token issued with a refresh token goes with its family.
+        let reference = self.references.active(digest, now).filter(|token| {
+            token
+                .family
+                .as_ref()
+                .is_none_or(|family| !self.refresh.is_family_revoked(family))
+        });
         TokenFacts {
-            reference: self.references.active(digest, now).cloned(),
+            reference: reference.cloned(),
             refresh,
             refresh_live,
         }
@@ -217,6 +230,8 @@ mod tests {
             absolute_expires_at: T0 + 1000,
             sliding_lifetime: Some(100),
             at: T0,
+            auth_time: None,
+            amr: None,
         })
     }
 
@@ -256,6 +271,7 @@ mod tests {
             audiences: vec![],
             expires_at: T0 + 2000,
             at: T0,
+            family: None,
         }));
 
         assert_eq!(

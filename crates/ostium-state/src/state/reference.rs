@@ -34,6 +34,7 @@ impl ReferenceTokens {
             audiences: c.audiences.clone(),
             issued_at: c.at,
             expires_at: c.expires_at,
+            family: c.family.clone(),
         };
         // An expired token is never copied: the cache holds nothing longer than it lives.
         if c.at < c.expires_at {
@@ -116,6 +117,7 @@ mod tests {
             audiences: vec!["api".into()],
             expires_at: T0 + 300,
             at: T0,
+            family: None,
         })
     }
 

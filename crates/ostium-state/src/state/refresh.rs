@@ -8,10 +8,13 @@
 //! retry within the grace period gets the same successor and a later reuse is
 //! recognised and revokes the whole family.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cache::{CacheWrite, CacheWrites};
-use crate::command::{IssueRefreshToken, RedeemRefreshToken, RevokeRefreshFamily, StateResponse};
+use crate::command::{
+    IssueRefreshToken, RedeemRefreshToken, RevokeClient, RevokeRefreshFamily, RevokeSubject,
+    StateResponse,
+};
 use crate::digest::TokenDigest;
 use crate::record::{
     Denial, FamilyId, RefreshFamily, RefreshTokenRecord, Rotation, TokenUsage, expiry,
@@ -51,6 +54,8 @@ impl RefreshTokens {
                 c.at,
             ),
             rotation: None,
+            auth_time: c.auth_time,
+            amr: c.amr.clone(),
         };
         self.families.insert(
             c.family.clone(),
@@ -171,6 +176,53 @@ impl RefreshTokens {
         }
     }
 
+    /// Revokes every family of a user: a refresh token's subject says whose it is.
+    pub(super) fn revoke_subject(
+        &mut self,
+        c: &RevokeSubject,
+        cache: &mut CacheWrites,
+    ) -> StateResponse {
+        let families: BTreeSet<FamilyId> = self
+            .refresh_tokens
+            .values()
+            .filter(|token| token.subject == c.subject)
+            .map(|token| token.family.clone())
+            .collect();
+        self.revoke_all(families, c.at, cache)
+    }
+
+    /// Revokes every family of a client.
+    pub(super) fn revoke_client(
+        &mut self,
+        c: &RevokeClient,
+        cache: &mut CacheWrites,
+    ) -> StateResponse {
+        let families: Vec<FamilyId> = self
+            .families
+            .iter()
+            .filter(|(_, family)| family.client_id == c.client_id)
+            .map(|(id, _)| id.clone())
+            .collect();
+        self.revoke_all(families, c.at, cache)
+    }
+
+    fn revoke_all(
+        &mut self,
+        families: impl IntoIterator<Item = FamilyId>,
+        at: u64,
+        cache: &mut CacheWrites,
+    ) -> StateResponse {
+        let revoked = families
+            .into_iter()
+            .filter_map(|id| {
+                self.revoke(&id, at, cache)?;
+                let until = self.families.get(&id)?.absolute_expires_at;
+                Some((id, until))
+            })
+            .collect();
+        StateResponse::FamiliesRevoked { families: revoked }
+    }
+
     /// Revokes `family` (keeping the time of its first revocation); `None` if unknown.
     fn revoke(&mut self, family: &FamilyId, at: u64, cache: &mut CacheWrites) -> Option<()> {
         let found = self.families.get_mut(family)?;
@@ -275,6 +327,8 @@ mod tests {
             absolute_expires_at: T0 + 1000,
             sliding_lifetime: Some(100),
             at: T0,
+            auth_time: None,
+            amr: None,
         })
     }
 
@@ -308,6 +362,7 @@ mod tests {
             StateResponse::Invalid => "invalid",
             StateResponse::Revoked => "revoked",
             StateResponse::Purged { .. } => "purged",
+            StateResponse::FamiliesRevoked { .. } => "families_revoked",
             StateResponse::Empty => "empty",
         }
     }

@@ -39,6 +39,12 @@ impl<'a> DenyStorage<'a> {
     pub async fn is_denied(&self, denial: &Denial, now: u64) -> Result<bool, Unavailable> {
         self.store.is_denied(denial, now).await
     }
+
+    /// Whether any of `denials` is in force at `now` (a JWT by its `jti` or its
+    /// refresh-token family, say), with one catch-up for them all.
+    pub async fn is_any_denied(&self, denials: &[Denial], now: u64) -> Result<bool, Unavailable> {
+        self.store.is_any_denied(denials, now).await
+    }
 }
 
 #[cfg(test)]

@@ -168,10 +168,26 @@ impl TokenStore {
 
     /// Whether `denial` is in force at `now`, seeing every acknowledged write.
     async fn is_denied(&self, denial: &Denial, now: u64) -> Result<bool, Unavailable> {
+        self.is_any_denied(std::slice::from_ref(denial), now).await
+    }
+
+    /// Whether any of `denials` is in force at `now`, seeing every acknowledged write.
+    async fn is_any_denied(&self, denials: &[Denial], now: u64) -> Result<bool, Unavailable> {
+        let any = |state: &State| denials.iter().any(|denial| state.is_denied(denial, now));
         match &*self.backend {
-            Backend::Core(core) => core.is_denied(denial, now).await,
-            Backend::Edge(edge) => edge.is_denied(denial, now).await,
-            Backend::Memory(state) => Ok(read(state, |state| state.is_denied(denial, now))),
+            Backend::Core(core) => {
+                core.catch_up().await?;
+                Ok(core.read(any))
+            }
+            Backend::Edge(edge) => {
+                for denial in denials {
+                    if edge.is_denied(denial, now).await? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            Backend::Memory(state) => Ok(read(state, any)),
         }
     }
 

@@ -4,7 +4,7 @@
 use crate::command::{RevokeReferenceToken, StateCommand, StateResponse, StoreReferenceToken};
 use crate::digest::TokenDigest;
 use crate::error::StateError;
-use crate::record::{Denial, ReferenceTokenRecord};
+use crate::record::{Denial, FamilyId, ReferenceTokenRecord};
 
 use super::TokenStore;
 
@@ -25,6 +25,9 @@ pub struct NewReferenceToken {
     pub expires_at: u64,
     /// When it is issued, by the proposer's clock.
     pub at: u64,
+    /// The refresh-token family issued with it, if any: revoking the family (or its
+    /// reuse) revokes this token too.
+    pub family: Option<FamilyId>,
 }
 
 impl<'a> ReferenceStorage<'a> {
@@ -43,6 +46,7 @@ impl<'a> ReferenceStorage<'a> {
             audiences: token.audiences,
             expires_at: token.expires_at,
             at: token.at,
+            family: token.family,
         });
         match self.store.propose(command).await? {
             StateResponse::Issued | StateResponse::Duplicate => Ok(()),
@@ -86,6 +90,7 @@ mod tests {
             audiences: vec!["urn:api".into()],
             expires_at: T0 + 60,
             at: T0,
+            family: None,
         };
         store.reference().store(token.clone()).await.unwrap();
         store.reference().store(token).await.unwrap();

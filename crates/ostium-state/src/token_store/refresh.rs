@@ -2,7 +2,8 @@
 //! with its outcome, and family revocation (docs/architecture.md §4, invariant 1).
 
 use crate::command::{
-    IssueRefreshToken, RedeemRefreshToken, RevokeRefreshFamily, StateCommand, StateResponse,
+    IssueRefreshToken, RedeemRefreshToken, RevokeClient, RevokeRefreshFamily, RevokeSubject,
+    StateCommand, StateResponse,
 };
 use crate::digest::TokenDigest;
 use crate::error::StateError;
@@ -31,6 +32,10 @@ pub struct NewRefreshToken {
     pub sliding_lifetime: Option<u32>,
     /// When it is issued, by the proposer's clock.
     pub at: u64,
+    /// When and how the user authenticated, carried on to every access token the
+    /// family's tokens are redeemed for.
+    pub auth_time: Option<u64>,
+    pub amr: Option<String>,
 }
 
 /// A client presenting a refresh token.
@@ -82,6 +87,8 @@ impl<'a> RefreshStorage<'a> {
             absolute_expires_at: token.absolute_expires_at,
             sliding_lifetime: token.sliding_lifetime,
             at: token.at,
+            auth_time: token.auth_time,
+            amr: token.amr,
         });
         match self.store.propose(command).await? {
             StateResponse::Issued | StateResponse::Duplicate => Ok(()),
@@ -136,6 +143,42 @@ impl<'a> RefreshStorage<'a> {
         Ok(())
     }
 
+    /// Revokes every family of the user `subject`; returns how many there were.
+    /// Returns once every node, edges included, refuses them.
+    pub async fn revoke_subject(&self, subject: &str, at: u64) -> Result<usize, StateError> {
+        let command = StateCommand::RevokeSubject(RevokeSubject {
+            subject: subject.to_owned(),
+            at,
+        });
+        self.revoke_all(command, "revoke_subject").await
+    }
+
+    /// Revokes every family of the client `client_id`; returns how many there were.
+    pub async fn revoke_client(&self, client_id: &str, at: u64) -> Result<usize, StateError> {
+        let command = StateCommand::RevokeClient(RevokeClient {
+            client_id: client_id.to_owned(),
+            at,
+        });
+        self.revoke_all(command, "revoke_client").await
+    }
+
+    async fn revoke_all(
+        &self,
+        command: StateCommand,
+        name: &'static str,
+    ) -> Result<usize, StateError> {
+        let families = match self.store.propose(command).await? {
+            StateResponse::FamiliesRevoked { families } => families,
+            other => return Err(StateError::unexpected(name, other)),
+        };
+        for (family, until) in &families {
+            self.store
+                .publish_denial(Denial::Family(family.clone()), *until)
+                .await;
+        }
+        Ok(families.len())
+    }
+
     /// The token with this digest as this node knows it now, possibly stale: only
     /// for early checks that the redemption repeats (a bad scope refused before the
     /// token is spent).
@@ -163,6 +206,8 @@ mod tests {
             absolute_expires_at: T0 + 100,
             sliding_lifetime: None,
             at: T0,
+            auth_time: Some(T0),
+            amr: Some("pwd".into()),
         }
     }
 

@@ -48,6 +48,8 @@ pub fn refresh(handle: &str, expires_at: u64) -> RefreshTokenRecord {
             successor: d("next"),
             rotated_at: ISSUED_AT,
         }),
+        auth_time: None,
+        amr: None,
     }
 }
 
@@ -68,6 +70,7 @@ pub fn reference(handle: &str, expires_at: u64) -> ReferenceTokenRecord {
         audiences: vec!["api".into()],
         issued_at: ISSUED_AT,
         expires_at,
+        family: None,
     }
 }
 

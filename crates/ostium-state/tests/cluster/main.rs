@@ -29,6 +29,8 @@ pub fn issue(family: &str, handle: &str) -> StateCommand {
         absolute_expires_at: T0 + 86_400,
         sliding_lifetime: None,
         at: T0,
+        auth_time: None,
+        amr: None,
     })
 }
 

@@ -37,6 +37,8 @@ async fn the_leader_purges_expired_tokens_on_every_node() {
             absolute_expires_at: expires_at,
             sliding_lifetime: None,
             at: now(),
+            auth_time: None,
+            amr: None,
         })
     };
     assert_eq!(

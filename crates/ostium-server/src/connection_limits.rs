@@ -1,0 +1,139 @@
+//! Connections per client address: a client that opens many connections and trickles
+//! a body down each (one byte every few seconds) would otherwise hold them all, and
+//! the node's open files with them. Every accepted connection takes a slot for its
+//! peer address until it closes; past `[server] max_connections_per_address`, the
+//! connection's first request is answered 503 and the connection closed, before any
+//! body is read. Behind a reverse proxy every connection comes from the proxy's
+//! address, so the limit must leave room for its pool.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
+use actix_web::http::ConnectionType;
+use actix_web::middleware::Next;
+use actix_web::rt::net::TcpStream;
+use ostium_protocol::OAuthError;
+
+use crate::routes::error_response;
+
+/// Open connections by peer address, shared by every worker.
+#[derive(Debug)]
+pub(crate) struct ConnectionLimits {
+    max_per_address: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in [`ConnectionLimits`], given back when the connection
+/// closes (actix drops a connection's data with it).
+#[derive(Debug)]
+pub(crate) struct ConnectionSlot {
+    limits: Arc<ConnectionLimits>,
+    address: IpAddr,
+    /// The address already held its share when this connection opened.
+    pub over_limit: bool,
+}
+
+impl ConnectionLimits {
+    pub(crate) fn new(max_per_address: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max_per_address,
+            open: Mutex::default(),
+        })
+    }
+
+    /// For `HttpServer::on_connect`: takes a slot for the connection's peer.
+    pub(crate) fn on_connect(self: &Arc<Self>, connection: &dyn Any, data: &mut Extensions) {
+        let Some(address) = connection
+            .downcast_ref::<TcpStream>()
+            .and_then(|stream| stream.peer_addr().ok())
+            .map(|peer| peer.ip())
+        else {
+            return;
+        };
+        data.insert(self.take(address));
+    }
+
+    fn take(self: &Arc<Self>, address: IpAddr) -> ConnectionSlot {
+        let mut open = self.lock();
+        let count = open.entry(address).or_default();
+        *count += 1;
+        ConnectionSlot {
+            limits: self.clone(),
+            address,
+            over_limit: *count > self.max_per_address,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        // Counting never panics while the lock is held.
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    fn open_from(&self, address: IpAddr) -> usize {
+        self.lock().get(&address).copied().unwrap_or_default()
+    }
+}
+
+/// Middleware: the first request on a connection over its address's share is
+/// answered `503 temporarily_unavailable` and the connection closed, before anything
+/// of the request is read.
+pub(crate) async fn refuse_over_limit<B: MessageBody>(
+    request: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    if request
+        .conn_data::<ConnectionSlot>()
+        .is_some_and(|slot| slot.over_limit)
+    {
+        let mut response = error_response(&OAuthError::temporarily_unavailable(
+            "too many connections from this address",
+        ));
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+        return Ok(request.into_response(response).map_into_right_body());
+    }
+    next.call(request)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut open = self.limits.lock();
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_address_gets_its_share_and_closing_gives_it_back() {
+        let limits = ConnectionLimits::new(2);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let first = limits.take(a);
+        let second = limits.take(a);
+        let third = limits.take(a);
+        assert!(!first.over_limit && !second.over_limit && third.over_limit);
+        assert!(!limits.take(b).over_limit);
+        drop(third);
+        drop(first);
+        assert_eq!(limits.open_from(a), 1);
+        assert!(!limits.take(a).over_limit);
+        drop(second);
+        assert_eq!(limits.open_from(b), 0);
+    }
+}
