@@ -218,6 +218,8 @@ pub struct Cluster {
     peers: String,
     /// The `[cache]` section every node gets, if any.
     cache: String,
+    /// Environment variables every node is started with.
+    env: Vec<(String, String)>,
 }
 
 const SECRET: &str = "cluster-secret-0123456789abcdef";
@@ -232,10 +234,24 @@ impl Cluster {
     /// As [`Cluster::start`], every node writing through to the Redis at
     /// `redis_url` when given.
     pub fn start_with_cache(name: &str, size: u64, redis_url: Option<&str>) -> Self {
+        Self::start_with_env(name, size, redis_url, &[])
+    }
+
+    /// As [`Cluster::start_with_cache`], every node started with `env` as well.
+    pub fn start_with_env(
+        name: &str,
+        size: u64,
+        redis_url: Option<&str>,
+        env: &[(&str, String)],
+    ) -> Self {
         let cache = redis_url.map_or(String::new(), |url| {
             format!("[cache]\nredis_url = \"{url}\"\nnamespace = \"{name}\"\n")
         });
-        let mut cluster = Self::launch(name, size, |_| SECRET.into(), cache);
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let mut cluster = Self::launch(name, size, |_| SECRET.into(), cache, env);
         for node in &mut cluster.nodes {
             node.node.wait_ready();
         }
@@ -246,10 +262,16 @@ impl Cluster {
     /// Launches nodes given each its own secret, without waiting for them: a node
     /// with another secret than a quorum's never becomes ready.
     pub fn launch_with_secrets(name: &str, size: u64, secret: impl Fn(u64) -> String) -> Self {
-        Self::launch(name, size, secret, String::new())
+        Self::launch(name, size, secret, String::new(), Vec::new())
     }
 
-    fn launch(name: &str, size: u64, secret: impl Fn(u64) -> String, cache: String) -> Self {
+    fn launch(
+        name: &str,
+        size: u64,
+        secret: impl Fn(u64) -> String,
+        cache: String,
+        env: Vec<(String, String)>,
+    ) -> Self {
         let ports: Vec<(u64, u16, u16)> = (1..=size)
             .map(|id| (id, free_port(), free_port()))
             .collect();
@@ -263,6 +285,7 @@ impl Cluster {
                 .map(|(id, _, raft)| format!("{id} = \"127.0.0.1:{raft}\"\n"))
                 .collect(),
             cache,
+            env,
         };
         for (id, http, raft) in ports {
             let peers = cluster.peers.clone();
@@ -301,11 +324,16 @@ impl Cluster {
             self.cache,
         );
         let issuer = format!("http://127.0.0.1:{http}");
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let node = Node::launch(
             dir.path(),
             &config_with_issuer(&self.issuer, http, dir.path(), "ES256", &cluster),
             &issuer,
-            &[],
+            &env,
         );
         self.nodes.push(ClusterNode {
             id,

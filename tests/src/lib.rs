@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 pub mod cluster;
 pub mod fixture;
+pub mod otlp;
 pub mod redis;
 
 /// How long a node may take to become ready.
@@ -217,6 +218,8 @@ impl Node {
             .env_remove("RUST_LOG")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_PROTOCOL")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)

@@ -6,6 +6,12 @@
 //! A flow is what an actor does with one request: a token grant (every
 //! [`crate::TokenGrant`] is a flow), revocation, and later the authorize and device
 //! endpoints. Flows hold no per-request state, so one instance serves every worker.
+//!
+//! A message carries the sender's tracing span: actix hands messages over through a
+//! mailbox, which would otherwise start the actor's work outside the request's trace
+//! (docs/architecture.md §10). It also carries its place in the actor's mailbox
+//! depth gauge, given back when the handler takes the message or when the message is
+//! dropped undelivered.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,6 +20,8 @@ use actix::{
     Actor, ActorContext, Context, Handler, MailboxError, Message, ResponseFuture, Supervised,
 };
 use ostium_protocol::OAuthError;
+use prometheus_client::metrics::gauge::Gauge;
+use tracing::Instrument;
 
 use crate::context::GrantContext;
 use crate::requester::Requester;
@@ -64,6 +72,32 @@ impl<F: Flow> Supervised for GrantActor<F> {
 pub struct Serve<F: Flow> {
     pub requester: Requester,
     pub request: F::Request,
+    /// The sender's span: the handler's work is traced inside it.
+    span: tracing::Span,
+    queued: Queued,
+}
+
+impl<F: Flow> Serve<F> {
+    /// A request sent from within the current span, counted in `mailbox` (the
+    /// receiving actor's depth gauge) until the actor takes it.
+    pub fn new(requester: Requester, request: F::Request, mailbox: &Gauge) -> Self {
+        mailbox.inc();
+        Self {
+            requester,
+            request,
+            span: tracing::Span::current(),
+            queued: Queued(mailbox.clone()),
+        }
+    }
+}
+
+/// A message's place in its actor's mailbox depth gauge.
+struct Queued(Gauge);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl<F: Flow> Message for Serve<F> {
@@ -74,9 +108,24 @@ impl<F: Flow> Handler<Serve<F>> for GrantActor<F> {
     type Result = ResponseFuture<Result<F::Response, OAuthError>>;
 
     fn handle(&mut self, serve: Serve<F>, _: &mut Self::Context) -> Self::Result {
+        let Serve {
+            requester,
+            request,
+            span,
+            queued,
+        } = serve;
+        drop(queued);
         let flow = self.flow.clone();
         let context = self.context.clone();
-        Box::pin(async move { flow.run(&context, &serve.requester, serve.request).await })
+        let name = flow.name();
+        let span = tracing::info_span!(
+            parent: &span,
+            "grant actor",
+            otel.name = %format!("actor {name}"),
+            actor = name,
+            client_id = %requester.client.client_id,
+        );
+        Box::pin(async move { flow.run(&context, &requester, request).await }.instrument(span))
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use actix::{Addr, Supervisor};
 use futures_util::future::LocalBoxFuture;
 use ostium_protocol::{Form, GrantType, OAuthError, TokenResponse};
+use prometheus_client::metrics::gauge::Gauge;
 
 use crate::actor::{GrantActor, Restart, Serve, delivered};
 use crate::client_credentials::ClientCredentialsGrant;
@@ -153,11 +154,13 @@ impl<G: TokenGrant> Registered for Entry<G> {
 
     fn start(&self, context: Arc<GrantContext>) -> Box<dyn GrantRoute> {
         let grant = self.grant.clone();
+        let mailbox = context.metrics.mailbox(self.label.as_str());
         let actor = Supervisor::start(move |_| GrantActor::new(grant, context));
         Box::new(Route {
             grant: self.grant.clone(),
             label: self.label.clone(),
             actor,
+            mailbox,
         })
     }
 }
@@ -179,6 +182,8 @@ struct Route<G: TokenGrant> {
     grant: Arc<G>,
     label: Label,
     actor: Addr<GrantActor<G>>,
+    /// The actor's mailbox depth gauge.
+    mailbox: Gauge,
 }
 
 impl<G: TokenGrant> GrantRoute for Route<G> {
@@ -199,7 +204,9 @@ impl<G: TokenGrant> GrantRoute for Route<G> {
             Ok(request) => request,
             Err(refused) => return Box::pin(std::future::ready(Err(refused))),
         };
-        let sent = self.actor.send(Serve { requester, request });
+        let sent = self
+            .actor
+            .send(Serve::new(requester, request, &self.mailbox));
         Box::pin(async move { delivered(sent.await) })
     }
 

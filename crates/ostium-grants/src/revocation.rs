@@ -42,16 +42,21 @@ impl Flow for Revocation {
             return Ok(());
         }
         let store = &context.store;
-        match token {
+        // From here until every node refuses the token: the commit, and the denial
+        // published to the hot cache for edges.
+        let started = std::time::Instant::now();
+        let revoked = match token {
             KnownToken::Refresh { record, .. } => store.refresh().revoke_family(&record, at).await,
             KnownToken::Reference(record) => store.reference().revoke(&record, at).await,
             KnownToken::Jwt(claims) if claims.exp > at => {
                 store.deny().token(&claims.jti, claims.exp, at).await
             }
             // An expired JWT can no longer be used; there is nothing to deny.
-            KnownToken::Jwt(_) => Ok(()),
-        }
-        .map_err(state_failed)
+            KnownToken::Jwt(_) => return Ok(()),
+        };
+        revoked.map_err(state_failed)?;
+        context.metrics.revocation_in_force(started.elapsed());
+        Ok(())
     }
 }
 

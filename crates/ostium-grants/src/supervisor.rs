@@ -13,8 +13,9 @@ use std::sync::Arc;
 use actix::{Addr, Supervisor};
 use ostium_protocol::token_management::TokenQuery;
 use ostium_protocol::{ErrorCode, Form, OAuthError, TokenResponse};
+use prometheus_client::metrics::gauge::Gauge;
 
-use crate::actor::{GrantActor, Restart, Serve, delivered};
+use crate::actor::{Flow, GrantActor, Restart, Serve, delivered};
 use crate::context::GrantContext;
 use crate::metrics::Label;
 use crate::registry::{GrantRegistry, GrantRoute};
@@ -27,6 +28,7 @@ pub struct GrantSupervisor {
     /// By `grant_type` value.
     grants: HashMap<String, Box<dyn GrantRoute>>,
     revocation: Addr<GrantActor<Revocation>>,
+    revocation_mailbox: Gauge,
     /// Metric labels of requests that name no registered grant.
     unknown: Label,
     other: Label,
@@ -46,10 +48,12 @@ impl GrantSupervisor {
             let context = context.clone();
             Supervisor::start(move |_| GrantActor::new(Arc::new(Revocation), context))
         };
+        let revocation_mailbox = context.metrics.mailbox(Revocation.name());
         Self {
             context,
             grants,
             revocation,
+            revocation_mailbox,
             unknown: Label::new("unknown"),
             other: Label::new("other"),
         }
@@ -101,10 +105,7 @@ impl GrantSupervisor {
     pub async fn revoke(&self, requester: Requester, query: TokenQuery) -> Result<(), OAuthError> {
         delivered(
             self.revocation
-                .send(Serve {
-                    requester,
-                    request: query,
-                })
+                .send(Serve::new(requester, query, &self.revocation_mailbox))
                 .await,
         )
     }
@@ -179,6 +180,26 @@ mod tests {
         let metrics = &grants.context().metrics;
         assert_eq!(metrics.issued("client_credentials", "worker"), 1);
         assert_eq!(metrics.issued("password", "worker"), 1);
+        // Every message taken from a mailbox has left the depth gauge.
+        assert_eq!(metrics.mailbox("client_credentials").get(), 0);
+        assert_eq!(metrics.mailbox("password").get(), 0);
+    }
+
+    #[actix::test]
+    async fn a_message_waiting_in_a_mailbox_is_counted_until_the_actor_takes_it() {
+        let grants = supervisor();
+        let machine = client("machine", "client_credentials");
+        let body = form("grant_type=client_credentials");
+        let mut waiting = std::pin::pin!(grants.issue(from(&machine), &body));
+        let depth = grants.context().metrics.mailbox("client_credentials");
+        assert_eq!(depth.get(), 0);
+        // Polled once, the request is sent; the actor runs on this thread, which has
+        // not yielded since, so it has not taken the message yet.
+        let mut poll = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(waiting.as_mut().poll(&mut poll).is_pending());
+        assert_eq!(depth.get(), 1);
+        waiting.await.unwrap();
+        assert_eq!(depth.get(), 0);
     }
 
     #[actix::test]

@@ -4,13 +4,16 @@
 //! peer address until it closes; past `[server] max_connections_per_address`, the
 //! connection's first request is answered 503 and the connection closed, before any
 //! body is read. Behind a reverse proxy every connection comes from the proxy's
-//! address, so the limit must leave room for its pool.
+//! address, so the limit must leave room for its pool. Plain and TLS connections
+//! count alike: actix hands `on_connect` the stream it accepted, a `TcpStream` or a
+//! rustls stream over one.
 
 use std::any::Any;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use actix_tls::accept::rustls_0_23::TlsStream;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
 use actix_web::http::ConnectionType;
@@ -47,11 +50,9 @@ impl ConnectionLimits {
 
     /// For `HttpServer::on_connect`: takes a slot for the connection's peer.
     pub(crate) fn on_connect(self: &Arc<Self>, connection: &dyn Any, data: &mut Extensions) {
-        let Some(address) = connection
-            .downcast_ref::<TcpStream>()
-            .and_then(|stream| stream.peer_addr().ok())
-            .map(|peer| peer.ip())
-        else {
+        // A stream of another kind would go uncounted, and the limit with it: every
+        // listener `server.rs` binds must be one of these.
+        let Some(address) = peer_address(connection) else {
             return;
         };
         data.insert(self.take(address));
@@ -77,6 +78,16 @@ impl ConnectionLimits {
     fn open_from(&self, address: IpAddr) -> usize {
         self.lock().get(&address).copied().unwrap_or_default()
     }
+}
+
+/// The peer of a connection as actix accepted it: plain TCP, or TLS over TCP.
+fn peer_address(connection: &dyn Any) -> Option<IpAddr> {
+    let tcp = connection.downcast_ref::<TcpStream>().or_else(|| {
+        connection
+            .downcast_ref::<TlsStream<TcpStream>>()
+            .map(|tls| tls.get_ref().0)
+    })?;
+    tcp.peer_addr().ok().map(|peer| peer.ip())
 }
 
 /// Middleware: the first request on a connection over its address's share is

@@ -17,8 +17,12 @@
 //! - `signing_keys`: opening (or adding) the cluster's signing keys at start.
 //! - `routes`: `token` (the token endpoint), `discovery` (metadata and JWKS),
 //!   `ops` (health, readiness, Prometheus).
-//! - `http_metrics`: request counts and latency per route; `cache_metrics`: the hot
-//!   cache's counters.
+//! - `http_metrics`: request counts and latency per route (Prometheus, and the
+//!   semantic conventions' `http.server.request.duration` over OTLP);
+//!   `request_span`: the span of each request; `cache_metrics`: the hot cache's
+//!   counters; `raft_metrics`: a core's Raft view.
+//! - [`tls`]: the public port's certificate, reloaded when its files change;
+//!   `connection_limits`: connections per client address.
 
 mod cache_metrics;
 pub mod cluster_admin;
@@ -26,11 +30,14 @@ pub mod cluster_status;
 pub mod config;
 mod connection_limits;
 mod http_metrics;
+mod raft_metrics;
+mod request_span;
 mod routes;
 pub mod server;
 mod signing_keys;
 mod state;
 mod state_link;
+pub mod tls;
 
 pub use config::{Config, ConfigError, SecretPolicy};
 pub use server::{Server, ServerBuilder, ServerError};

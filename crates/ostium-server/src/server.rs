@@ -4,8 +4,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
-use actix_web::{App, HttpServer, dev::Service, web};
+use actix_web::{App, HttpServer, web};
 use futures_util::future::{Either, join, select};
+use opentelemetry::metrics::Meter;
 use ostium_grants::password::PasswordGrant;
 use ostium_grants::password_validator::UserError;
 use ostium_grants::{
@@ -15,9 +16,12 @@ use ostium_grants::{
 
 use crate::config::Config;
 use crate::connection_limits::{ConnectionLimits, refuse_over_limit};
+use crate::http_metrics::observe_requests;
+use crate::request_span::RequestSpans;
 use crate::routes;
 use crate::state::Shared;
 use crate::state_link::{StateLink, StateLinkError};
+use crate::tls::{ReloadingCertificate, TlsError};
 
 /// Password checks allowed to wait for a free core before logins are refused.
 const MAX_WAITING_LOGINS: usize = 256;
@@ -38,6 +42,8 @@ pub enum ServerError {
     Http(#[source] std::io::Error),
     #[error("replicated state")]
     State(#[from] StateLinkError),
+    #[error("TLS")]
+    Tls(#[from] TlsError),
 }
 
 /// A node being put together: its configuration and the grants it will serve.
@@ -47,6 +53,8 @@ pub struct ServerBuilder {
     grants: GrantRegistry,
     users: Arc<dyn UserStore>,
     request_spans: bool,
+    meter: Option<Meter>,
+    tls: Option<Arc<ReloadingCertificate>>,
 }
 
 /// A node ready to serve.
@@ -55,36 +63,77 @@ pub struct Server {
     shared: web::Data<Shared>,
     link: StateLink,
     request_spans: bool,
+    tls: Option<Arc<ReloadingCertificate>>,
 }
 
 impl Server {
     /// Starts putting a node together from its configuration, with the built-in
     /// grants; password logins are checked by the Argon2id validator over the
-    /// configured users.
+    /// configured users. The TLS files, if any, are loaded here, so that
+    /// `check-config` finds what would stop the node.
     pub fn builder(config: Config) -> Result<ServerBuilder, ServerError> {
         let users: Vec<_> = config.users.iter().map(|u| u.user.clone()).collect();
         let validator = Argon2PasswordValidator::new(&users, cpus(), MAX_WAITING_LOGINS)
             .map_err(ServerError::Users)?;
+        let tls = config
+            .server
+            .tls
+            .as_ref()
+            .map(ReloadingCertificate::load)
+            .transpose()?;
         Ok(ServerBuilder {
             grants: GrantRegistry::standard(Arc::new(validator)),
             users: Arc::new(ConfiguredUsers::new(&users)),
             config,
             request_spans: false,
+            meter: None,
+            tls,
         })
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests (up to 10 s).
     /// Call [`Server::shutdown`] afterwards, outside the async runtime.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let public = self.public_server()?;
+        let management = self.management_server()?;
+        let reloading = self.tls.as_ref().map(|certificate| certificate.watch());
+        let management = management.map(|server| {
+            let handle = server.handle();
+            (handle, actix_web::rt::spawn(server))
+        });
+        let handle = public.handle();
+        let result = match select(public, Box::pin(shutdown)).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), server)) => {
+                tracing::info!("shutting down: draining in-flight requests");
+                join(server, handle.stop(true)).await.0
+            }
+        };
+        // The management listener answers probes until the public one has drained.
+        if let Some((handle, task)) = management {
+            handle.stop(true).await;
+            if let Ok(Err(e)) = task.await {
+                tracing::warn!(error = %e, "management listener stopped with an error");
+            }
+        }
+        if let Some(reloading) = reloading {
+            reloading.abort();
+        }
+        result.map_err(ServerError::Http)
+    }
+
+    /// The public listener: the OAuth endpoints (and the operations endpoints unless
+    /// a management listener serves them), over TLS when configured.
+    fn public_server(&self) -> Result<actix_web::dev::Server, ServerError> {
         let shared = self.shared.clone();
         let request_spans = self.request_spans;
         let workers = self.config.server.workers.unwrap_or_else(cpus);
         let addr = self.config.server.listen;
+        let ops_here = self.config.server.management_listen.is_none();
         let limits = ConnectionLimits::new(self.config.server.max_connections_per_address);
         let server = HttpServer::new(move || {
             // One supervisor per worker: requests stay on the worker's thread.
             let grants = GrantSupervisor::start(&shared.grants, shared.grant_context.clone());
-            let http_metrics = shared.http_metrics.clone();
             App::new()
                 .app_data(shared.clone())
                 .app_data(web::Data::new(grants))
@@ -93,46 +142,56 @@ impl Server {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
-                .wrap_fn(move |request, service| {
-                    let started = std::time::Instant::now();
-                    let http_metrics = http_metrics.clone();
-                    let response = service.call(request);
-                    async move {
-                        let response = response.await?;
-                        let name = response.request().match_name();
-                        let route = routes::PATHS
-                            .iter()
-                            .find(|path| Some(**path) == name)
-                            .copied()
-                            .unwrap_or("unmatched");
-                        http_metrics.observe(route, response.status().as_u16(), started.elapsed());
-                        Ok(response)
-                    }
-                })
+                .wrap(from_fn(observe_requests))
                 .wrap(Condition::new(
                     request_spans,
-                    tracing_actix_web::TracingLogger::default(),
+                    tracing_actix_web::TracingLogger::<RequestSpans>::new(),
                 ))
                 .wrap(from_fn(refuse_over_limit))
-                .configure(routes::configure)
+                .configure(|cfg| routes::configure(cfg, ops_here))
         })
         .on_connect(move |connection, data| limits.on_connect(connection, data))
         .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(10);
+        let bind = |source| ServerError::Bind { addr, source };
+        let server = match &self.tls {
+            Some(certificate) => server.bind_rustls_0_23(addr, certificate.server_config()?),
+            None => server.bind(addr),
+        }
+        .map_err(bind)?
+        .run();
+        tracing::info!(
+            %addr,
+            workers,
+            tls = self.tls.is_some(),
+            issuer = %self.config.server.issuer,
+            "serving"
+        );
+        Ok(server)
+    }
+
+    /// The management listener, when configured: `/healthz`, `/readyz` and
+    /// `/metrics` only, plain HTTP, one worker.
+    fn management_server(&self) -> Result<Option<actix_web::dev::Server>, ServerError> {
+        let Some(addr) = self.config.server.management_listen else {
+            return Ok(None);
+        };
+        let shared = self.shared.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .wrap(from_fn(observe_requests))
+                .configure(routes::configure_ops)
+        })
+        .workers(1)
         .disable_signals()
         .shutdown_timeout(10)
         .bind(addr)
         .map_err(|source| ServerError::Bind { addr, source })?
         .run();
-        tracing::info!(%addr, workers, issuer = %self.config.server.issuer, "serving");
-        let handle = server.handle();
-        let result = match select(server, Box::pin(shutdown)).await {
-            Either::Left((result, _)) => result,
-            Either::Right(((), server)) => {
-                tracing::info!("shutting down: draining in-flight requests");
-                join(server, handle.stop(true)).await.0
-            }
-        };
-        result.map_err(ServerError::Http)
+        tracing::info!(%addr, "serving /metrics, /healthz and /readyz on the management listener");
+        Ok(Some(server))
     }
 
     /// Stops the replicated state once the HTTP server has stopped.
@@ -174,6 +233,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Records the HTTP server metric of the semantic conventions
+    /// (`http.server.request.duration`) through `meter`, for export over OTLP.
+    pub fn with_meter(mut self, meter: Meter) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
     /// What an operator should know about the configuration with these grants: the
     /// configuration's own warnings, and grant types clients are given that no
     /// registered grant serves (requests for them get `unsupported_grant_type`).
@@ -194,22 +260,28 @@ impl ServerBuilder {
             grants,
             users,
             request_spans,
+            meter,
+            tls,
         } = self;
         let link = StateLink::start(&config)?;
         let keys = Arc::new(link.signing_keys(config.signing_algorithm)?);
-        let shared = web::Data::new(Shared::new(
+        let mut shared = Shared::new(
             &config,
             grants,
             users,
             link.store().clone(),
             keys,
             link.secret(),
-        ));
+        );
+        if let Some(meter) = &meter {
+            shared.http_metrics.export_with(meter);
+        }
         Ok(Server {
             config,
-            shared,
+            shared: web::Data::new(shared),
             link,
             request_spans,
+            tls,
         })
     }
 }

@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 use crate::cache_metrics::CacheMetrics;
 use crate::config::Config;
 use crate::http_metrics::HttpMetrics;
+use crate::raft_metrics::RaftMetrics;
 use crate::routes;
 
 pub(crate) struct Shared {
@@ -54,10 +55,20 @@ impl Shared {
         let mut metrics = Registry::default();
         let grant_metrics = GrantMetrics::default();
         grant_metrics.register(&mut metrics);
+        let grant_types: Vec<&str> = grants.grant_types().map(|g| g.name()).collect();
+        let allowed = config.clients.iter().flat_map(|client| {
+            grants
+                .grant_types()
+                .filter(|grant| client.allows(grant))
+                .map(|grant| (grant.name(), client.client_id.as_str()))
+        });
+        let actors: Vec<&str> = grant_types.iter().copied().chain(["revocation"]).collect();
+        grant_metrics.prepare(&grant_types, allowed, &actors);
         let http_metrics = HttpMetrics::new(&mut metrics);
         if let Some(cache) = store.hot_cache() {
             metrics.register_collector(Box::new(CacheMetrics(cache.clone())));
         }
+        metrics.register_collector(Box::new(RaftMetrics(store.clone())));
         let grant_context = Arc::new(GrantContext {
             catalog: config.catalog.clone(),
             access_tokens: JwtAccessTokens::new(&config.server.issuer, keys.clone()),

@@ -161,6 +161,40 @@ pub struct RevokeClient {
 
 /// One line for Raft's logs: the command and the digests or ids it is about, which are
 /// safe to log; never subjects or scopes.
+impl StateCommand {
+    /// The command's kind as the log names it (`redeem_refresh_token/v1`): for spans,
+    /// which must not carry digests or ids.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::IssueRefreshTokenV1(_) => "issue_refresh_token/v1",
+            Self::IssueRefreshToken(_) => "issue_refresh_token/v2",
+            Self::RedeemRefreshToken(_) => "redeem_refresh_token/v1",
+            Self::RevokeRefreshFamily(_) => "revoke_refresh_family/v1",
+            Self::RevokeToken(_) => "revoke_token/v1",
+            Self::StoreReferenceTokenV1(_) => "store_reference_token/v1",
+            Self::StoreReferenceToken(_) => "store_reference_token/v2",
+            Self::RevokeReferenceToken(_) => "revoke_reference_token/v1",
+            Self::Purge(_) => "purge/v1",
+            Self::AddSigningKey(_) => "add_signing_key/v1",
+            Self::RevokeSubject(_) => "revoke_subject/v1",
+            Self::RevokeClient(_) => "revoke_client/v1",
+        }
+    }
+
+    /// Whether the command revokes something (a token, a family, a reference token,
+    /// a user's or a client's tokens).
+    pub fn is_revocation(&self) -> bool {
+        matches!(
+            self,
+            Self::RevokeRefreshFamily(_)
+                | Self::RevokeToken(_)
+                | Self::RevokeReferenceToken(_)
+                | Self::RevokeSubject(_)
+                | Self::RevokeClient(_)
+        )
+    }
+}
+
 impl fmt::Display for StateCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -7,6 +7,8 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use tracing::Instrument;
+
 use crate::cache::{CacheWrite, HotCache};
 use crate::command::{StateCommand, StateResponse};
 use crate::digest::TokenDigest;
@@ -71,7 +73,18 @@ impl EdgeState {
                     let Some(addr) = self.leader_hint().or_else(|| self.any_core()) else {
                         return ControlFlow::Break(Err(Unavailable::NoCores));
                     };
-                    let failed = match self.cluster.propose(&addr, &command).await {
+                    let forwarded = tracing::info_span!(
+                        "raft forward to core",
+                        otel.kind = "client",
+                        command = command.kind(),
+                        core = %addr,
+                    );
+                    let reply = self
+                        .cluster
+                        .propose(&addr, &command)
+                        .instrument(forwarded)
+                        .await;
+                    let failed = match reply {
                         Ok(ClusterReply::Done(response)) => {
                             self.set_leader_hint(Some(addr));
                             return ControlFlow::Break(Ok(response));

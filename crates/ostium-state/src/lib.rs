@@ -30,6 +30,8 @@
 //! - [`cache`]: [`HotCache`], the Redis hot cache in front of the state: copies of
 //!   records, the denials, and the watermark; and the [`cache::CacheWriter`] that
 //!   cores write through on apply.
+//! - [`trace`]: a request's trace carried to the leader (`traceparent`) and into the
+//!   write-through of what its command changed.
 
 pub mod cache;
 pub mod command;
@@ -46,10 +48,11 @@ pub mod replicated;
 pub mod state;
 pub mod store;
 pub mod token_store;
+pub mod trace;
 pub mod typ;
 
 pub use cache::{
-    CacheConfig, CacheError, CacheStats, EvictionCheck, HotCache, UnsafeCache, Watermark,
+    CacheConfig, CacheError, CacheOp, CacheStats, EvictionCheck, HotCache, UnsafeCache, Watermark,
 };
 pub use command::{StateCommand, StateResponse};
 pub use digest::TokenDigest;
@@ -64,4 +67,4 @@ pub use record::{
 };
 pub use replicated::ReplicatedState;
 pub use state::State;
-pub use token_store::{NodeStatus, TokenStore};
+pub use token_store::{CoreView, NodeStatus, TokenStore};

@@ -17,6 +17,7 @@ use openraft::errors::LinearizableReadError;
 use openraft::{ChangeMembers, Config, ReadPolicy, SnapshotPolicy};
 use redb::Database;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::cache::{CacheWriter, HotCache};
 use crate::command::{StateCommand, StateResponse};
@@ -279,6 +280,11 @@ impl StateNode {
         })
     }
 
+    /// Revocation commands applied on this node since it started.
+    pub fn revocations_applied(&self) -> u64 {
+        self.reader.revocations_applied()
+    }
+
     /// The hot cache this node writes through to, if any.
     pub fn cache(&self) -> Option<&HotCache> {
         self.cache.as_deref().map(CacheWriter::cache)
@@ -326,6 +332,21 @@ impl StateNode {
     /// Appends `command` to the log and waits until it is committed and applied here.
     /// Only the leader accepts proposals; others answer `ForwardToLeader`.
     pub async fn propose(&self, command: StateCommand) -> Result<StateResponse, ProposeError> {
+        let span = tracing::info_span!(
+            "raft client_write",
+            command = command.kind(),
+            raft.node_id = self.id,
+        );
+        self.client_write(command).instrument(span).await
+    }
+
+    async fn client_write(&self, command: StateCommand) -> Result<StateResponse, ProposeError> {
+        // Held until the command is applied here, so that its write-through joins
+        // the caller's trace (crate::trace).
+        let _traced = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.links().register(&command));
         match self.raft.client_write(command).await {
             Ok(written) => Ok(written.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {

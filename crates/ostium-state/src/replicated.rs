@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use ostium_protocol::Causes;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::command::{Purge, StateCommand, StateResponse};
 use crate::digest::TokenDigest;
@@ -95,7 +96,18 @@ impl ReplicatedState {
                 let Some(addr) = leader.raft_addr else {
                     return ControlFlow::Continue(AttemptError::NoLeaderYet);
                 };
-                ControlFlow::Continue(match self.cluster.propose(&addr, &command).await {
+                let forwarded = tracing::info_span!(
+                    "raft forward to leader",
+                    otel.kind = "client",
+                    command = command.kind(),
+                    leader = %addr,
+                );
+                let reply = self
+                    .cluster
+                    .propose(&addr, &command)
+                    .instrument(forwarded)
+                    .await;
+                ControlFlow::Continue(match reply {
                     Ok(ClusterReply::Done(response)) => return ControlFlow::Break(Ok(response)),
                     Ok(ClusterReply::NotLeader(_)) => AttemptError::NoLongerLeader(addr),
                     Ok(ClusterReply::Failed(reason)) => AttemptError::Refused { addr, reason },

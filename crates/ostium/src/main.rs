@@ -151,17 +151,20 @@ fn main() -> anyhow::Result<()> {
 
 fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
     let policy = secret_policy(dev);
-    let telemetry = telemetry::init()?;
     let mut config = match &config_file {
         Some(file) => Config::load(file, policy)?,
         None => dev::config()?,
     };
+    let telemetry = telemetry::init(&node_identity(&config))?;
     if let (true, Some(cache)) = (dev, config.cache.as_mut()) {
         // Trying Ostium out against whatever Redis is at hand: warned, not refused.
         cache.tolerate_eviction = true;
     }
     let issuer = config.server.issuer.clone();
-    let builder = Server::builder(config)?.with_request_spans(telemetry.exporting());
+    let mut builder = Server::builder(config)?.with_request_spans(telemetry.exporting_traces());
+    if let Some(meter) = telemetry.meter() {
+        builder = builder.with_meter(meter);
+    }
     for warning in builder.warnings() {
         tracing::warn!("{warning}");
     }
@@ -173,6 +176,25 @@ fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
     server.shutdown();
     telemetry.shutdown();
     result.context("server stopped with an error")
+}
+
+/// The node id and role the telemetry resource names: a node without `[cluster]` is
+/// a cluster of one, node 1, a core.
+fn node_identity(config: &Config) -> telemetry::NodeIdentity {
+    use ostium_server::config::NodeRole;
+    match &config.cluster {
+        Some(cluster) => telemetry::NodeIdentity {
+            node_id: cluster.node_id,
+            role: match cluster.role {
+                NodeRole::Core { .. } => "core",
+                NodeRole::Edge => "edge",
+            },
+        },
+        None => telemetry::NodeIdentity {
+            node_id: 1,
+            role: "core",
+        },
+    }
 }
 
 fn cluster(config: &Config, command: ClusterCommand) -> anyhow::Result<()> {

@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 pub use cluster::{ClusterSettings, NodeRole};
 pub use resources::ApiResourceSettings;
-pub use server::ServerSettings;
+pub use server::{ServerSettings, TlsFiles};
 pub use users::UserSettings;
 
 /// A configuration error, naming where it is.
@@ -132,6 +132,16 @@ impl Checker {
         let clients = self.check_clients(file.clients, &catalog)?;
         let users = users::check(file.users)?;
         let (cluster, cache) = cluster::check(file.cluster, file.cache, server.listen)?;
+        if let Some(ClusterSettings {
+            role: NodeRole::Core { raft_listen },
+            ..
+        }) = &cluster
+            && server.management_listen == Some(*raft_listen)
+        {
+            return Err(
+                "[server] management_listen: must differ from [cluster] raft_listen".into(),
+            );
+        }
         let login = login::check(file.login)?;
         Ok(Config {
             server,

@@ -22,6 +22,20 @@ pub struct ServerSettings {
     pub body_timeout: Duration,
     /// Connections one client address may hold open at once.
     pub max_connections_per_address: usize,
+    /// Serve the public port over TLS with this certificate chain and key (PEM),
+    /// reloaded when the files change.
+    pub tls: Option<TlsFiles>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served instead of the public
+    /// port, when set.
+    pub management_listen: Option<SocketAddr>,
+}
+
+/// The PEM files of the public port's certificate: `tls_cert_file` holds the chain,
+/// leaf first; `tls_key_file` the private key (PKCS#8, PKCS#1 or SEC1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +51,9 @@ pub(super) struct ServerSection {
     body_timeout: u64,
     #[serde(default = "default_max_connections_per_address")]
     max_connections_per_address: usize,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
+    management_listen: Option<String>,
 }
 
 fn default_max_body_bytes() -> usize {
@@ -64,7 +81,7 @@ pub(super) struct SigningSection {
 
 pub(super) fn check(s: ServerSection) -> Result<ServerSettings, String> {
     let issuer = check_issuer(&s.issuer).map_err(|e| format!("[server] issuer: {e}"))?;
-    let listen = s.listen.parse().map_err(|_| {
+    let listen: SocketAddr = s.listen.parse().map_err(|_| {
         format!(
             "[server] listen: `{}` is not an address and port such as 0.0.0.0:8080",
             s.listen
@@ -82,6 +99,31 @@ pub(super) fn check(s: ServerSection) -> Result<ServerSettings, String> {
     if s.max_connections_per_address == 0 {
         return Err("[server] max_connections_per_address: must be at least 1".into());
     }
+    // Whether the files load is checked where they are loaded (`crate::tls`), which
+    // `check-config` runs too.
+    let tls = match (s.tls_cert_file, s.tls_key_file) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => return Err("[server] tls_key_file: needed with tls_cert_file".into()),
+        (None, Some(_)) => return Err("[server] tls_cert_file: needed with tls_key_file".into()),
+    };
+    let management_listen = s
+        .management_listen
+        .map(|m| {
+            let addr: SocketAddr = m.parse().map_err(|_| {
+                format!(
+                    "[server] management_listen: `{m}` is not an address and port such as \
+                     0.0.0.0:9090"
+                )
+            })?;
+            if addr == listen {
+                return Err(
+                    "[server] management_listen: must differ from [server] listen".to_owned(),
+                );
+            }
+            Ok(addr)
+        })
+        .transpose()?;
     Ok(ServerSettings {
         issuer,
         listen,
@@ -90,6 +132,8 @@ pub(super) fn check(s: ServerSection) -> Result<ServerSettings, String> {
         max_body_bytes: s.max_body_bytes,
         body_timeout: Duration::from_secs(s.body_timeout),
         max_connections_per_address: s.max_connections_per_address,
+        tls,
+        management_listen,
     })
 }
 
@@ -164,6 +208,26 @@ mod tests {
                 "absolute https URL",
             ),
             ("0.0.0.0:8080", "0.0.0.0", "[server] listen"),
+            (
+                "data_dir =",
+                "tls_cert_file = \"/etc/ostium/tls.crt\"\ndata_dir =",
+                "[server] tls_key_file: needed with tls_cert_file",
+            ),
+            (
+                "data_dir =",
+                "tls_key_file = \"/etc/ostium/tls.key\"\ndata_dir =",
+                "[server] tls_cert_file: needed with tls_key_file",
+            ),
+            (
+                "data_dir =",
+                "management_listen = \"0.0.0.0:8080\"\ndata_dir =",
+                "[server] management_listen: must differ from [server] listen",
+            ),
+            (
+                "data_dir =",
+                "management_listen = \"9090\"\ndata_dir =",
+                "[server] management_listen: `9090` is not an address",
+            ),
         ] {
             let err = parse(&BASE.replace(from, to)).unwrap_err().to_string();
             assert!(err.contains(expected), "{to}: {err}");
@@ -175,6 +239,20 @@ mod tests {
         ] {
             parse(&BASE.replace("https://id.example.com", loopback)).unwrap();
         }
+        let both = "tls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n\
+                    management_listen = \"127.0.0.1:9090\"\ndata_dir =";
+        let server = parse(&BASE.replace("data_dir =", both)).unwrap().server;
+        assert_eq!(
+            server.tls,
+            Some(TlsFiles {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+        assert_eq!(
+            server.management_listen,
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
     }
 
     /// The issuer is in every token and relying parties compare it byte for byte, so

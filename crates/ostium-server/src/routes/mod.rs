@@ -43,20 +43,14 @@ const HEALTHZ: &str = "/healthz";
 const READYZ: &str = "/readyz";
 const METRICS: &str = "/metrics";
 
-/// Registers the public routes.
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers the public routes; the operations routes too unless a management
+/// listener serves them (`ops`).
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, ops: bool) {
     let post_only = |path: &'static str, route: actix_web::Route| {
         web::resource(path)
             .name(path)
             .route(route)
             .route(web::to(method_not_allowed))
-    };
-    // HEAD is answered wherever GET is (RFC 9110 §9.3.2): the same headers, no body.
-    let get = |path: &'static str, route: actix_web::Route| {
-        let get_or_head = guard::Any(guard::Get()).or(guard::Head());
-        web::resource(path)
-            .name(path)
-            .route(route.guard(get_or_head))
     };
     cfg.service(post_only(TOKEN, web::post().to(token::token)))
         .service(post_only(
@@ -75,10 +69,27 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             AUTHORIZATION_SERVER_METADATA,
             web::route().to(discovery::authorization_server_metadata),
         ))
-        .service(get(JWKS, web::route().to(discovery::jwks)))
-        .service(get(HEALTHZ, web::route().to(ops::healthz)))
+        .service(get(JWKS, web::route().to(discovery::jwks)));
+    if ops {
+        configure_ops(cfg);
+    }
+}
+
+/// Registers `/healthz`, `/readyz` and `/metrics`: on the public listener, or alone
+/// on the management listener (`[server] management_listen`).
+pub(crate) fn configure_ops(cfg: &mut web::ServiceConfig) {
+    cfg.service(get(HEALTHZ, web::route().to(ops::healthz)))
         .service(get(READYZ, web::route().to(ops::readyz)))
         .service(get(METRICS, web::route().to(ops::metrics)));
+}
+
+/// A resource answering GET and HEAD (RFC 9110 §9.3.2: the same headers, no body),
+/// named by its path.
+fn get(path: &'static str, route: actix_web::Route) -> actix_web::Resource {
+    let get_or_head = guard::Any(guard::Get()).or(guard::Head());
+    web::resource(path)
+        .name(path)
+        .route(route.guard(get_or_head))
 }
 
 async fn method_not_allowed() -> actix_web::HttpResponse {

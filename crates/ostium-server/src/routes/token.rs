@@ -113,7 +113,7 @@ allowed_scopes = ["orders.read"]
             App::new()
                 .app_data(shared.clone())
                 .app_data(web::Data::new(supervisor))
-                .configure(routes::configure),
+                .configure(|cfg| routes::configure(cfg, true)),
         )
         .await;
         (shared, app)

@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 pub use self::error::CacheError;
 pub use self::eviction::{EvictionCheck, UnsafeCache};
 pub use self::redis_cache::HotCache;
-pub use self::stats::CacheStats;
+pub use self::stats::{CacheOp, CacheStats};
 pub use self::writer::CacheWriter;
 pub use self::writes::{CacheWrite, CacheWrites};
 

@@ -26,9 +26,10 @@ use redis::{Client, RedisResult};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::runtime::Handle;
+use tracing::Instrument;
 
 use crate::cache::keys::Keys;
-use crate::cache::stats::{CacheStats, Counters};
+use crate::cache::stats::{CacheOp, CacheStats, Counters};
 use crate::cache::ttl::{as_px, now_millis, time_left};
 use crate::cache::{CacheConfig, CacheError, CacheWrite, Watermark};
 use crate::digest::TokenDigest;
@@ -110,14 +111,14 @@ impl HotCache {
 
     /// Runs one Redis call on the cache's runtime, bounded by the command timeout,
     /// and counts and logs its failure.
-    async fn call<T, F, Fut>(&self, op: F) -> Result<T, CacheError>
+    async fn call<T, F, Fut>(&self, kind: CacheOp, op: F) -> Result<T, CacheError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>> + Send + 'static,
         T: Send + 'static,
     {
         let result = self.run(op).await;
-        self.note(result.as_ref().err());
+        self.note(kind, result.as_ref().err());
         result
     }
 
@@ -143,10 +144,10 @@ impl HotCache {
         }
     }
 
-    fn note(&self, error: Option<&CacheError>) {
+    fn note(&self, kind: CacheOp, error: Option<&CacheError>) {
         match error {
             Some(error) => {
-                self.inner.stats.error();
+                self.inner.stats.error(kind);
                 if !self.inner.failing.swap(true, Ordering::Relaxed) {
                     tracing::warn!(%error, "Redis cache unavailable; serving from the replicated state");
                 } else {
@@ -213,7 +214,16 @@ impl HotCache {
     /// renews none while the denial may be missing). Revocation calls end here.
     pub async fn publish_denial(&self, denial: Denial, until: u64) {
         let write = CacheWrite::Deny { denial, until };
-        if let Err(error) = self.write(std::slice::from_ref(&write)).await {
+        let span = tracing::info_span!(
+            "redis publish denial",
+            otel.kind = "client",
+            db.system.name = "redis",
+        );
+        let written = self
+            .write(std::slice::from_ref(&write))
+            .instrument(span)
+            .await;
+        if let Err(error) = written {
             let wait = self.inner.watermark_ttl + self.inner.command_timeout;
             tracing::warn!(%error, ?wait, "could not write a revocation to Redis; waiting until edges stop trusting it");
             tokio::time::sleep(wait).await;
@@ -245,8 +255,10 @@ impl HotCache {
         if count == 0 {
             return Ok(());
         }
-        self.call(move |mut con| async move { pipe.exec_async(&mut con).await })
-            .await?;
+        self.call(CacheOp::Write, move |mut con| async move {
+            pipe.exec_async(&mut con).await
+        })
+        .await?;
         self.inner.stats.wrote(count);
         Ok(())
     }
@@ -266,7 +278,7 @@ impl HotCache {
             return Ok(0);
         };
         let json = serde_json::to_string(value).map_err(|e| {
-            self.inner.stats.error();
+            self.inner.stats.error(CacheOp::Write);
             CacheError::Encode(e)
         })?;
         let cmd = pipe.cmd("SET").arg(key).arg(json).arg("PX").arg(as_px(ttl));
@@ -295,7 +307,9 @@ impl HotCache {
             .arg(keys.watermark());
         type Found = (Option<String>, Option<String>, bool, bool, bool);
         let (reference, refresh, reference_denied, spent, trusted): Found = self
-            .call(move |mut con| async move { pipe.query_async(&mut con).await })
+            .call(CacheOp::Read, move |mut con| async move {
+                pipe.query_async(&mut con).await
+            })
             .await
             .ok()?;
         if !trusted || (reference.is_none() && refresh.is_none()) {
@@ -345,7 +359,9 @@ impl HotCache {
             .cmd("EXISTS")
             .arg(self.inner.keys.watermark());
         let (denied, trusted): (bool, bool) = self
-            .call(move |mut con| async move { pipe.query_async(&mut con).await })
+            .call(CacheOp::Read, move |mut con| async move {
+                pipe.query_async(&mut con).await
+            })
             .await
             .ok()?;
         match (denied, trusted) {
@@ -367,8 +383,10 @@ impl HotCache {
     /// Whether Redis answers at all: cheap, for deciding whether a refill is worth
     /// starting.
     pub async fn ping(&self) -> Result<(), CacheError> {
-        self.call(|mut con| async move { redis::cmd("PING").exec_async(&mut con).await })
-            .await
+        self.call(CacheOp::Ping, |mut con| async move {
+            redis::cmd("PING").exec_async(&mut con).await
+        })
+        .await
     }
 
     /// Renews the watermark if it still exists; `false` when it does not (it lapsed,
@@ -393,7 +411,9 @@ impl HotCache {
             .arg("NX")
             .ignore();
         let (count,): (u64,) = self
-            .call(move |mut con| async move { pipe.query_async(&mut con).await })
+            .call(CacheOp::Counter, move |mut con| async move {
+                pipe.query_async(&mut con).await
+            })
             .await
             .ok()?;
         Some(count)
@@ -403,8 +423,8 @@ impl HotCache {
     /// Redis cannot answer.
     pub async fn counted(&self, name: &str) -> Option<u64> {
         let key = self.inner.keys.counter(name);
-        let count: Option<u64> =
-            self.call(move |mut con| async move {
+        let count: Option<u64> = self
+            .call(CacheOp::Counter, move |mut con| async move {
                 redis::cmd("GET").arg(key).query_async(&mut con).await
             })
             .await
@@ -415,8 +435,8 @@ impl HotCache {
     /// Starts the counter `name` again from zero. Best effort.
     pub async fn reset_count(&self, name: &str) {
         let key = self.inner.keys.counter(name);
-        let _: Result<(), _> =
-            self.call(move |mut con| async move {
+        let _: Result<(), _> = self
+            .call(CacheOp::Counter, move |mut con| async move {
                 redis::cmd("DEL").arg(key).query_async(&mut con).await
             })
             .await;
@@ -434,12 +454,12 @@ impl HotCache {
     ) -> Result<bool, CacheError> {
         let key = self.inner.keys.watermark();
         let json = serde_json::to_string(&mark).map_err(|e| {
-            self.inner.stats.error();
+            self.inner.stats.error(CacheOp::Watermark);
             CacheError::Encode(e)
         })?;
         let px = as_px(self.inner.watermark_ttl);
         let set: Option<String> = self
-            .call(move |mut con| async move {
+            .call(CacheOp::Watermark, move |mut con| async move {
                 let mut cmd = redis::cmd("SET");
                 cmd.arg(key).arg(json).arg("PX").arg(px);
                 if only_if_present {
@@ -455,8 +475,8 @@ impl HotCache {
     /// The watermark, if the leader has vouched for the cache within its TTL.
     pub async fn watermark(&self) -> Option<Watermark> {
         let key = self.inner.keys.watermark();
-        let raw: Option<String> =
-            self.call(move |mut con| async move {
+        let raw: Option<String> = self
+            .call(CacheOp::Watermark, move |mut con| async move {
                 redis::cmd("GET").arg(key).query_async(&mut con).await
             })
             .await
@@ -474,12 +494,12 @@ impl HotCache {
         match serde_json::from_str::<V>(raw) {
             Ok(value) if matches(&value) => Some(value),
             Ok(_) => {
-                self.inner.stats.error();
+                self.inner.stats.error(CacheOp::Read);
                 tracing::warn!("a cached value is filed under another key; ignored");
                 None
             }
             Err(e) => {
-                self.inner.stats.error();
+                self.inner.stats.error(CacheOp::Read);
                 tracing::warn!(error = %CacheError::Decode(e), "cache entry ignored");
                 None
             }

@@ -16,6 +16,44 @@ pub struct CacheStats {
     pub writes: u64,
     /// Operations that failed (Redis down, slow, or a value that did not decode).
     pub errors: u64,
+    /// The same failures by kind of operation, in the order of [`CacheOp::ALL`].
+    pub errors_by_operation: [u64; CacheOp::ALL.len()],
+}
+
+/// What a Redis call was for, to tell failures apart on a dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOp {
+    /// Reading records and denials (a decode failure counts here too).
+    Read,
+    /// Writing through, filling after a miss, publishing a denial.
+    Write,
+    /// Reading, renewing or creating the watermark.
+    Watermark,
+    /// Rate-limit counters.
+    Counter,
+    /// Health checks.
+    Ping,
+}
+
+impl CacheOp {
+    pub const ALL: [CacheOp; 5] = [
+        CacheOp::Read,
+        CacheOp::Write,
+        CacheOp::Watermark,
+        CacheOp::Counter,
+        CacheOp::Ping,
+    ];
+
+    /// The `operation` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheOp::Read => "read",
+            CacheOp::Write => "write",
+            CacheOp::Watermark => "watermark",
+            CacheOp::Counter => "counter",
+            CacheOp::Ping => "ping",
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -23,7 +61,7 @@ pub(crate) struct Counters {
     hits: AtomicU64,
     misses: AtomicU64,
     writes: AtomicU64,
-    errors: AtomicU64,
+    errors: [AtomicU64; CacheOp::ALL.len()],
 }
 
 impl Counters {
@@ -40,8 +78,8 @@ impl Counters {
         self.writes.fetch_add(entries, Ordering::Relaxed);
     }
 
-    pub(crate) fn error(&self) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn error(&self, op: CacheOp) {
+        self.errors[op as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> CacheStats {
@@ -49,7 +87,8 @@ impl Counters {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
+            errors: self.errors.iter().map(|e| e.load(Ordering::Relaxed)).sum(),
+            errors_by_operation: std::array::from_fn(|i| self.errors[i].load(Ordering::Relaxed)),
         }
     }
 }

@@ -17,12 +17,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use opentelemetry::Context;
 use ostium_protocol::Causes;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::cache::writes::{self, CacheWrite};
 use crate::cache::{CacheError, EvictionCheck, HotCache, UnsafeCache, Watermark, ttl};
 use crate::node::{ReadError, StateNode};
+use crate::trace::TraceLinks;
 
 /// Denials copied per round trip during a refill.
 const REFILL_BATCH: usize = 1_000;
@@ -37,6 +41,9 @@ pub struct CacheWriter {
     dirty: AtomicBool,
     /// Redis was last found to run with a policy that may evict keys.
     refused: AtomicBool,
+    /// Traced proposals waiting for their commit here, so that the write-through of
+    /// what they changed joins their trace.
+    links: TraceLinks,
 }
 
 impl CacheWriter {
@@ -45,7 +52,12 @@ impl CacheWriter {
             cache,
             dirty: AtomicBool::new(true),
             refused: AtomicBool::new(false),
+            links: TraceLinks::default(),
         }
+    }
+
+    pub fn links(&self) -> &TraceLinks {
+        &self.links
     }
 
     pub fn cache(&self) -> &HotCache {
@@ -54,11 +66,25 @@ impl CacheWriter {
 
     /// Copies what applied commands changed. Called by the state machine after it
     /// applied them (so a refill that starts later sees them) and before it answers.
-    pub async fn applied(&self, writes: Vec<CacheWrite>) {
+    /// `traced` is the span context of a traced proposal among them, if any.
+    pub async fn applied(&self, writes: Vec<CacheWrite>, traced: Option<Context>) {
         if writes.is_empty() || self.dirty.load(Ordering::SeqCst) {
             return;
         }
-        if let Err(error) = self.cache.write(&writes).await {
+        let span = match traced {
+            Some(parent) => {
+                let span = tracing::info_span!(
+                    "redis write-through",
+                    otel.kind = "client",
+                    db.system.name = "redis",
+                    entries = writes.len(),
+                );
+                let _ = span.set_parent(parent);
+                span
+            }
+            None => tracing::Span::none(),
+        };
+        if let Err(error) = self.cache.write(&writes).instrument(span).await {
             self.mark_dirty();
             tracing::warn!(%error, "could not write applied state through to Redis; edges ask the cores until the cache is refilled");
         }

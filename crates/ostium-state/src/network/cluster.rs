@@ -347,18 +347,25 @@ impl ClusterClient {
             addr: addr.to_owned(),
             source,
         })?;
-        let response = self
+        let mut request = self
             .http
             .post(url)
             .header(CLUSTER_AUTH_HEADER, self.secret.sign(operation, &body))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|source| ClusterCallError::Transport {
-                addr: addr.to_owned(),
-                source,
-            })?;
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        // The node that serves the call continues the caller's trace (a forwarded
+        // write: the request, the actor, then the leader's commit).
+        if let Some(traceparent) = crate::trace::current_traceparent() {
+            request = request.header(crate::trace::TRACEPARENT, traceparent);
+        }
+        let response =
+            request
+                .body(body)
+                .send()
+                .await
+                .map_err(|source| ClusterCallError::Transport {
+                    addr: addr.to_owned(),
+                    source,
+                })?;
         let status = response.status();
         if !status.is_success() {
             return Err(ClusterCallError::Status {

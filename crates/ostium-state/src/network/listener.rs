@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::auth::CLUSTER_AUTH_HEADER;
 use super::cluster::ClusterService;
@@ -84,11 +85,15 @@ async fn handle(
     if fault::refuses(&path) {
         return Ok(status(StatusCode::SERVICE_UNAVAILABLE));
     }
-    let auth = request
-        .headers()
-        .get(CLUSTER_AUTH_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let auth = header(CLUSTER_AUTH_HEADER);
+    let traceparent = header(crate::trace::TRACEPARENT);
     let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => return Ok(status(StatusCode::PAYLOAD_TOO_LARGE)),
@@ -98,8 +103,23 @@ async fn handle(
             .await
             .map_err(|e| e.http_status())
     } else if let Some(operation) = path.strip_prefix("/cluster/") {
+        // Only a traced caller's call is traced: status polls and an edge's reads
+        // outside any trace would each start a trace of their own.
+        let span = match &traceparent {
+            Some(traceparent) => {
+                let span = tracing::info_span!(
+                    "cluster call",
+                    otel.name = %format!("cluster {operation}"),
+                    otel.kind = "server",
+                );
+                crate::trace::continue_trace(&span, traceparent);
+                span
+            }
+            None => tracing::Span::none(),
+        };
         cluster
             .handle(operation, &body, auth.as_deref())
+            .instrument(span)
             .await
             .map_err(|e| e.http_status())
     } else {

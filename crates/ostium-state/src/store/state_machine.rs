@@ -9,6 +9,7 @@
 //! here and openraft re-applies the log from there up to the committed index.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use futures_util::{Stream, StreamExt};
@@ -44,9 +45,15 @@ struct Applied {
 #[derive(Clone)]
 pub struct StateReader {
     applied: Arc<RwLock<Applied>>,
+    revocations_applied: Arc<AtomicU64>,
 }
 
 impl StateReader {
+    /// Revocation commands applied on this node since it started.
+    pub fn revocations_applied(&self) -> u64 {
+        self.revocations_applied.load(Ordering::Relaxed)
+    }
+
     /// Runs `read` on the applied state. Keep `read` short: `apply` waits for it.
     pub fn read<T>(&self, read: impl FnOnce(&State) -> T) -> T {
         read(&self.lock().state)
@@ -74,6 +81,9 @@ pub struct StateMachineStore {
     applied: Arc<RwLock<Applied>>,
     /// Copies what each command changed into the hot cache, when there is one.
     cache: Option<Arc<CacheWriter>>,
+    /// Revocation commands applied here since the node started (the propagation of
+    /// revocations to every node, on a dashboard).
+    revocations_applied: Arc<AtomicU64>,
 }
 
 impl StateMachineStore {
@@ -91,12 +101,14 @@ impl StateMachineStore {
             db,
             applied: Arc::new(RwLock::new(applied)),
             cache,
+            revocations_applied: Arc::default(),
         })
     }
 
     pub fn reader(&self) -> StateReader {
         StateReader {
             applied: self.applied.clone(),
+            revocations_applied: self.revocations_applied.clone(),
         }
     }
 
@@ -159,6 +171,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             Some(_) => CacheWrites::collecting(),
             None => CacheWrites::ignoring(),
         };
+        let mut traced = None;
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
             let log_id = entry.log_id();
@@ -167,6 +180,14 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 let response = match &entry.payload {
                     EntryPayload::Blank => StateResponse::Empty,
                     EntryPayload::Normal(command) => {
+                        if command.is_revocation() {
+                            self.revocations_applied.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if traced.is_none()
+                            && let Some(cache) = &self.cache
+                        {
+                            traced = cache.links().context_of(command);
+                        }
                         applied.state.apply_noting(command, &mut cache_writes)
                     }
                     EntryPayload::Membership(membership) => {
@@ -181,7 +202,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             answers.extend(responder.map(|responder| (responder, response)));
         }
         if let Some(cache) = &self.cache {
-            cache.applied(cache_writes.take()).await;
+            cache.applied(cache_writes.take(), traced).await;
         }
         for (responder, response) in answers {
             responder.send(response);

@@ -70,6 +70,14 @@ pub enum NodeStatus {
     Memory,
 }
 
+/// A core node's Raft view and what it applied, read at each scrape.
+#[derive(Debug, Clone)]
+pub struct CoreView {
+    pub raft: crate::node::NodeMetrics,
+    /// Revocation commands applied on this node since it started.
+    pub revocations_applied: u64,
+}
+
 impl TokenStore {
     /// A core node: a member of the Raft cluster.
     pub fn core(state: ReplicatedState) -> Self {
@@ -133,6 +141,20 @@ impl TokenStore {
                 cache_watermark: edge.cache().watermark().await,
             },
             Backend::Memory(_) => NodeStatus::Memory,
+        }
+    }
+
+    /// What a core node's dashboards show; `None` on other nodes.
+    pub fn core_view(&self) -> Option<CoreView> {
+        match &*self.backend {
+            Backend::Core(core) => {
+                let node = core.node();
+                Some(CoreView {
+                    raft: node.metrics(),
+                    revocations_applied: node.revocations_applied(),
+                })
+            }
+            Backend::Edge(_) | Backend::Memory(_) => None,
         }
     }
 
