@@ -10,6 +10,7 @@
 mod clients;
 mod cluster;
 mod resources;
+mod secret_files;
 mod server;
 mod users;
 
