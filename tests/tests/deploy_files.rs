@@ -233,7 +233,7 @@ fn the_image_is_built_in_stages_and_runs_as_a_non_root_user() {
     let user = dockerfile
         .lines()
         .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .next_back()
         .expect("a USER line");
     let uid = user.split(':').next().unwrap().trim();
     assert!(uid != "0" && uid != "root", "runs as {user}");

@@ -49,7 +49,6 @@ fn read(path: &Path) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::config::tests::{BASE, SECRET, parse};
 
     /// A file in a directory of its own, removed at the end of the test.
