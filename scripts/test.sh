@@ -6,8 +6,9 @@
 # the Rust toolchain with rustfmt and clippy, a C compiler, Node.js 20 or later) and
 # stops, saying what to get, if anything is missing. On a fresh Debian machine it
 # then installs the rest (Node.js from apt-get when apt-get offers 20 or later, npm,
-# redis-server, cargo-nextest); everything the tests start binds free loopback ports
-# and is stopped when they end.
+# redis-server, python3 with venv, cargo-nextest), and the Helm chart's tools
+# (scripts/chart-tools.sh: helm and kubernetes-validate, into target/tools);
+# everything the tests start binds free loopback ports and is stopped when they end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,9 @@ missing=()
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v redis-server >/dev/null || missing+=(redis-server)
+# The chart's tests validate renderings with kubernetes-validate, in a virtualenv.
+command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   as_root apt-get update -qq
@@ -29,6 +33,9 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"
   cargo install cargo-nextest --locked
 fi
+
+echo "==> Helm chart test tools"
+eval "$(scripts/chart-tools.sh)"
 
 echo "==> JavaScript client test dependencies"
 npm ci --prefix tests/js --no-audit --no-fund --silent

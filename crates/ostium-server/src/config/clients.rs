@@ -7,9 +7,11 @@ use ostium_protocol::{
     AccessTokenType, AllowedGrantTypes, Client, RefreshTokenExpiration, RefreshTokenPolicy,
     RefreshTokenUsage, ResourceCatalog,
 };
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
-use super::{Checker, Config, unique};
+use super::{Checker, Config, secret_files, unique};
 
 /// The longest access-token lifetime a client may be given: one day.
 const MAX_ACCESS_TOKEN_LIFETIME: u32 = 86_400;
@@ -36,6 +38,8 @@ pub(super) struct ClientSection {
     enabled: bool,
     #[serde(default)]
     client_secrets: Vec<String>,
+    /// More secrets, from a file outside the configuration (`secret_files.rs`).
+    client_secrets_file: Option<PathBuf>,
     #[serde(default = "yes")]
     require_client_secret: bool,
     allowed_grant_types: GrantTypesField,
@@ -110,9 +114,15 @@ impl Checker {
         if c.allow_offline_access && !allowed_scopes.iter().any(|s| s == OFFLINE_ACCESS) {
             allowed_scopes.push(OFFLINE_ACCESS.to_owned());
         }
-        let secrets = self
+        let mut secrets = self
             .secrets(&format!("client `{}`", c.client_id), &c.client_secrets)
             .map_err(|e| format!("client_secrets: {e}"))?;
+        if let Some(path) = &c.client_secrets_file {
+            secrets.extend(
+                secret_files::read_secrets(path)
+                    .map_err(|e| format!("client_secrets_file: {e}"))?,
+            );
+        }
         if c.require_client_secret && secrets.is_empty() {
             return Err(
                 "client_secrets: a confidential client needs at least one secret \

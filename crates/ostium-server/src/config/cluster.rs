@@ -9,6 +9,8 @@ use ostium_state::CacheConfig;
 use serde::Deserialize;
 use url::Url;
 
+use super::secret_files;
+
 /// `[cluster]`: this node's place in a cluster of core nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterSettings {
@@ -51,7 +53,9 @@ fn core_role() -> String {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CacheSection {
-    redis_url: String,
+    redis_url: Option<String>,
+    /// The URL from a file instead, since it may carry a password (`secret_files.rs`).
+    redis_url_file: Option<PathBuf>,
     /// Names the key namespace `ostium:{namespace}:` in Redis.
     #[serde(default = "default_namespace")]
     namespace: String,
@@ -166,8 +170,19 @@ fn check_cluster(c: ClusterSection, listen: SocketAddr) -> Result<ClusterSetting
 }
 
 fn check_cache(c: CacheSection) -> Result<CacheConfig, String> {
+    let redis_url = match (c.redis_url, c.redis_url_file) {
+        (Some(url), None) => url,
+        (None, Some(path)) => {
+            secret_files::read_value(&path).map_err(|e| format!("[cache] redis_url_file: {e}"))?
+        }
+        _ => {
+            return Err(
+                "[cache]: give either redis_url or redis_url_file (a file holding the URL)".into(),
+            );
+        }
+    };
     // The Redis client needs a host, which `redis:host` would not give it.
-    let redis = Url::parse(&c.redis_url)
+    let redis = Url::parse(&redis_url)
         .is_ok_and(|url| matches!(url.scheme(), "redis" | "rediss") && url.has_host());
     if !redis {
         // Not the URL itself: it may carry a password.
@@ -184,7 +199,7 @@ fn check_cache(c: CacheSection) -> Result<CacheConfig, String> {
             c.namespace
         ));
     }
-    Ok(CacheConfig::new(c.redis_url, c.namespace))
+    Ok(CacheConfig::new(redis_url, c.namespace))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod clients;
 mod cluster;
 mod login;
 mod resources;
+mod secret_files;
 mod server;
 mod users;
 

@@ -4,9 +4,11 @@
 
 use ostium_protocol::scope::{ApiResource, OFFLINE_ACCESS};
 use ostium_protocol::{ResourceCatalog, SecretDigest};
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
-use super::{Checker, unique};
+use super::{Checker, secret_files, unique};
 
 #[derive(Debug, Clone)]
 pub struct ApiResourceSettings {
@@ -35,6 +37,8 @@ pub(super) struct ApiResourceSection {
     scopes: Vec<String>,
     #[serde(default)]
     api_secrets: Vec<String>,
+    /// More secrets, from a file outside the configuration (`secret_files.rs`).
+    api_secrets_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -60,12 +64,18 @@ impl Checker {
         let settings = api_resources
             .iter()
             .map(|r| {
+                let mut api_secrets = self
+                    .secrets(&format!("api resource `{}`", r.name), &r.api_secrets)
+                    .map_err(|e| format!("api resource `{}`: api_secrets: {e}", r.name))?;
+                if let Some(path) = &r.api_secrets_file {
+                    api_secrets.extend(secret_files::read_secrets(path).map_err(|e| {
+                        format!("api resource `{}`: api_secrets_file: {e}", r.name)
+                    })?);
+                }
                 Ok(ApiResourceSettings {
                     name: r.name.clone(),
                     scopes: r.scopes.clone(),
-                    api_secrets: self
-                        .secrets(&format!("api resource `{}`", r.name), &r.api_secrets)
-                        .map_err(|e| format!("api resource `{}`: api_secrets: {e}", r.name))?,
+                    api_secrets,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
