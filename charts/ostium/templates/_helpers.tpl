@@ -107,12 +107,35 @@ workers = {{ . }}
 {{- with .Values.server.maxBodyBytes }}
 max_body_bytes = {{ . }}
 {{- end }}
+{{- with .Values.server.bodyTimeout }}
+body_timeout = {{ . }}
+{{- end }}
+{{- with .Values.server.maxConnectionsPerAddress }}
+max_connections_per_address = {{ . }}
+{{- end }}
 {{- if .Values.management.enabled }}
 management_listen = "0.0.0.0:{{ .Values.ports.management }}"
 {{- end }}
 {{- if .Values.tls.enabled }}
 tls_cert_file = "{{ include "ostium.tlsDir" . }}/tls.crt"
 tls_key_file = "{{ include "ostium.tlsDir" . }}/tls.key"
+{{- end }}
+
+[login]
+{{- with .Values.login.maxFailuresPerUsername }}
+max_failures_per_username = {{ . }}
+{{- end }}
+{{- with .Values.login.maxFailuresPerAddress }}
+max_failures_per_address = {{ . }}
+{{- end }}
+{{- with .Values.login.failureWindow }}
+failure_window = {{ . }}
+{{- end }}
+{{- with .Values.login.maxConcurrentPerAddress }}
+max_concurrent_per_address = {{ . }}
+{{- end }}
+{{- with .Values.login.maxWaitingPerAddress }}
+max_waiting_per_address = {{ . }}
 {{- end }}
 
 [signing]

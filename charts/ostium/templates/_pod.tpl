@@ -16,6 +16,9 @@ volumes. `.root` is the chart context, `.config` the configuration file's path,
           fieldPath: metadata.name
     - name: OTEL_SERVICE_NAME
       value: ostium
+    # Edge pods share one node id: name each telemetry instance by its pod.
+    - name: OTEL_RESOURCE_ATTRIBUTES
+      value: service.instance.id=$(POD_NAME)
     {{- with .root.Values.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -58,11 +61,10 @@ volumes. `.root` is the chart context, `.config` the configuration file's path,
     failureThreshold: 2
   lifecycle:
     # Endpoints are removed asynchronously: keep serving a moment after the pod is
-    # marked terminating, so that no new request lands on a node that drains. The
-    # image has no shell, so the pause is the kubelet's own sleep action.
+    # marked terminating, so that no new request lands on a node that drains.
     preStop:
-      sleep:
-        seconds: 5
+      exec:
+        command: ["sleep", "5"]
   securityContext:
     {{- toYaml .root.Values.securityContext | nindent 4 }}
   resources:

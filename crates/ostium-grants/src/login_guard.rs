@@ -89,9 +89,10 @@ struct AddressQueue {
 }
 
 /// A login's turn to have its password checked; the next one from its address may
-/// start once it is dropped.
+/// start once it is dropped. It holds its address's queue too, so that the queue is
+/// not forgotten (and a fresh one made for the address) while logins run.
 pub struct LoginTurn {
-    _running: Option<OwnedSemaphorePermit>,
+    _running: Option<(OwnedSemaphorePermit, Arc<AddressQueue>)>,
 }
 
 impl LoginGuard {
@@ -125,15 +126,30 @@ impl LoginGuard {
             return Err(Throttled::Address);
         }
         let queue = self.queue(address);
-        if queue.waiting.fetch_add(1, Ordering::SeqCst) >= self.limits.waiting_per_address {
-            queue.waiting.fetch_sub(1, Ordering::SeqCst);
-            return Err(Throttled::AddressBusy);
+        let running = match queue.running.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if queue.waiting.fetch_add(1, Ordering::SeqCst) >= self.limits.waiting_per_address {
+                    queue.waiting.fetch_sub(1, Ordering::SeqCst);
+                    return Err(Throttled::AddressBusy);
+                }
+                let running = queue.running.clone().acquire_owned().await;
+                queue.waiting.fetch_sub(1, Ordering::SeqCst);
+                // The semaphore is never closed, so a permit always comes.
+                match running {
+                    Ok(permit) => permit,
+                    Err(_) => return Err(Throttled::AddressBusy),
+                }
+            }
+        };
+        // Guesses that waited together passed the count together: ask again now that
+        // this one's turn has come, so that parallel guesses cannot overrun the limit
+        // by the length of the queue.
+        if self.failures(cache, &user_key(username)).await >= self.limits.failures_per_username {
+            return Err(Throttled::Username);
         }
-        let running = queue.running.clone().acquire_owned().await;
-        queue.waiting.fetch_sub(1, Ordering::SeqCst);
-        // The semaphore is never closed, so a permit always comes.
         Ok(LoginTurn {
-            _running: running.ok(),
+            _running: Some((running, queue)),
         })
     }
 
@@ -304,5 +320,41 @@ mod tests {
         for waiter in waiting {
             assert!(waiter.await.unwrap());
         }
+    }
+
+    #[tokio::test]
+    async fn no_waiting_room_still_admits_a_login_with_a_free_turn() {
+        let guard = LoginGuard::new(LoginLimits {
+            waiting_per_address: 0,
+            ..limits()
+        });
+        let running = guard.admit(None, "a", ip(1)).await.unwrap();
+        assert!(matches!(
+            guard.admit(None, "a", ip(1)).await,
+            Err(Throttled::AddressBusy)
+        ));
+        drop(running);
+        assert!(guard.admit(None, "a", ip(1)).await.is_ok());
+    }
+
+    /// Guesses queued together were counted before any of them failed: each is
+    /// asked again when its turn comes.
+    #[tokio::test]
+    async fn queued_guesses_cannot_overrun_the_username_limit() {
+        let guard = Arc::new(LoginGuard::new(LoginLimits {
+            failures_per_username: 1,
+            ..limits()
+        }));
+        let running = guard.admit(None, "alice", ip(1)).await.unwrap();
+        let waiter = {
+            let guard = guard.clone();
+            tokio::spawn(async move { guard.admit(None, "alice", ip(1)).await.err() })
+        };
+        while guard.queue(ip(1).unwrap()).waiting.load(Ordering::SeqCst) < 1 {
+            tokio::task::yield_now().await;
+        }
+        guard.failed(None, "alice", ip(1)).await;
+        drop(running);
+        assert_eq!(waiter.await.unwrap(), Some(Throttled::Username));
     }
 }

@@ -44,6 +44,12 @@ pub enum ServerError {
     State(#[from] StateLinkError),
     #[error("TLS")]
     Tls(#[from] TlsError),
+    #[error(
+        "a password validator was plugged in without a user store: the refresh grant \
+         would find none of its users in the configuration and refuse every refresh \
+         token (call ServerBuilder::with_user_store)"
+    )]
+    NoUserStore,
 }
 
 /// A node being put together: its configuration and the grants it will serve.
@@ -52,6 +58,9 @@ pub struct ServerBuilder {
     config: Config,
     grants: GrantRegistry,
     users: Arc<dyn UserStore>,
+    /// The password grant checks users that the configuration may not list, so the
+    /// configured users cannot answer for them at refresh.
+    needs_user_store: bool,
     request_spans: bool,
     meter: Option<Meter>,
     tls: Option<Arc<ReloadingCertificate>>,
@@ -84,6 +93,7 @@ impl Server {
         Ok(ServerBuilder {
             grants: GrantRegistry::standard(Arc::new(validator)),
             users: Arc::new(ConfiguredUsers::new(&users)),
+            needs_user_store: false,
             config,
             request_spans: false,
             meter: None,
@@ -202,12 +212,15 @@ impl Server {
 
 impl ServerBuilder {
     /// Checks resource owner passwords with `validator` instead of the built-in
-    /// Argon2id validator over the configured users.
+    /// Argon2id validator over the configured users. Its users live elsewhere, so
+    /// `build` then also needs [`Self::with_user_store`] to tell whether they still
+    /// exist when their refresh tokens are redeemed.
     pub fn with_password_validator(
         mut self,
         validator: Arc<dyn ResourceOwnerPasswordValidator>,
     ) -> Result<Self, ServerError> {
         self.grants.replace(PasswordGrant::new(validator))?;
+        self.needs_user_store = true;
         Ok(self)
     }
 
@@ -215,6 +228,7 @@ impl ServerBuilder {
     /// instead of the configured users (IdentityServer's profile service).
     pub fn with_user_store(mut self, users: Arc<dyn UserStore>) -> Self {
         self.users = users;
+        self.needs_user_store = false;
         self
     }
 
@@ -259,10 +273,14 @@ impl ServerBuilder {
             config,
             grants,
             users,
+            needs_user_store,
             request_spans,
             meter,
             tls,
         } = self;
+        if needs_user_store {
+            return Err(ServerError::NoUserStore);
+        }
         let link = StateLink::start(&config)?;
         let keys = Arc::new(link.signing_keys(config.signing_algorithm)?);
         let mut shared = Shared::new(
@@ -289,4 +307,53 @@ impl ServerBuilder {
 /// CPUs this process may run on (respects `taskset` and cgroup limits).
 fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::future::BoxFuture;
+    use ostium_grants::{ConfiguredUsers, ValidatedUser, ValidatorError};
+
+    use super::*;
+    use crate::config::SecretPolicy;
+
+    /// A directory of users that the configuration does not list.
+    struct Directory;
+
+    impl ResourceOwnerPasswordValidator for Directory {
+        fn validate(
+            &self,
+            _: String,
+            _: String,
+        ) -> BoxFuture<'static, Result<Option<ValidatedUser>, ValidatorError>> {
+            Box::pin(std::future::ready(Ok(None)))
+        }
+    }
+
+    fn builder() -> ServerBuilder {
+        let config = Config::parse(
+            "[server]\nissuer = \"https://id.example.com\"\nlisten = \"127.0.0.1:0\"\n\
+             data_dir = \"/nonexistent\"\n",
+            "test.toml",
+            SecretPolicy::DigestsOnly,
+        )
+        .unwrap();
+        Server::builder(config).unwrap()
+    }
+
+    /// Refresh tokens must not outlive their users, and the configured users cannot
+    /// answer for a directory's: a plugged-in validator needs a store to match.
+    #[test]
+    fn a_plugged_in_validator_needs_a_user_store() {
+        let without_store = builder().with_password_validator(Arc::new(Directory));
+        assert!(matches!(
+            without_store.unwrap().build(),
+            Err(ServerError::NoUserStore)
+        ));
+        let with_store = builder()
+            .with_password_validator(Arc::new(Directory))
+            .unwrap()
+            .with_user_store(Arc::new(ConfiguredUsers::default()));
+        assert!(!with_store.needs_user_store);
+    }
 }

@@ -45,8 +45,8 @@ pub(super) fn check(section: LoginSection) -> Result<LoginLimits, String> {
     if !(Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&limits.window) {
         return Err("[login] failure_window: between 1 and 86400 seconds".into());
     }
-    if limits.concurrent_per_address == 0 {
-        return Err("[login] max_concurrent_per_address: at least 1".into());
+    if !(1..=4096).contains(&limits.concurrent_per_address) {
+        return Err("[login] max_concurrent_per_address: between 1 and 4096".into());
     }
     Ok(limits)
 }

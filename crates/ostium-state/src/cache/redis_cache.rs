@@ -402,8 +402,10 @@ impl HotCache {
     /// logins: nothing is decided by them that must survive Redis losing them.
     pub async fn count(&self, name: &str, window: Duration) -> Option<u64> {
         let key = self.inner.keys.counter(name);
+        // One transaction: a count whose expiry were lost would never lapse.
         let mut pipe = redis::pipe();
-        pipe.cmd("INCR")
+        pipe.atomic()
+            .cmd("INCR")
             .arg(&key)
             .cmd("PEXPIRE")
             .arg(&key)
