@@ -65,6 +65,13 @@ impl ClusterNode {
             .unwrap_or(Value::Null)
     }
 
+    /// The fingerprint of the client configuration this node serves, from `/readyz`.
+    pub fn configuration(&self) -> Option<String> {
+        self.readiness()["configuration"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
     /// The leader this node knows of, from `/readyz`.
     pub fn leader(&self) -> Option<u64> {
         self.readiness()["raft_leader"].as_u64()

@@ -314,6 +314,17 @@ impl Node {
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
+
+    /// Sends the node `SIGHUP`: re-read the configuration file.
+    pub fn hang_up(&self) {
+        use rustix::process::{Pid, Signal, kill_process};
+        let pid = self.pid().expect("the node runs");
+        let pid = i32::try_from(pid)
+            .ok()
+            .and_then(Pid::from_raw)
+            .expect("a pid");
+        kill_process(pid, Signal::HUP).expect("signal the node");
+    }
 }
 
 impl Drop for Node {

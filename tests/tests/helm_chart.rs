@@ -279,6 +279,41 @@ fn each_core_is_a_peer_with_its_ordinal_as_node_id() {
     }
 }
 
+/// Without the management listener, metrics are scraped from the public port, which
+/// serves TLS with the issuer's certificate: the scrape must ask for that name (or
+/// what the values give), not the pod's address.
+#[test]
+fn a_service_monitor_scrapes_a_tls_port_by_the_issuers_name() {
+    let monitor = |sets: &[&str]| {
+        let yaml = helm_template(Some("tls-ingress-values.yaml"), sets).unwrap();
+        let objects: Vec<Value> = serde_norway::Deserializer::from_str(&yaml)
+            .map(|doc| Value::deserialize(doc).unwrap())
+            .filter(|doc| doc["kind"] == "ServiceMonitor")
+            .collect();
+        objects[0]["spec"]["endpoints"][0].clone()
+    };
+    let public = monitor(&["management.enabled=false"]);
+    assert_eq!(public["scheme"], "https", "{public}");
+    assert_eq!(
+        public["tlsConfig"]["serverName"], "id.example.com",
+        "{public}"
+    );
+    let own = monitor(&[
+        "management.enabled=false",
+        "serviceMonitor.tlsConfig.serverName=ostium.internal",
+        "serviceMonitor.tlsConfig.ca.secret.name=internal-ca",
+        "serviceMonitor.tlsConfig.ca.secret.key=ca.crt",
+    ]);
+    assert_eq!(own["tlsConfig"]["serverName"], "ostium.internal", "{own}");
+    assert_eq!(
+        own["tlsConfig"]["ca"]["secret"]["name"], "internal-ca",
+        "{own}"
+    );
+    let management = monitor(&[]);
+    assert_eq!(management["port"], "management", "{management}");
+    assert!(management.get("tlsConfig").is_none(), "{management}");
+}
+
 #[test]
 fn the_disruption_budget_keeps_a_quorum() {
     for rendering in Rendering::all() {

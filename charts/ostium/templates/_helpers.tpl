@@ -113,6 +113,9 @@ body_timeout = {{ . }}
 {{- with .Values.server.maxConnectionsPerAddress }}
 max_connections_per_address = {{ . }}
 {{- end }}
+{{- with .Values.server.trustedProxies }}
+trusted_proxies = {{ . | toJson }}
+{{- end }}
 {{- if .Values.management.enabled }}
 management_listen = "0.0.0.0:{{ .Values.ports.management }}"
 {{- end }}

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use ostium_protocol::{AccessTokenType, Client, OAuthError, ResourceCatalog};
 use ostium_state::token_store::NewReferenceToken;
 use ostium_state::{FamilyId, StateError, TokenDigest, TokenStore};
@@ -16,7 +17,8 @@ use crate::users::UserStore;
 
 /// Shared dependencies of the grants.
 pub struct GrantContext {
-    pub catalog: ResourceCatalog,
+    /// The scopes and resources; a configuration reload swaps them.
+    pub catalog: ArcSwap<ResourceCatalog>,
     /// Self-contained (JWT) access tokens: minted, and read back for revocation and
     /// introspection.
     pub access_tokens: JwtAccessTokens,

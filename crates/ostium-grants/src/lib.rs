@@ -60,6 +60,6 @@ pub use password_validator::{
     Argon2PasswordValidator, ResourceOwnerPasswordValidator, User, ValidatedUser, ValidatorError,
 };
 pub use registry::{GrantRegistry, RegistryError};
-pub use requester::Requester;
+pub use requester::{Requester, network_of};
 pub use supervisor::GrantSupervisor;
 pub use users::{ConfiguredUsers, UserStore, UserStoreError};

@@ -7,10 +7,11 @@
 //!   `failures_per_address` times; the counts are shared by every node through the
 //!   hot cache when there is one (each node also counts for itself, which is what it
 //!   goes by when Redis cannot answer);
-//! - one client address has at most `concurrent_per_address` checks running and
-//!   `waiting_per_address` waiting; more is refused at once. A flood from one address
-//!   then queues behind itself, never in front of other addresses' logins, and takes
-//!   at most its share of the cores that run Argon2.
+//! - one client address (an IPv6 client: its /64) has at most
+//!   `concurrent_per_address` checks running and `waiting_per_address` waiting;
+//!   more is refused at once. A flood from one address then queues behind itself,
+//!   never in front of other addresses' logins, and takes at most its share of the
+//!   cores that run Argon2.
 //!
 //! A refused login gets the same answer as a wrong password, so throttling tells an
 //! attacker nothing about the account. Failures and refusals are logged with the
@@ -26,6 +27,8 @@ use std::time::Duration;
 use ostium_state::{HotCache, TokenDigest};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+
+use crate::requester::network_of;
 
 /// How many failed logins are tolerated, and how many checks may run at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +119,7 @@ impl LoginGuard {
         username: &str,
         address: Option<IpAddr>,
     ) -> Result<LoginTurn, Throttled> {
+        let address = address.map(network_of);
         if self.failures(cache, &user_key(username)).await >= self.limits.failures_per_username {
             return Err(Throttled::Username);
         }
@@ -126,8 +130,8 @@ impl LoginGuard {
             return Err(Throttled::Address);
         }
         let queue = self.queue(address);
-        let running = match queue.running.clone().try_acquire_owned() {
-            Ok(permit) => permit,
+        let (running, waited) = match queue.running.clone().try_acquire_owned() {
+            Ok(permit) => (permit, false),
             Err(_) => {
                 if queue.waiting.fetch_add(1, Ordering::SeqCst) >= self.limits.waiting_per_address {
                     queue.waiting.fetch_sub(1, Ordering::SeqCst);
@@ -137,15 +141,17 @@ impl LoginGuard {
                 queue.waiting.fetch_sub(1, Ordering::SeqCst);
                 // The semaphore is never closed, so a permit always comes.
                 match running {
-                    Ok(permit) => permit,
+                    Ok(permit) => (permit, true),
                     Err(_) => return Err(Throttled::AddressBusy),
                 }
             }
         };
         // Guesses that waited together passed the count together: ask again now that
         // this one's turn has come, so that parallel guesses cannot overrun the limit
-        // by the length of the queue.
-        if self.failures(cache, &user_key(username)).await >= self.limits.failures_per_username {
+        // by the length of the queue. A login that did not wait was counted just now.
+        if waited
+            && self.failures(cache, &user_key(username)).await >= self.limits.failures_per_username
+        {
             return Err(Throttled::Username);
         }
         Ok(LoginTurn {
@@ -155,6 +161,7 @@ impl LoginGuard {
 
     /// Counts a wrong password (or unknown username).
     pub async fn failed(&self, cache: Option<&HotCache>, username: &str, address: Option<IpAddr>) {
+        let address = address.map(network_of);
         let keys = std::iter::once(user_key(username)).chain(address.map(address_key));
         for key in keys {
             self.count(&key);
@@ -280,6 +287,21 @@ mod tests {
             Err(Throttled::Address)
         ));
         assert!(guard.admit(None, "alice", ip(2)).await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ipv6_client_is_counted_by_its_slash_64() {
+        let guard = LoginGuard::new(limits());
+        let v6 = |host: u16| Some(IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, host]));
+        for n in 0..5 {
+            guard.failed(None, &format!("user-{n}"), v6(n + 1)).await;
+        }
+        assert!(matches!(
+            guard.admit(None, "alice", v6(99)).await,
+            Err(Throttled::Address)
+        ));
+        let next_network = Some(IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]));
+        assert!(guard.admit(None, "alice", next_network).await.is_ok());
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,7 +11,7 @@ use ostium_tokens::AccessTokenGrant;
 use crate::context::GrantContext;
 use crate::grant::TokenGrant;
 use crate::password_validator::{ResourceOwnerPasswordValidator, ValidatorError};
-use crate::refresh::{new_family, start_family};
+use crate::refresh::{new_family, start_family, within_family};
 use crate::requester::Requester;
 
 pub struct PasswordGrant {
@@ -42,7 +42,7 @@ impl TokenGrant for PasswordGrant {
         request: Self::Request,
     ) -> Result<TokenResponse, OAuthError> {
         let client = &*requester.client;
-        let granted = request.validate(client, &context.catalog)?;
+        let granted = request.validate(client, &context.catalog.load())?;
         let wrong = || OAuthError::invalid_grant("invalid username or password");
         let (username, address) = (request.username.clone(), requester.address);
         let cache = context.store.hot_cache();
@@ -84,13 +84,21 @@ impl TokenGrant for PasswordGrant {
         // Named before the access token is minted, so that the token carries it and
         // goes with its family when the family is revoked.
         let family = granted.offline_access.then(new_family).transpose()?;
+        let lifetime = match family {
+            Some(_) => within_family(
+                client.access_token_lifetime,
+                issued_at + u64::from(client.refresh_tokens.absolute_lifetime),
+                issued_at,
+            ),
+            None => client.access_token_lifetime,
+        };
         let grant = AccessTokenGrant {
             client_id: &client.client_id,
             subject: Some(&user.subject),
             scope: &scope,
             audiences: &granted.audiences,
             issued_at,
-            lifetime: client.access_token_lifetime,
+            lifetime,
             auth_time: Some(issued_at),
             amr: Some("pwd"),
             family: family.as_deref(),
@@ -102,7 +110,7 @@ impl TokenGrant for PasswordGrant {
         };
         Ok(TokenResponse {
             refresh_token,
-            ..TokenResponse::bearer(access_token, client.access_token_lifetime, scope)
+            ..TokenResponse::bearer(access_token, lifetime, scope)
         })
     }
 }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use arc_swap::ArcSwap;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use futures_util::future::BoxFuture;
@@ -63,20 +64,44 @@ pub enum UserError {
 
 /// Checks passwords against configured users with Argon2.
 pub struct Argon2PasswordValidator {
+    /// Swapped whole when the configuration is reloaded.
+    users: ArcSwap<UserTable>,
+    running: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
+}
+
+/// The configured users by username, with the decoys for unknown ones.
+struct UserTable {
     users: HashMap<String, (String, PasswordHash)>,
     /// Verified against when the username is unknown, to take the same time as a
     /// wrong password: one hash per set of Argon2 parameters in use (a costlier hash
     /// takes longer), and a username always meets the same one. Empty when there are
     /// no users to protect.
     decoys: Vec<PasswordHash>,
-    running: Arc<Semaphore>,
-    waiting: Arc<AtomicUsize>,
-    max_waiting: usize,
 }
 
 impl Argon2PasswordValidator {
     /// `parallelism` checks run at once; `max_waiting` more may queue.
     pub fn new(users: &[User], parallelism: usize, max_waiting: usize) -> Result<Self, UserError> {
+        Ok(Self {
+            users: ArcSwap::from_pointee(UserTable::new(users)?),
+            running: Arc::new(Semaphore::new(parallelism.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting,
+        })
+    }
+
+    /// Checks `users` from now on, or changes nothing if one of them is refused.
+    /// Checks already running finish against the users they started with.
+    pub fn replace_users(&self, users: &[User]) -> Result<(), UserError> {
+        self.users.store(Arc::new(UserTable::new(users)?));
+        Ok(())
+    }
+}
+
+impl UserTable {
+    fn new(users: &[User]) -> Result<Self, UserError> {
         let mut by_name = HashMap::new();
         for user in users {
             let hash = PasswordHash::new(&user.password_hash)
@@ -106,14 +131,9 @@ impl Argon2PasswordValidator {
         Ok(Self {
             users: by_name,
             decoys,
-            running: Arc::new(Semaphore::new(parallelism.max(1))),
-            waiting: Arc::new(AtomicUsize::new(0)),
-            max_waiting,
         })
     }
-}
 
-impl Argon2PasswordValidator {
     /// The decoy an unknown `username` is checked against: picked by a digest of the
     /// name, so that asking again takes the same time, as it would for a real user.
     fn decoy_for(&self, username: &str) -> Option<&PasswordHash> {
@@ -138,7 +158,8 @@ impl ResourceOwnerPasswordValidator for Argon2PasswordValidator {
         username: String,
         password: String,
     ) -> BoxFuture<'static, Result<Option<ValidatedUser>, ValidatorError>> {
-        let (subject, hash) = match (self.users.get(&username), self.decoy_for(&username)) {
+        let table = self.users.load();
+        let (subject, hash) = match (table.users.get(&username), table.decoy_for(&username)) {
             (Some((subject, hash)), _) => (Some(subject.clone()), hash.clone()),
             (None, Some(decoy)) => (None, decoy.clone()),
             (None, None) => return Box::pin(std::future::ready(Ok(None))),
@@ -262,7 +283,7 @@ mod tests {
             ],
         ]
         .concat();
-        let validator = Argon2PasswordValidator::new(&users, 1, 1).unwrap();
+        let validator = UserTable::new(&users).unwrap();
         // Two costs in use: two decoys, one of each.
         assert_eq!(validator.decoys.len(), 2);
         let costs: Vec<String> = validator
@@ -281,6 +302,31 @@ mod tests {
             seen.insert(decoy);
         }
         assert_eq!(seen.len(), 2, "unknown usernames meet every cost");
+    }
+
+    #[tokio::test]
+    async fn replaced_users_are_checked_from_then_on_and_bad_ones_change_nothing() {
+        let validator = Argon2PasswordValidator::new(&users(), 1, 4).unwrap();
+        let bob = User {
+            subject: "b".into(),
+            username: "bob".into(),
+            password_hash: hash_password("pw").unwrap(),
+        };
+        let broken = User {
+            password_hash: "not a hash".into(),
+            ..bob.clone()
+        };
+        assert!(validator.replace_users(&[bob.clone(), broken]).is_err());
+        let alice = validator.validate("alice".into(), "correct horse".into());
+        assert!(
+            alice.await.unwrap().is_some(),
+            "a refused table changed the users"
+        );
+        validator.replace_users(&[bob]).unwrap();
+        let alice = validator.validate("alice".into(), "correct horse".into());
+        assert_eq!(alice.await, Ok(None));
+        let bob = validator.validate("bob".into(), "pw".into()).await;
+        assert_eq!(bob.unwrap().unwrap().subject, "b");
     }
 
     #[tokio::test]

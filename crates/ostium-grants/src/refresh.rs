@@ -117,10 +117,22 @@ impl TokenGrant for RefreshTokenGrant {
         let presented = TokenDigest::of_handle(&request.refresh_token);
         let at = context.clock.now();
         let refresh = context.store.refresh();
-        // Refuse a bad scope, or a user who is gone, before the token is spent, when
-        // this node already knows the token.
-        let peeked = refresh.peek(presented, at).await;
-        if let Some(record) = &peeked {
+        // Refuse a bad scope, or a user who is gone, before the token is spent: a
+        // user store that cannot answer must not leave the client with a spent token
+        // and no successor. What this node does not know yet (a token issued a
+        // moment ago elsewhere) is asked of the cluster.
+        let known = match refresh.peek(presented, at).await {
+            Some(record) => Some(record),
+            None => {
+                context
+                    .store
+                    .lookup(presented, at)
+                    .await
+                    .map_err(state_failed)?
+                    .refresh
+            }
+        };
+        if let Some(record) = &known {
             request.validate(client, &record.client_id, &record.scope)?;
             if !user_is_active(context, record).await? {
                 return Err(invalid());
@@ -149,12 +161,10 @@ impl TokenGrant for RefreshTokenGrant {
             }
             Redeemed::Invalid => return Err(invalid()),
         };
-        if peeked.is_none() && !user_is_active(context, &record).await? {
-            return Err(invalid());
-        }
         let scopes = request.validate(client, &record.client_id, &record.scope)?;
         let scope = scopes.join(" ");
-        let audiences = context.catalog.audiences(&scopes);
+        let audiences = context.catalog.load().audiences(&scopes);
+        let lifetime = within_family(client.access_token_lifetime, record.absolute_expires_at, at);
         let access_token = context
             .mint(
                 client,
@@ -164,7 +174,7 @@ impl TokenGrant for RefreshTokenGrant {
                     scope: &scope,
                     audiences: &audiences,
                     issued_at: at,
-                    lifetime: client.access_token_lifetime,
+                    lifetime,
                     auth_time: record.auth_time,
                     amr: record.amr.as_deref(),
                     family: Some(&record.family.0),
@@ -173,9 +183,17 @@ impl TokenGrant for RefreshTokenGrant {
             .await?;
         Ok(TokenResponse {
             refresh_token: Some(refresh_token),
-            ..TokenResponse::bearer(access_token, client.access_token_lifetime, scope)
+            ..TokenResponse::bearer(access_token, lifetime, scope)
         })
     }
+}
+
+/// An access token of a refresh-token family lives no longer than the family: a
+/// revoked family is denied until its absolute expiry and then forgotten, so a token
+/// outliving it would become active again.
+pub(crate) fn within_family(lifetime: u32, absolute_expires_at: u64, at: u64) -> u32 {
+    let left = absolute_expires_at.saturating_sub(at);
+    lifetime.min(u32::try_from(left).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]
@@ -340,6 +358,45 @@ mod tests {
             !seen.unwrap().active,
             "the user's access token is still active"
         );
+    }
+
+    /// The client is told to retry, and its token still works when it does, however
+    /// long after: nothing was spent.
+    #[tokio::test]
+    async fn a_user_store_that_cannot_answer_spends_nothing() {
+        let f = fixture();
+        let app = app();
+        let token = family(&f.context, &app).await;
+        let presented = format!("refresh_token={token}");
+        f.users.fail(true);
+        let refused = redeem(&f.context, &app, &presented).await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::TemporarilyUnavailable);
+        f.users.fail(false);
+        f.clock.advance(60);
+        assert!(redeem(&f.context, &app, &presented).await.is_ok());
+    }
+
+    /// A revoked family is denied until its absolute expiry and then forgotten: an
+    /// access token outliving it would become active again.
+    #[tokio::test]
+    async fn no_access_token_outlives_its_family() {
+        let f = fixture();
+        let mut app = app();
+        app.access_token_lifetime = 60;
+        app.refresh_tokens.absolute_lifetime = 100;
+        let token = family(&f.context, &app).await;
+        f.clock.advance(90);
+        let late = redeem(&f.context, &app, &format!("refresh_token={token}"))
+            .await
+            .unwrap();
+        assert_eq!(late.expires_in, 10);
+        let claims = f.context.access_tokens.decode(&late.access_token).unwrap();
+        assert_eq!(claims.exp, T0 + 100);
+
+        // The family's first access token too, when the family is the shorter.
+        app.refresh_tokens.absolute_lifetime = 30;
+        let first = login(&f.context, &app, "orders.read offline_access").await;
+        assert_eq!(first.expires_in, 30);
     }
 
     #[tokio::test]

@@ -3,6 +3,8 @@
 
 use std::sync::{Arc, OnceLock};
 
+use arc_swap::ArcSwap;
+
 use ostium_protocol::scope::ApiResource;
 use ostium_protocol::{AllowedGrantTypes, Client, Form, ResourceCatalog, TokenResponse};
 use ostium_state::TokenStore;
@@ -30,19 +32,32 @@ pub(crate) struct Fixture {
     pub users: Arc<TestUsers>,
 }
 
-/// Every user is active until the test removes them.
+/// Every user is active until the test removes them; the store answers until the
+/// test makes it fail.
 #[derive(Default)]
-pub(crate) struct TestUsers(std::sync::Mutex<Vec<String>>);
+pub(crate) struct TestUsers {
+    gone: std::sync::Mutex<Vec<String>>,
+    failing: std::sync::atomic::AtomicBool,
+}
 
 impl TestUsers {
     pub fn remove(&self, subject: &str) {
-        self.0.lock().unwrap().push(subject.to_owned());
+        self.gone.lock().unwrap().push(subject.to_owned());
+    }
+
+    pub fn fail(&self, failing: bool) {
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
 impl UserStore for TestUsers {
     fn is_active(&self, subject: &str) -> BoxFuture<'static, Result<bool, UserStoreError>> {
-        let gone = self.0.lock().unwrap().iter().any(|s| s == subject);
+        if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
+            let down = std::io::Error::other("the directory is down");
+            return Box::pin(std::future::ready(Err(UserStoreError(Box::new(down)))));
+        }
+        let gone = self.gone.lock().unwrap().iter().any(|s| s == subject);
         Box::pin(std::future::ready(Ok(!gone)))
     }
 }
@@ -62,7 +77,7 @@ pub(crate) fn fixture() -> Fixture {
     let clock = Arc::new(ManualClock::at(T0));
     let users = Arc::new(TestUsers::default());
     let context = Arc::new(GrantContext {
-        catalog,
+        catalog: ArcSwap::from_pointee(catalog),
         access_tokens: JwtAccessTokens::new(ISSUER, Arc::new(KeyRing::new(key, vec![]))),
         store: TokenStore::in_memory(),
         refresh_handles: RefreshHandles::new(&[7; 32]),

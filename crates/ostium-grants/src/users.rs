@@ -6,7 +6,9 @@
 //! `ServerBuilder::with_user_store`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use futures_util::future::BoxFuture;
 
 use crate::password_validator::User;
@@ -21,22 +23,30 @@ pub trait UserStore: Send + Sync + 'static {
     fn is_active(&self, subject: &str) -> BoxFuture<'static, Result<bool, UserStoreError>>;
 }
 
-/// The users of the configuration file: active while they are in it.
+/// The users of the configuration file: active while they are in it, which a
+/// configuration reload changes.
 #[derive(Debug, Default)]
 pub struct ConfiguredUsers {
-    subjects: HashSet<String>,
+    subjects: ArcSwap<HashSet<String>>,
 }
 
 impl ConfiguredUsers {
     pub fn new(users: &[User]) -> Self {
-        Self {
-            subjects: users.iter().map(|user| user.subject.clone()).collect(),
-        }
+        let configured = Self::default();
+        configured.replace(users);
+        configured
+    }
+
+    /// `users` are the configured ones from now on.
+    pub fn replace(&self, users: &[User]) {
+        self.subjects
+            .store(Arc::new(users.iter().map(|u| u.subject.clone()).collect()));
     }
 }
 
 impl UserStore for ConfiguredUsers {
     fn is_active(&self, subject: &str) -> BoxFuture<'static, Result<bool, UserStoreError>> {
-        Box::pin(std::future::ready(Ok(self.subjects.contains(subject))))
+        let active = self.subjects.load().contains(subject);
+        Box::pin(std::future::ready(Ok(active)))
     }
 }

@@ -34,6 +34,12 @@ pub struct ClusterStatus {
     pub writable: bool,
     /// The voting members, as the most up-to-date node that answered knows them.
     pub voters: BTreeSet<NodeId>,
+    /// The fingerprint of the client configuration (clients, scopes, resources,
+    /// users) that most nodes that answered serve; the leader's on a tie.
+    pub configuration: Option<String>,
+    /// Whether every node that answered serves that configuration. When not, the
+    /// nodes that differ have `configuration_agrees: false`: reload them.
+    pub configurations_agree: bool,
     /// Every node asked: those in the configuration file, and members the file does
     /// not list.
     pub nodes: BTreeMap<NodeId, NodeView>,
@@ -64,6 +70,10 @@ pub struct NodeView {
     /// How many committed entries this node has yet to apply: the highest commit
     /// index any node reported, less this node's applied index.
     pub lag: Option<u64>,
+    /// The fingerprint of the client configuration this node serves.
+    pub configuration: Option<String>,
+    /// Whether it is the cluster's `configuration`.
+    pub configuration_agrees: Option<bool>,
 }
 
 impl ClusterStatus {
@@ -79,11 +89,15 @@ impl ClusterStatus {
         let writable = current.iter().any(|view| view.writable);
         let voters = reference(&views).map(|view| view.voters.clone());
         let committed = views.iter().filter_map(|view| view.committed_index).max();
-        let nodes = answers
+        let configuration = most_served(&views, leader);
+        let nodes: BTreeMap<NodeId, NodeView> = answers
             .iter()
             .map(|(id, answer)| {
                 let voter = voters.as_ref().map(|voters| voters.contains(id));
-                (*id, NodeView::new(answer, voter, committed))
+                let mut view = NodeView::new(answer, voter, committed);
+                view.configuration_agrees =
+                    view.reachable.then(|| view.configuration == configuration);
+                (*id, view)
             })
             .collect();
         Self {
@@ -91,6 +105,10 @@ impl ClusterStatus {
             term,
             writable,
             voters: voters.unwrap_or_default(),
+            configurations_agree: nodes
+                .values()
+                .all(|node| node.configuration_agrees != Some(false)),
+            configuration,
             nodes,
         }
     }
@@ -117,6 +135,31 @@ impl ClusterStatus {
             })
             .unwrap_or_default()
     }
+}
+
+/// The configuration fingerprint most `views` report; on a tie, the leader's (else
+/// the smallest, so that every run names the same).
+fn most_served(views: &[&NodeMetrics], leader: Option<NodeId>) -> Option<String> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for view in views {
+        if let Some(fingerprint) = &view.configuration {
+            *counts.entry(fingerprint).or_default() += 1;
+        }
+    }
+    let most = counts.values().copied().max()?;
+    let leaders = views
+        .iter()
+        .find(|view| Some(view.id) == leader)
+        .and_then(|view| view.configuration.as_deref())
+        .filter(|fingerprint| counts.get(fingerprint) == Some(&most));
+    leaders
+        .or_else(|| {
+            counts
+                .iter()
+                .find(|(_, count)| **count == most)
+                .map(|(fingerprint, _)| *fingerprint)
+        })
+        .map(str::to_owned)
 }
 
 /// The view whose membership is the most up to date: the leader's own, else the one
@@ -149,6 +192,8 @@ impl NodeView {
             committed_index: None,
             applied_index: None,
             lag: None,
+            configuration: None,
+            configuration_agrees: None,
         };
         let view = match &answer.view {
             Ok(view) => view,
@@ -168,6 +213,8 @@ impl NodeView {
             committed_index: view.committed_index,
             applied_index: view.applied_index,
             lag: committed.map(|c| c.saturating_sub(view.applied_index.unwrap_or(0))),
+            configuration: view.configuration.clone(),
+            configuration_agrees: None,
         }
     }
 }
@@ -201,6 +248,7 @@ mod tests {
             purged_index: None,
             voters: BTreeSet::from([1, 2, 3]),
             nodes: BTreeMap::from([(1, "a:1".into()), (2, "b:1".into()), (3, "c:1".into())]),
+            configuration: Some("c0ffee".into()),
         }
     }
 
@@ -240,6 +288,42 @@ mod tests {
             "five committed entries to apply"
         );
         assert!(status.any_reachable());
+    }
+
+    #[test]
+    fn a_node_left_behind_by_a_reload_is_flagged() {
+        let mut behind = view(3, ServerState::Follower, 4, Some(2));
+        behind.configuration = Some("old".into());
+        let one_behind = answers(vec![
+            (1, Err("down".into())),
+            (2, Ok(view(2, ServerState::Leader, 4, Some(2)))),
+            (3, Ok(behind.clone())),
+        ]);
+        let status = ClusterStatus::from_answers(&one_behind);
+        // One against one: the leader's is the cluster's.
+        assert_eq!(status.configuration.as_deref(), Some("c0ffee"));
+        assert!(!status.configurations_agree);
+        assert_eq!(status.nodes[&3].configuration_agrees, Some(false));
+        assert_eq!(status.nodes[&2].configuration_agrees, Some(true));
+        assert_eq!(status.nodes[&1].configuration_agrees, None);
+
+        let mut reloaded = view(1, ServerState::Follower, 4, Some(2));
+        reloaded.configuration = Some("old".into());
+        let leader_behind = answers(vec![
+            (1, Ok(reloaded)),
+            (2, Ok(view(2, ServerState::Leader, 4, Some(2)))),
+            (3, Ok(behind)),
+        ]);
+        let status = ClusterStatus::from_answers(&leader_behind);
+        assert_eq!(
+            status.configuration.as_deref(),
+            Some("old"),
+            "two against one"
+        );
+        assert_eq!(status.nodes[&2].configuration_agrees, Some(false));
+
+        let agreeing = answers(vec![(2, Ok(view(2, ServerState::Leader, 4, Some(2))))]);
+        assert!(ClusterStatus::from_answers(&agreeing).configurations_agree);
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //! the node's open files with them. Every accepted connection takes a slot for its
 //! peer address until it closes; past `[server] max_connections_per_address`, the
 //! connection's first request is answered 503 and the connection closed, before any
-//! body is read. Behind a reverse proxy every connection comes from the proxy's
-//! address, so the limit must leave room for its pool. Plain and TLS connections
-//! count alike: actix hands `on_connect` the stream it accepted, a `TcpStream` or a
-//! rustls stream over one.
+//! body is read. An IPv6 client counts by its /64 (see `ostium_grants::network_of`).
+//! Connections from `[server] trusted_proxies` are not counted: a proxy pools many
+//! clients' requests, and has its own limits. Plain and TLS connections count alike:
+//! actix hands `on_connect` the stream it accepted, a `TcpStream` or a rustls stream
+//! over one, once the TLS handshake is done; handshakes themselves are bounded by
+//! actix's per-worker limit on handshakes in progress and its handshake timeout.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -19,14 +21,17 @@ use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
 use actix_web::http::ConnectionType;
 use actix_web::middleware::Next;
 use actix_web::rt::net::TcpStream;
+use ostium_grants::network_of;
 use ostium_protocol::OAuthError;
 
+use crate::client_address::TrustedProxies;
 use crate::routes::error_response;
 
 /// Open connections by peer address, shared by every worker.
 #[derive(Debug)]
 pub(crate) struct ConnectionLimits {
     max_per_address: usize,
+    trusted_proxies: TrustedProxies,
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
@@ -41,9 +46,10 @@ pub(crate) struct ConnectionSlot {
 }
 
 impl ConnectionLimits {
-    pub(crate) fn new(max_per_address: usize) -> Arc<Self> {
+    pub(crate) fn new(max_per_address: usize, trusted_proxies: TrustedProxies) -> Arc<Self> {
         Arc::new(Self {
             max_per_address,
+            trusted_proxies,
             open: Mutex::default(),
         })
     }
@@ -55,7 +61,9 @@ impl ConnectionLimits {
         let Some(address) = peer_address(connection) else {
             return;
         };
-        data.insert(self.take(address));
+        if !self.trusted_proxies.contains(address) {
+            data.insert(self.take(network_of(address)));
+        }
     }
 
     fn take(self: &Arc<Self>, address: IpAddr) -> ConnectionSlot {
@@ -132,7 +140,7 @@ mod tests {
 
     #[test]
     fn each_address_gets_its_share_and_closing_gives_it_back() {
-        let limits = ConnectionLimits::new(2);
+        let limits = ConnectionLimits::new(2, TrustedProxies::default());
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         let first = limits.take(a);

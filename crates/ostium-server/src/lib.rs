@@ -11,7 +11,9 @@
 //!   [`cluster_status`]: what `cluster status` prints, from every node's view.
 //! - [`config`]: the TOML file, validated with errors naming file, entry and field.
 //! - [`server`]: putting a node together ([`ServerBuilder`]: the configuration and
-//!   the grants it serves) and running the HTTP server.
+//!   the grants it serves) and running the HTTP server; [`reload`]: a new
+//!   configuration file while it serves; `directory`: the clients, scopes,
+//!   resources and users a reload swaps, with their fingerprint.
 //! - `state_link`: this node's link to the replicated state, core or edge, on a
 //!   runtime of its own.
 //! - `signing_keys`: opening (or adding) the cluster's signing keys at start.
@@ -22,15 +24,19 @@
 //!   `request_span`: the span of each request; `cache_metrics`: the hot cache's
 //!   counters; `raft_metrics`: a core's Raft view.
 //! - [`tls`]: the public port's certificate, reloaded when its files change;
-//!   `connection_limits`: connections per client address.
+//!   `connection_limits`: connections per client address; [`client_address`]:
+//!   which address a request came from, behind trusted reverse proxies too.
 
 mod cache_metrics;
+pub mod client_address;
 pub mod cluster_admin;
 pub mod cluster_status;
 pub mod config;
 mod connection_limits;
+mod directory;
 mod http_metrics;
 mod raft_metrics;
+pub mod reload;
 mod request_span;
 mod routes;
 pub mod server;

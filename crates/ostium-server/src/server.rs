@@ -17,6 +17,7 @@ use ostium_grants::{
 use crate::config::Config;
 use crate::connection_limits::{ConnectionLimits, refuse_over_limit};
 use crate::http_metrics::observe_requests;
+use crate::reload::{self, ConfiguredUserStores, ReloadError, Reloaded};
 use crate::request_span::RequestSpans;
 use crate::routes;
 use crate::state::Shared;
@@ -58,6 +59,7 @@ pub struct ServerBuilder {
     config: Config,
     grants: GrantRegistry,
     users: Arc<dyn UserStore>,
+    configured: ConfiguredUserStores,
     /// The password grant checks users that the configuration may not list, so the
     /// configured users cannot answer for them at refresh.
     needs_user_store: bool,
@@ -69,6 +71,7 @@ pub struct ServerBuilder {
 /// A node ready to serve.
 pub struct Server {
     config: Config,
+    configured: ConfiguredUserStores,
     shared: web::Data<Shared>,
     link: StateLink,
     request_spans: bool,
@@ -82,8 +85,14 @@ impl Server {
     /// `check-config` finds what would stop the node.
     pub fn builder(config: Config) -> Result<ServerBuilder, ServerError> {
         let users: Vec<_> = config.users.iter().map(|u| u.user.clone()).collect();
-        let validator = Argon2PasswordValidator::new(&users, cpus(), MAX_WAITING_LOGINS)
-            .map_err(ServerError::Users)?;
+        let validator = Arc::new(
+            Argon2PasswordValidator::new(&users, cpus(), MAX_WAITING_LOGINS)
+                .map_err(ServerError::Users)?,
+        );
+        let configured = ConfiguredUserStores {
+            validator: validator.clone(),
+            users: Arc::new(ConfiguredUsers::new(&users)),
+        };
         let tls = config
             .server
             .tls
@@ -91,8 +100,9 @@ impl Server {
             .map(ReloadingCertificate::load)
             .transpose()?;
         Ok(ServerBuilder {
-            grants: GrantRegistry::standard(Arc::new(validator)),
-            users: Arc::new(ConfiguredUsers::new(&users)),
+            grants: GrantRegistry::standard(validator),
+            users: configured.users.clone(),
+            configured,
             needs_user_store: false,
             config,
             request_spans: false,
@@ -140,7 +150,10 @@ impl Server {
         let workers = self.config.server.workers.unwrap_or_else(cpus);
         let addr = self.config.server.listen;
         let ops_here = self.config.server.management_listen.is_none();
-        let limits = ConnectionLimits::new(self.config.server.max_connections_per_address);
+        let limits = ConnectionLimits::new(
+            self.config.server.max_connections_per_address,
+            self.config.server.trusted_proxies.clone(),
+        );
         let server = HttpServer::new(move || {
             // One supervisor per worker: requests stay on the worker's thread.
             let grants = GrantSupervisor::start(&shared.grants, shared.grant_context.clone());
@@ -202,6 +215,18 @@ impl Server {
         .run();
         tracing::info!(%addr, "serving /metrics, /healthz and /readyz on the management listener");
         Ok(Some(server))
+    }
+
+    /// Re-reads clients, scopes, resources and users from `config` (already loaded
+    /// and checked) and serves them from now on: see [`crate::reload`]. On an error
+    /// nothing has changed.
+    pub fn reload(&self, config: &Config) -> Result<Reloaded, ReloadError> {
+        reload::reload(&self.config, config, &self.shared, &self.configured)
+    }
+
+    /// The fingerprint of the client configuration this node serves now.
+    pub fn fingerprint(&self) -> String {
+        self.shared.directory.load().fingerprint.clone()
     }
 
     /// Stops the replicated state once the HTTP server has stopped.
@@ -273,6 +298,7 @@ impl ServerBuilder {
             config,
             grants,
             users,
+            configured,
             needs_user_store,
             request_spans,
             meter,
@@ -296,6 +322,7 @@ impl ServerBuilder {
         }
         Ok(Server {
             config,
+            configured,
             shared: web::Data::new(shared),
             link,
             request_spans,

@@ -1,43 +1,38 @@
-//! What every HTTP worker shares: clients, the grants, keys, metadata documents and
-//! metrics.
+//! What every HTTP worker shares: the directory of clients and resources, the
+//! grants, keys and metrics.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::web::Bytes;
+use arc_swap::ArcSwap;
 use ostium_grants::{
     GrantContext, GrantMetrics, GrantRegistry, LoginGuard, SystemClock, UserStore,
 };
-use ostium_protocol::{Client, SecretDigest};
 use ostium_state::TokenStore;
 use ostium_tokens::handle::RefreshHandles;
 use ostium_tokens::{JwtAccessTokens, KeyRing};
 use prometheus_client::registry::Registry;
 
 use crate::cache_metrics::CacheMetrics;
+use crate::client_address::TrustedProxies;
 use crate::config::Config;
+use crate::directory::Directory;
 use crate::http_metrics::HttpMetrics;
 use crate::raft_metrics::RaftMetrics;
-use crate::routes;
 
 pub(crate) struct Shared {
     pub issuer: String,
-    pub clients: HashMap<String, Arc<Client>>,
-    /// API resources that may introspect, by name, with their secrets.
-    pub api_resources: HashMap<String, Vec<SecretDigest>>,
+    /// Clients, scopes, resources and users: swapped whole by a reload.
+    pub directory: ArcSwap<Directory>,
     pub grant_context: Arc<GrantContext>,
     /// Each worker starts its grant actors from it.
     pub grants: GrantRegistry,
     pub keys: Arc<KeyRing>,
-    /// `/.well-known/openid-configuration`, rendered once at start.
-    pub openid_configuration: Bytes,
-    /// `/.well-known/oauth-authorization-server` (RFC 8414), rendered once at start.
-    pub authorization_server_metadata: Bytes,
     pub metrics: Registry,
     pub http_metrics: HttpMetrics,
     pub max_body_bytes: usize,
     pub body_timeout: Duration,
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Shared {
@@ -69,8 +64,10 @@ impl Shared {
             metrics.register_collector(Box::new(CacheMetrics(cache.clone())));
         }
         metrics.register_collector(Box::new(RaftMetrics(store.clone())));
+        let directory = Directory::new(config, &grants);
+        store.report_configuration(&directory.fingerprint);
         let grant_context = Arc::new(GrantContext {
-            catalog: config.catalog.clone(),
+            catalog: ArcSwap::new(directory.catalog.clone()),
             access_tokens: JwtAccessTokens::new(&config.server.issuer, keys.clone()),
             store,
             refresh_handles: RefreshHandles::from_cluster_secret(secret),
@@ -79,32 +76,17 @@ impl Shared {
             users,
             logins: LoginGuard::new(config.login),
         });
-        let (openid_configuration, authorization_server_metadata) =
-            routes::metadata_documents(&config.server.issuer, &config.catalog, &grants);
-        let clients = config
-            .clients
-            .iter()
-            .map(|c| (c.client_id.clone(), Arc::new(c.clone())))
-            .collect();
-        let api_resources = config
-            .api_resources
-            .iter()
-            .filter(|r| !r.api_secrets.is_empty())
-            .map(|r| (r.name.clone(), r.api_secrets.clone()))
-            .collect();
         Self {
             issuer: config.server.issuer.clone(),
-            clients,
-            api_resources,
+            directory: ArcSwap::from_pointee(directory),
             grant_context,
             grants,
             keys,
-            openid_configuration,
-            authorization_server_metadata,
             metrics,
             http_metrics,
             max_body_bytes: config.server.max_body_bytes,
             body_timeout: config.server.body_timeout,
+            trusted_proxies: config.server.trusted_proxies.clone(),
         }
     }
 }

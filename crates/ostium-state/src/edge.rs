@@ -178,8 +178,8 @@ impl EdgeState {
     }
 
     /// After a revocation is committed: see [`HotCache::publish_denial`].
-    pub async fn publish_denial(&self, denial: Denial, until: u64) {
-        self.cache.publish_denial(denial, until).await;
+    pub async fn publish_denials(&self, denials: Vec<(Denial, u64)>) {
+        self.cache.publish_denials(denials).await;
     }
 }
 

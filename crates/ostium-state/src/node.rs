@@ -212,6 +212,10 @@ pub struct NodeMetrics {
     pub voters: BTreeSet<NodeId>,
     /// Every member, voter or learner, with its Raft address.
     pub nodes: BTreeMap<NodeId, String>,
+    /// The fingerprint of the client configuration this node serves, once the
+    /// server has reported one.
+    #[serde(default)]
+    pub configuration: Option<String>,
 }
 
 pub struct StateNode {
@@ -235,6 +239,10 @@ pub struct StateNode {
     /// served from its own state without a round through the Raft core: see
     /// `lease_covers_read`.
     read_lease: Duration,
+    /// The fingerprint of the server's client configuration, which the state does
+    /// not read: it is only passed on in [`NodeMetrics`], so that `cluster status`
+    /// shows whether the nodes serve the same clients.
+    configuration: Mutex<Option<String>>,
 }
 
 impl StateNode {
@@ -277,7 +285,16 @@ impl StateNode {
             // this leader, and the margin covers clock drift and metrics that trail
             // the Raft core.
             read_lease: config.election_timeout.0.min(config.election_timeout.1 / 2),
+            configuration: Mutex::new(None),
         })
+    }
+
+    /// Reports `fingerprint` as this node's client configuration in its metrics.
+    pub fn report_configuration(&self, fingerprint: String) {
+        *self
+            .configuration
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(fingerprint);
     }
 
     /// Revocation commands applied on this node since it started.
@@ -304,9 +321,9 @@ impl StateNode {
 
     /// After a revocation is committed: makes sure edges reading the hot cache see it
     /// (see [`HotCache::publish_denial`]). Nothing to do without a hot cache.
-    pub async fn publish_denial(&self, denial: Denial, until: u64) {
+    pub async fn publish_denials(&self, denials: Vec<(Denial, u64)>) {
         if let Some(cache) = self.cache() {
-            cache.publish_denial(denial, until).await;
+            cache.publish_denials(denials).await;
         }
     }
 
@@ -558,6 +575,11 @@ impl StateNode {
                 .nodes()
                 .map(|(id, node)| (*id, node.addr.clone()))
                 .collect(),
+            configuration: self
+                .configuration
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
         }
     }
 

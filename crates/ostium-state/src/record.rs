@@ -154,6 +154,17 @@ pub enum Denial {
     Reference(TokenDigest),
 }
 
+impl Denial {
+    /// The denials of revoked families, each until the family's absolute expiry (no
+    /// token of a family, access tokens included, outlives it).
+    pub fn of_families(families: Vec<(FamilyId, u64)>) -> Vec<(Denial, u64)> {
+        families
+            .into_iter()
+            .map(|(family, until)| (Denial::Family(family), until))
+            .collect()
+    }
+}
+
 /// What the state knows of an opaque token at one moment: the answer a node reading
 /// its own state gives, and the answer an edge assembles from the hot cache.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

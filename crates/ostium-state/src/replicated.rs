@@ -163,8 +163,8 @@ impl ReplicatedState {
 
     /// After a revocation is committed: makes sure edges reading the hot cache see
     /// it (see [`crate::HotCache::publish_denial`]). Nothing to do without a hot cache.
-    pub async fn publish_denial(&self, denial: Denial, until: u64) {
-        self.node.publish_denial(denial, until).await;
+    pub async fn publish_denials(&self, denials: Vec<(Denial, u64)>) {
+        self.node.publish_denials(denials).await;
     }
 
     /// Reads the state as applied on this node, which may lag the leader.

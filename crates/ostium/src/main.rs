@@ -2,16 +2,20 @@
 //!
 //! - `ostium serve --config FILE` serves a node; `ostium serve --dev` serves a
 //!   ready-to-try single node with a demo API, client and user.
-//! - `ostium check-config FILE` validates a configuration without serving.
+//! - `ostium check-config FILE` validates a configuration without serving;
+//!   `ostium reload --config FILE` checks it and has the running node re-read it
+//!   (as `SIGHUP` does).
 //! - `ostium hash-secret` and `ostium hash-password` print the values that go into
 //!   the configuration file instead of plain-text secrets.
 
 mod dev;
 mod log_limit;
+mod pid_file;
 mod telemetry;
 
 use std::io::{BufRead, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -37,6 +41,17 @@ enum Command {
         config: Option<PathBuf>,
         /// Development mode: without --config, a built-in single-node setup on
         /// 127.0.0.1:8080; plain-text secrets are accepted (with a warning).
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Check a configuration file, then have the node running with it re-read it
+    /// (as `SIGHUP` does): clients, scopes, resources and users change at once;
+    /// other settings need a restart. Waits until the node serves the file's clients.
+    Reload {
+        /// The configuration file the node was started with.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Check as `serve --dev --config` would: plain-text secrets are accepted.
         #[arg(long)]
         dev: bool,
     },
@@ -115,6 +130,7 @@ enum ClusterCommand {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve { config, dev } => serve(config, dev),
+        Command::Reload { config, dev } => reload(&config, dev),
         Command::CheckConfig { file, dev } => {
             let config = Config::load(&file, secret_policy(dev))?;
             let clients = counted(config.clients.len(), "client");
@@ -149,17 +165,23 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
-    let policy = secret_policy(dev);
-    let mut config = match &config_file {
-        Some(file) => Config::load(file, policy)?,
-        None => dev::config()?,
-    };
-    let telemetry = telemetry::init(&node_identity(&config))?;
+/// The configuration in `file`, as `serve` (with `--dev` or not) reads it.
+fn load(file: &Path, dev: bool) -> anyhow::Result<Config> {
+    let mut config = Config::load(file, secret_policy(dev))?;
     if let (true, Some(cache)) = (dev, config.cache.as_mut()) {
         // Trying Ostium out against whatever Redis is at hand: warned, not refused.
         cache.tolerate_eviction = true;
     }
+    Ok(config)
+}
+
+fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
+    let config = match &config_file {
+        Some(file) => load(file, dev)?,
+        None => dev::config()?,
+    };
+    let telemetry = telemetry::init(&node_identity(&config))?;
+    let data_dir = config.server.data_dir.clone();
     let issuer = config.server.issuer.clone();
     let mut builder = Server::builder(config)?.with_request_spans(telemetry.exporting_traces());
     if let Some(meter) = telemetry.meter() {
@@ -169,13 +191,138 @@ fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     let server = builder.build()?;
+    let pid_file = pid_file::PidFile::create(&data_dir)?;
     if dev && config_file.is_none() {
         dev::print_banner(&issuer);
     }
-    let result = actix_web::rt::System::new().block_on(server.run(shutdown_signal()));
+    let result = actix_web::rt::System::new().block_on(async {
+        tokio::select! {
+            result = server.run(shutdown_signal()) => result,
+            never = reload_on_hangup(&server, config_file.as_deref(), dev) => match never {},
+        }
+    });
+    drop(pid_file);
     server.shutdown();
     telemetry.shutdown();
     result.context("server stopped with an error")
+}
+
+/// Re-reads `file` on every `SIGHUP` for as long as the node serves.
+async fn reload_on_hangup(
+    server: &Server,
+    file: Option<&Path>,
+    dev: bool,
+) -> std::convert::Infallible {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match (file, signal(SignalKind::hangup())) {
+        (Some(_), Ok(hangups)) => Some(hangups),
+        (Some(_), Err(e)) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP: configuration reload is off");
+            None
+        }
+        // `serve --dev` without a file: there is nothing to re-read.
+        (None, _) => None,
+    };
+    while let (Some(hangups), Some(file)) = (hangups.as_mut(), file) {
+        if hangups.recv().await.is_none() {
+            break;
+        }
+        reload_from(server, file, dev);
+    }
+    std::future::pending().await
+}
+
+/// Reloads `file` into the running `server`, or keeps what runs and says why.
+fn reload_from(server: &Server, file: &Path, dev: bool) {
+    let config = match load(file, dev) {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!(file = %file.display(), error = %format!("{e:#}"), "configuration not reloaded: the running configuration is kept");
+            return;
+        }
+    };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    match server.reload(&config) {
+        Ok(reloaded) => {
+            tracing::info!(
+                file = %file.display(),
+                configuration = %reloaded.fingerprint,
+                clients = config.clients.len(),
+                users = config.users.len(),
+                clients_removed = ?reloaded.clients_removed,
+                users_removed = ?reloaded.users_removed,
+                "configuration reloaded"
+            );
+            if !reloaded.needs_restart.is_empty() {
+                tracing::warn!(sections = ?reloaded.needs_restart, "changed settings take effect only after a restart");
+            }
+        }
+        Err(e) => {
+            tracing::error!(file = %file.display(), error = %format!("{:#}", anyhow::Error::from(e)), "configuration not reloaded: the running configuration is kept");
+        }
+    }
+}
+
+/// `ostium reload`: checks `file` as the node will, signals the node, and waits
+/// until the node reports the file's client configuration.
+fn reload(file: &Path, dev: bool) -> anyhow::Result<()> {
+    let config = load(file, dev)?;
+    let expected = config.fingerprint();
+    let data_dir = config.server.data_dir.clone();
+    let admin = node_admin(&config);
+    let builder = Server::builder(config)?;
+    for warning in builder.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    let pid = pid_file::signal_reload(&data_dir)?;
+    let Some((admin, node)) = admin else {
+        println!(
+            "asked node (process {pid}) to reload {}; its /readyz names the configuration              it serves: expected {expected}",
+            file.display()
+        );
+        return Ok(());
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let served = runtime.block_on(async {
+        let mut served = None;
+        for _ in 0..50 {
+            served = admin
+                .status()
+                .await
+                .ok()
+                .and_then(|status| status.nodes.get(&node)?.configuration.clone());
+            if served.as_deref() == Some(expected.as_str()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        served
+    });
+    if served.as_deref() != Some(expected.as_str()) {
+        bail!(
+            "node (process {pid}) still serves configuration {} instead of {expected}:              its log says why",
+            served.as_deref().unwrap_or("(unknown)")
+        );
+    }
+    println!("reloaded {}: configuration {expected}", file.display());
+    Ok(())
+}
+
+/// Who to ask whether a core (or a node without `[cluster]`) serves a
+/// configuration; an edge does not answer cluster requests.
+fn node_admin(config: &Config) -> Option<(ostium_server::cluster_admin::Admin, u64)> {
+    use ostium_server::config::NodeRole;
+    let node = match &config.cluster {
+        Some(cluster) if cluster.role == NodeRole::Edge => return None,
+        Some(cluster) => cluster.node_id,
+        None => 1,
+    };
+    let admin = ostium_server::cluster_admin::Admin::for_config(config).ok()?;
+    Some((admin, node))
 }
 
 /// The node id and role the telemetry resource names: a node without `[cluster]` is

@@ -9,7 +9,9 @@ use ostium_tokens::SigningAlgorithm;
 use serde::Deserialize;
 use url::{Host, ParseError, Url};
 
-#[derive(Debug, Clone)]
+use crate::client_address::TrustedProxies;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSettings {
     pub issuer: String,
     pub listen: SocketAddr,
@@ -22,6 +24,8 @@ pub struct ServerSettings {
     pub body_timeout: Duration,
     /// Connections one client address may hold open at once.
     pub max_connections_per_address: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
     /// Serve the public port over TLS with this certificate chain and key (PEM),
     /// reloaded when the files change.
     pub tls: Option<TlsFiles>,
@@ -51,6 +55,8 @@ pub(super) struct ServerSection {
     body_timeout: u64,
     #[serde(default = "default_max_connections_per_address")]
     max_connections_per_address: usize,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
     tls_cert_file: Option<PathBuf>,
     tls_key_file: Option<PathBuf>,
     management_listen: Option<String>,
@@ -99,6 +105,8 @@ pub(super) fn check(s: ServerSection) -> Result<ServerSettings, String> {
     if s.max_connections_per_address == 0 {
         return Err("[server] max_connections_per_address: must be at least 1".into());
     }
+    let trusted_proxies = TrustedProxies::parse(&s.trusted_proxies)
+        .map_err(|e| format!("[server] trusted_proxies: {e}"))?;
     // Whether the files load is checked where they are loaded (`crate::tls`), which
     // `check-config` runs too.
     let tls = match (s.tls_cert_file, s.tls_key_file) {
@@ -132,6 +140,7 @@ pub(super) fn check(s: ServerSection) -> Result<ServerSettings, String> {
         max_body_bytes: s.max_body_bytes,
         body_timeout: Duration::from_secs(s.body_timeout),
         max_connections_per_address: s.max_connections_per_address,
+        trusted_proxies,
         tls,
         management_listen,
     })

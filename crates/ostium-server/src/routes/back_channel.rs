@@ -50,8 +50,8 @@ impl FromRequest for FormBody {
 }
 
 /// Who sent `request`, once authenticated as `client`.
-pub(crate) fn requester(request: &HttpRequest, client: Arc<Client>) -> Requester {
-    Requester::new(client, request.peer_addr().map(|peer| peer.ip()))
+pub(crate) fn requester(request: &HttpRequest, shared: &Shared, client: Arc<Client>) -> Requester {
+    Requester::new(client, shared.trusted_proxies.client_address(request))
 }
 
 /// The app was built without the workers' shared state: a bug, never the client's.
@@ -94,15 +94,19 @@ pub(crate) fn authenticate_credentials(
     credentials: &ClientCredentials,
     shared: &Shared,
 ) -> Result<Arc<Client>, OAuthError> {
-    let client = shared.clients.get(&credentials.client_id).ok_or_else(|| {
-        // Not the id itself: a client that swapped its id and secret would have its
-        // secret written to the log. A digest still lets an operator match repeats.
-        tracing::info!(
-            client_id_sha256 = %short_digest(&credentials.client_id),
-            "token request from an unknown client"
-        );
-        OAuthError::invalid_client("client authentication failed")
-    })?;
+    let directory = shared.directory.load();
+    let client = directory
+        .clients
+        .get(&credentials.client_id)
+        .ok_or_else(|| {
+            // Not the id itself: a client that swapped its id and secret would have its
+            // secret written to the log. A digest still lets an operator match repeats.
+            tracing::info!(
+                client_id_sha256 = %short_digest(&credentials.client_id),
+                "token request from an unknown client"
+            );
+            OAuthError::invalid_client("client authentication failed")
+        })?;
     client.authenticate(credentials).inspect_err(|_| {
         tracing::info!(client_id = ?credentials.client_id, method = credentials.method.name(), "client authentication failed");
     })?;

@@ -2,8 +2,8 @@
 //! the JWKS (RFC 7517 §5).
 //!
 //! The documents list only what this server actually does, so a client library
-//! never picks an endpoint or method that would fail. They are rendered once at
-//! start and served as bytes.
+//! never picks an endpoint or method that would fail. They are rendered with each
+//! directory (at start and at every reload) and served as bytes.
 
 use actix_web::HttpResponse;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -61,11 +61,17 @@ fn json_document(body: Bytes) -> HttpResponse {
 }
 
 pub(crate) async fn openid_configuration(shared: web::Data<Shared>) -> HttpResponse {
-    json_document(shared.openid_configuration.clone())
+    json_document(shared.directory.load().openid_configuration.clone())
 }
 
 pub(crate) async fn authorization_server_metadata(shared: web::Data<Shared>) -> HttpResponse {
-    json_document(shared.authorization_server_metadata.clone())
+    json_document(
+        shared
+            .directory
+            .load()
+            .authorization_server_metadata
+            .clone(),
+    )
 }
 
 pub(crate) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {

@@ -24,7 +24,12 @@ pub(crate) async fn introspection(
 
 /// An API resource if the id names one, otherwise a client.
 fn caller(shared: &Shared, credentials: &ClientCredentials) -> Result<Caller, OAuthError> {
-    match shared.api_resources.get(&credentials.client_id) {
+    match shared
+        .directory
+        .load()
+        .api_resources
+        .get(&credentials.client_id)
+    {
         Some(secrets) => {
             if credentials.matches_any(secrets) {
                 Ok(Caller::Resource(credentials.client_id.clone()))

@@ -15,10 +15,12 @@ pub(crate) async fn healthz() -> HttpResponse {
 /// leader it has heard from within the election timeout, and whether it can write
 /// (refresh tokens, revocations, reference tokens) now; an edge whether the hot
 /// cache is vouched for (else its reads go to the cores). A node that cannot write
-/// stays ready: reads and stateless grants keep working.
+/// stays ready: reads and stateless grants keep working. Every node names the
+/// fingerprint of the client configuration it serves, which every node of a
+/// cluster should share.
 pub(crate) async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
     let kid = shared.keys.active().kid();
-    let body = match shared.grant_context.store.status().await {
+    let mut body = match shared.grant_context.store.status().await {
         NodeStatus::Core { leader, writable } => serde_json::json!({
             "status": "ready",
             "role": "core",
@@ -37,6 +39,7 @@ pub(crate) async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
             "signing_key": kid,
         }),
     };
+    body["configuration"] = shared.directory.load().fingerprint.clone().into();
     HttpResponse::Ok().json(body)
 }
 

@@ -19,6 +19,8 @@ pub(crate) async fn revocation(
 ) -> Result<HttpResponse, Refusal> {
     let client = authenticate(&request, &form, &shared)?;
     let query = TokenQuery::parse(&form)?;
-    grants.revoke(requester(&request, client), query).await?;
+    grants
+        .revoke(requester(&request, &shared, client), query)
+        .await?;
     Ok(no_store(HttpResponse::Ok()).finish())
 }

@@ -35,7 +35,7 @@ async fn issue(
     grants: &GrantSupervisor,
 ) -> Result<TokenResponse, OAuthError> {
     let client = authenticate(request, form, shared)?;
-    grants.issue(requester(request, client), form).await
+    grants.issue(requester(request, shared, client), form).await
 }
 
 fn refuse(grants: &GrantSupervisor, form: Option<&Form>, refused: &OAuthError) -> HttpResponse {

@@ -46,7 +46,7 @@ pub use self::writer::CacheWriter;
 pub use self::writes::{CacheWrite, CacheWrites};
 
 /// How the hot cache is set up (`[cache]` in the configuration file).
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CacheConfig {
     /// `redis://…` or `rediss://…`.
     pub redis_url: String,

@@ -208,21 +208,27 @@ impl HotCache {
         self.send(pipe, count).await
     }
 
-    /// Makes sure that, once this returns, no edge takes the absence of `denial`
-    /// from the cache for an answer: either the denial is written, or this waits
-    /// until every watermark written before the failure has lapsed (the leader
-    /// renews none while the denial may be missing). Revocation calls end here.
-    pub async fn publish_denial(&self, denial: Denial, until: u64) {
-        let write = CacheWrite::Deny { denial, until };
+    /// Makes sure that, once this returns, no edge takes the absence of any of
+    /// `denials` (each with the time it may lapse) from the cache for an answer:
+    /// either they are written, or this waits until every watermark written before
+    /// the failure has lapsed (the leader renews none while a denial may be
+    /// missing). Revocation calls end here. One pipeline and at most one wait
+    /// however many denials: revoking a user's thousand families with Redis down
+    /// takes one watermark's time, not a thousand.
+    pub async fn publish_denials(&self, denials: Vec<(Denial, u64)>) {
+        if denials.is_empty() {
+            return;
+        }
+        let writes: Vec<CacheWrite> = denials
+            .into_iter()
+            .map(|(denial, until)| CacheWrite::Deny { denial, until })
+            .collect();
         let span = tracing::info_span!(
             "redis publish denial",
             otel.kind = "client",
             db.system.name = "redis",
         );
-        let written = self
-            .write(std::slice::from_ref(&write))
-            .instrument(span)
-            .await;
+        let written = self.write(&writes).instrument(span).await;
         if let Err(error) = written {
             let wait = self.inner.watermark_ttl + self.inner.command_timeout;
             tracing::warn!(%error, ?wait, "could not write a revocation to Redis; waiting until edges stop trusting it");

@@ -220,11 +220,9 @@ async fn revoke(node: &StateNode, revocation: Revocation) -> ClusterReply<usize>
         }
         Err(other) => return ClusterReply::Failed(Causes(&other).to_string()),
     };
-    for (family, until) in &families {
-        node.publish_denial(Denial::Family(family.clone()), *until)
-            .await;
-    }
-    ClusterReply::Done(families.len())
+    let count = families.len();
+    node.publish_denials(Denial::of_families(families)).await;
+    ClusterReply::Done(count)
 }
 
 fn membership(result: Result<(), MembershipError>) -> Vec<u8> {

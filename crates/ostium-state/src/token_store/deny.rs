@@ -29,7 +29,7 @@ impl<'a> DenyStorage<'a> {
             other => return Err(StateError::unexpected("revoke_token", other)),
         }
         self.store
-            .publish_denial(Denial::Token(token_id.to_owned()), expires_at)
+            .publish_denials(vec![(Denial::Token(token_id.to_owned()), expires_at)])
             .await;
         Ok(())
     }

@@ -145,6 +145,14 @@ impl TokenStore {
     }
 
     /// What a core node's dashboards show; `None` on other nodes.
+    /// Reports the fingerprint of the client configuration the server serves, for
+    /// `cluster status` (only cores answer it).
+    pub fn report_configuration(&self, fingerprint: &str) {
+        if let Backend::Core(core) = &*self.backend {
+            core.node().report_configuration(fingerprint.to_owned());
+        }
+    }
+
     pub fn core_view(&self) -> Option<CoreView> {
         match &*self.backend {
             Backend::Core(core) => {
@@ -215,10 +223,10 @@ impl TokenStore {
 
     /// Called once a revocation is committed, before it is answered: makes it
     /// visible to every node that reads through the hot cache.
-    async fn publish_denial(&self, denial: Denial, until: u64) {
+    async fn publish_denials(&self, denials: Vec<(Denial, u64)>) {
         match &*self.backend {
-            Backend::Core(core) => core.publish_denial(denial, until).await,
-            Backend::Edge(edge) => edge.publish_denial(denial, until).await,
+            Backend::Core(core) => core.publish_denials(denials).await,
+            Backend::Edge(edge) => edge.publish_denials(denials).await,
             Backend::Memory(_) => {}
         }
     }

@@ -66,7 +66,7 @@ impl<'a> ReferenceStorage<'a> {
             other => return Err(StateError::unexpected("revoke_reference_token", other)),
         }
         self.store
-            .publish_denial(Denial::Reference(token.digest), token.expires_at)
+            .publish_denials(vec![(Denial::Reference(token.digest), token.expires_at)])
             .await;
         Ok(())
     }

@@ -135,10 +135,10 @@ impl<'a> RefreshStorage<'a> {
             other => return Err(StateError::unexpected("revoke_refresh_family", other)),
         }
         self.store
-            .publish_denial(
+            .publish_denials(vec![(
                 Denial::Family(token.family.clone()),
                 token.absolute_expires_at,
-            )
+            )])
             .await;
         Ok(())
     }
@@ -171,12 +171,11 @@ impl<'a> RefreshStorage<'a> {
             StateResponse::FamiliesRevoked { families } => families,
             other => return Err(StateError::unexpected(name, other)),
         };
-        for (family, until) in &families {
-            self.store
-                .publish_denial(Denial::Family(family.clone()), *until)
-                .await;
-        }
-        Ok(families.len())
+        let count = families.len();
+        self.store
+            .publish_denials(Denial::of_families(families))
+            .await;
+        Ok(count)
     }
 
     /// The token with this digest as this node knows it now, possibly stale: only
