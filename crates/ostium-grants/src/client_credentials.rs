@@ -30,7 +30,7 @@ impl TokenGrant for ClientCredentialsGrant {
         request: Self::Request,
     ) -> Result<TokenResponse, OAuthError> {
         let client = &*requester.client;
-        let granted = request.validate(client, &context.catalog.load())?;
+        let granted = request.validate(client, &requester.catalog)?;
         let scope = granted.scope_string();
         let access_token = context
             .mint(

@@ -1,10 +1,10 @@
-//! What every grant is given: the rules' inputs, the replicated token state, the
-//! means to mint, and the clock. Narrow on purpose: a grant never sees the server.
+//! What every grant is given: the replicated token state, the means to mint, the
+//! users and the clock (the rules' inputs, client and catalog, come with each
+//! request's `Requester`). Narrow on purpose: a grant never sees the server.
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-use ostium_protocol::{AccessTokenType, Client, OAuthError, ResourceCatalog};
+use ostium_protocol::{AccessTokenType, Client, OAuthError};
 use ostium_state::token_store::NewReferenceToken;
 use ostium_state::{FamilyId, StateError, TokenDigest, TokenStore};
 use ostium_tokens::handle::{RefreshHandles, new_handle};
@@ -17,8 +17,6 @@ use crate::users::UserStore;
 
 /// Shared dependencies of the grants.
 pub struct GrantContext {
-    /// The scopes and resources; a configuration reload swaps them.
-    pub catalog: ArcSwap<ResourceCatalog>,
     /// Self-contained (JWT) access tokens: minted, and read back for revocation and
     /// introspection.
     pub access_tokens: JwtAccessTokens,

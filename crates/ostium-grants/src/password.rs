@@ -42,7 +42,7 @@ impl TokenGrant for PasswordGrant {
         request: Self::Request,
     ) -> Result<TokenResponse, OAuthError> {
         let client = &*requester.client;
-        let granted = request.validate(client, &context.catalog.load())?;
+        let granted = request.validate(client, &requester.catalog)?;
         let wrong = || OAuthError::invalid_grant("invalid username or password");
         let (username, address) = (request.username.clone(), requester.address);
         let cache = context.store.hot_cache();

@@ -117,13 +117,17 @@ impl TokenGrant for RefreshTokenGrant {
         let presented = TokenDigest::of_handle(&request.refresh_token);
         let at = context.clock.now();
         let refresh = context.store.refresh();
-        // Refuse a bad scope, or a user who is gone, before the token is spent: a
-        // user store that cannot answer must not leave the client with a spent token
-        // and no successor. What this node does not know yet (a token issued a
-        // moment ago elsewhere) is asked of the cluster.
+        // Refuse a bad scope, or a user who is gone, before the token is spent, so
+        // that a user store that cannot answer leaves the token unspent. A token this
+        // node does not know yet (its successor was committed a moment ago at the
+        // leader, as happens to a client rotating back to back through a follower) is
+        // spent first and checked after: if the store cannot answer then, the client
+        // is told to retry, and a retry within the grace period gets the same
+        // successor. Without a grace period a retry would be reuse, so the node asks
+        // the cluster for the token first (one more round trip to the leader).
         let known = match refresh.peek(presented, at).await {
             Some(record) => Some(record),
-            None => {
+            None if client.refresh_tokens.grace_period == 0 => {
                 context
                     .store
                     .lookup(presented, at)
@@ -131,6 +135,7 @@ impl TokenGrant for RefreshTokenGrant {
                     .map_err(state_failed)?
                     .refresh
             }
+            None => None,
         };
         if let Some(record) = &known {
             request.validate(client, &record.client_id, &record.scope)?;
@@ -161,9 +166,12 @@ impl TokenGrant for RefreshTokenGrant {
             }
             Redeemed::Invalid => return Err(invalid()),
         };
+        if known.is_none() && !user_is_active(context, &record).await? {
+            return Err(invalid());
+        }
         let scopes = request.validate(client, &record.client_id, &record.scope)?;
         let scope = scopes.join(" ");
-        let audiences = context.catalog.load().audiences(&scopes);
+        let audiences = requester.catalog.audiences(&scopes);
         let lifetime = within_family(client.access_token_lifetime, record.absolute_expires_at, at);
         let access_token = context
             .mint(

@@ -3,8 +3,6 @@
 
 use std::sync::{Arc, OnceLock};
 
-use arc_swap::ArcSwap;
-
 use ostium_protocol::scope::ApiResource;
 use ostium_protocol::{AllowedGrantTypes, Client, Form, ResourceCatalog, TokenResponse};
 use ostium_state::TokenStore;
@@ -62,9 +60,9 @@ impl UserStore for TestUsers {
     }
 }
 
-/// API scopes `orders.read` and `orders.write` of the API `urn:orders`, the identity
-/// scope `openid`, an ES256 key, the state in memory, and the clock at [`T0`].
-pub(crate) fn fixture() -> Fixture {
+/// API scopes `orders.read` and `orders.write` of the API `urn:orders`, and the
+/// identity scope `openid`: what [`from`] gives a requester.
+pub(crate) fn catalog() -> ResourceCatalog {
     let mut catalog = ResourceCatalog::new();
     catalog.add_identity_resource("openid");
     catalog.add_api_scope("orders.read");
@@ -73,11 +71,15 @@ pub(crate) fn fixture() -> Fixture {
         name: "urn:orders".into(),
         scopes: vec!["orders.read".into(), "orders.write".into()],
     });
+    catalog
+}
+
+/// An ES256 key, the state in memory, and the clock at [`T0`].
+pub(crate) fn fixture() -> Fixture {
     let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).unwrap();
     let clock = Arc::new(ManualClock::at(T0));
     let users = Arc::new(TestUsers::default());
     let context = Arc::new(GrantContext {
-        catalog: ArcSwap::from_pointee(catalog),
         access_tokens: JwtAccessTokens::new(ISSUER, Arc::new(KeyRing::new(key, vec![]))),
         store: TokenStore::in_memory(),
         refresh_handles: RefreshHandles::new(&[7; 32]),
@@ -114,7 +116,7 @@ pub(crate) fn offline(mut client: Client) -> Client {
 
 /// `client`, sending from no particular address.
 pub(crate) fn from(client: &Client) -> Requester {
-    Requester::new(Arc::new(client.clone()), None)
+    Requester::new(Arc::new(client.clone()), Arc::new(catalog()), None)
 }
 
 pub(crate) fn form(body: &str) -> Form {

@@ -15,6 +15,7 @@ use ostium_state::ClusterSecret;
 pub use ostium_state::network::cluster::Revocation;
 use ostium_state::network::cluster::{AddLearner, ClusterCallError};
 use ostium_state::network::{ClusterClient, ClusterReply, ClusterSecretError};
+use ostium_state::node::NodeMetrics;
 use ostium_state::typ::NodeId;
 
 use crate::cluster_status::{Answer, ClusterStatus};
@@ -145,6 +146,15 @@ impl Admin {
             return Err(AdminError::NoneAnswered(reasons.join("; ")));
         }
         Ok(status)
+    }
+
+    /// Node `id`'s own view, if the file names it and it answers in time.
+    pub async fn view_of(&self, id: NodeId) -> Option<NodeMetrics> {
+        let (_, addr) = self.targets.iter().find(|(target, _)| *target == id)?;
+        match self.status_client.status(addr).await {
+            Ok(ClusterReply::Done(view)) => Some(view),
+            _ => None,
+        }
     }
 
     async fn ask(&self, targets: Vec<(NodeId, String)>) -> BTreeMap<NodeId, Answer> {

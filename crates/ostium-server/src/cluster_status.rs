@@ -95,8 +95,11 @@ impl ClusterStatus {
             .map(|(id, answer)| {
                 let voter = voters.as_ref().map(|voters| voters.contains(id));
                 let mut view = NodeView::new(answer, voter, committed);
-                view.configuration_agrees =
-                    view.reachable.then(|| view.configuration == configuration);
+                // A node that reports none (an older release) is not flagged.
+                view.configuration_agrees = view
+                    .configuration
+                    .as_ref()
+                    .map(|own| Some(own) == configuration.as_ref());
                 (*id, view)
             })
             .collect();

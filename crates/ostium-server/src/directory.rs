@@ -34,9 +34,10 @@ pub(crate) struct Directory {
 }
 
 impl Directory {
-    pub fn new(config: &Config, grants: &GrantRegistry) -> Self {
+    /// The directory of `config`, whose discovery documents name `issuer`.
+    pub fn new(config: &Config, issuer: &str, grants: &GrantRegistry) -> Self {
         let (openid_configuration, authorization_server_metadata) =
-            routes::metadata_documents(&config.server.issuer, &config.catalog, grants);
+            routes::metadata_documents(issuer, &config.catalog, grants);
         Self {
             clients: config
                 .clients
@@ -102,22 +103,27 @@ fn fingerprint(config: &Config) -> String {
         }
         canonical.push('\n');
     }
-    let _ = writeln!(canonical, "catalog {:?}", config.catalog);
+    // Both sets are sorted already; `all_scopes` lists identity resources first.
+    let catalog = &config.catalog;
+    let (identity, api): (Vec<&str>, Vec<&str>) = catalog
+        .all_scopes()
+        .partition(|scope| catalog.is_identity_resource(scope));
+    let _ = writeln!(canonical, "identity {identity:?}\napi {api:?}");
     let mut resources: Vec<_> = config.api_resources.iter().collect();
     resources.sort_by(|a, b| a.name.cmp(&b.name));
     for resource in resources {
-        let _ = write!(
-            canonical,
-            "resource {} {:?}",
-            resource.name, resource.scopes
-        );
+        let mut scopes = resource.scopes.clone();
+        scopes.sort_unstable();
+        let _ = write!(canonical, "resource {} {scopes:?}", resource.name);
         for secret in &resource.api_secrets {
             let _ = write!(canonical, " {secret}");
         }
         canonical.push('\n');
     }
     let mut users: Vec<_> = config.users.iter().collect();
-    users.sort_by(|a, b| a.user.subject.cmp(&b.user.subject));
+    users.sort_by(|a, b| {
+        (&a.user.subject, &a.user.username).cmp(&(&b.user.subject, &b.user.username))
+    });
     for user in users {
         let _ = writeln!(canonical, "user {:?} {:?}", user.user, user.claims);
     }
@@ -157,7 +163,7 @@ allowed_scopes = ["orders.read"]
 
     fn directory(text: &str) -> Directory {
         let config = Config::parse(text, "test.toml", SecretPolicy::DigestsOnly).unwrap();
-        Directory::new(&config, &GrantRegistry::new())
+        Directory::new(&config, "https://id.example.com", &GrantRegistry::new())
     }
 
     #[test]
@@ -176,6 +182,23 @@ allowed_scopes = ["orders.read"]
             "name = \"orders.read\"\n[[api_scopes]]\nname = \"orders.write\"",
         );
         assert_ne!(directory(&scope).fingerprint, base, "a scope was added");
+
+        let scopes = "[[api_scopes]]\nname = \"orders.write\"\n";
+        let a =
+            "[[api_resources]]\nname = \"urn:a\"\nscopes = [\"orders.read\", \"orders.write\"]\n";
+        let b = "[[api_resources]]\nname = \"urn:b\"\nscopes = [\"orders.read\"]\n";
+        let a_swapped = a.replace(
+            "\"orders.read\", \"orders.write\"",
+            "\"orders.write\", \"orders.read\"",
+        );
+        let (head, rest) = FILE.split_once("[[clients]]").unwrap();
+        let with =
+            |resources: &str| directory(&format!("{head}{scopes}{resources}[[clients]]{rest}"));
+        assert_eq!(
+            with(&format!("{a}{b}")).fingerprint,
+            with(&format!("{b}{a_swapped}")).fingerprint,
+            "resources and their scopes in another order"
+        );
     }
 
     #[test]

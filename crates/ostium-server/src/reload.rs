@@ -20,7 +20,7 @@ use ostium_grants::{Argon2PasswordValidator, ConfiguredUsers, GrantContext, User
 
 use crate::config::Config;
 use crate::directory::Directory;
-use crate::state::Shared;
+use crate::state::{Shared, prepare_metrics};
 
 /// What a reload changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +61,10 @@ pub(crate) fn reload(
         .replace_users(&users)
         .map_err(ReloadError::Users)?;
     stores.users.replace(&users);
-    let directory = Directory::new(next, &shared.grants);
+    // The issuer is the running one: tokens carry it until a restart.
+    let directory = Directory::new(next, &shared.issuer, &shared.grants);
     let context = &shared.grant_context;
-    context.catalog.store(directory.catalog.clone());
+    prepare_metrics(&context.metrics, &shared.grants, &next.clients);
     context.store.report_configuration(&directory.fingerprint);
     let previous = shared.directory.swap(Arc::new(directory));
     let current = shared.directory.load();

@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use ostium_grants::{
     GrantContext, GrantMetrics, GrantRegistry, LoginGuard, SystemClock, UserStore,
 };
+use ostium_protocol::Client;
 use ostium_state::TokenStore;
 use ostium_tokens::handle::RefreshHandles;
 use ostium_tokens::{JwtAccessTokens, KeyRing};
@@ -50,24 +51,15 @@ impl Shared {
         let mut metrics = Registry::default();
         let grant_metrics = GrantMetrics::default();
         grant_metrics.register(&mut metrics);
-        let grant_types: Vec<&str> = grants.grant_types().map(|g| g.name()).collect();
-        let allowed = config.clients.iter().flat_map(|client| {
-            grants
-                .grant_types()
-                .filter(|grant| client.allows(grant))
-                .map(|grant| (grant.name(), client.client_id.as_str()))
-        });
-        let actors: Vec<&str> = grant_types.iter().copied().chain(["revocation"]).collect();
-        grant_metrics.prepare(&grant_types, allowed, &actors);
+        prepare_metrics(&grant_metrics, &grants, &config.clients);
         let http_metrics = HttpMetrics::new(&mut metrics);
         if let Some(cache) = store.hot_cache() {
             metrics.register_collector(Box::new(CacheMetrics(cache.clone())));
         }
         metrics.register_collector(Box::new(RaftMetrics(store.clone())));
-        let directory = Directory::new(config, &grants);
+        let directory = Directory::new(config, &config.server.issuer, &grants);
         store.report_configuration(&directory.fingerprint);
         let grant_context = Arc::new(GrantContext {
-            catalog: ArcSwap::new(directory.catalog.clone()),
             access_tokens: JwtAccessTokens::new(&config.server.issuer, keys.clone()),
             store,
             refresh_handles: RefreshHandles::from_cluster_secret(secret),
@@ -89,4 +81,19 @@ impl Shared {
             trusted_proxies: config.server.trusted_proxies.clone(),
         }
     }
+}
+
+/// Creates the grant series of `clients` (and of every grant and actor) at zero, so
+/// that dashboards show them before their first token: at start, and for the
+/// clients a reload brings.
+pub(crate) fn prepare_metrics(metrics: &GrantMetrics, grants: &GrantRegistry, clients: &[Client]) {
+    let grant_types: Vec<&str> = grants.grant_types().map(|g| g.name()).collect();
+    let allowed = clients.iter().flat_map(|client| {
+        grants
+            .grant_types()
+            .filter(|grant| client.allows(grant))
+            .map(|grant| (grant.name(), client.client_id.as_str()))
+    });
+    let actors: Vec<&str> = grant_types.iter().copied().chain(["revocation"]).collect();
+    metrics.prepare(&grant_types, allowed, &actors);
 }

@@ -191,43 +191,43 @@ fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     let server = builder.build()?;
-    let pid_file = pid_file::PidFile::create(&data_dir)?;
     if dev && config_file.is_none() {
         dev::print_banner(&issuer);
     }
     let result = actix_web::rt::System::new().block_on(async {
+        // Listening for SIGHUP before the pid file names this process: `ostium
+        // reload` must never find a node that a SIGHUP would terminate.
+        let hangups = hangups()?;
+        let _pid_file = pid_file::PidFile::create(&data_dir)?;
         tokio::select! {
-            result = server.run(shutdown_signal()) => result,
-            never = reload_on_hangup(&server, config_file.as_deref(), dev) => match never {},
+            result = server.run(shutdown_signal()) => result.context("server stopped with an error"),
+            never = reload_on_hangup(&server, hangups, config_file.as_deref(), dev) => match never {},
         }
     });
-    drop(pid_file);
     server.shutdown();
     telemetry.shutdown();
-    result.context("server stopped with an error")
+    result
 }
 
-/// Re-reads `file` on every `SIGHUP` for as long as the node serves.
+/// `SIGHUP`, listened for.
+fn hangups() -> anyhow::Result<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::hangup()).context("cannot listen for SIGHUP")
+}
+
+/// Re-reads `file` on every `SIGHUP` for as long as the node serves; without a
+/// file (`serve --dev`), says there is nothing to re-read.
 async fn reload_on_hangup(
     server: &Server,
+    mut hangups: tokio::signal::unix::Signal,
     file: Option<&Path>,
     dev: bool,
 ) -> std::convert::Infallible {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangups = match (file, signal(SignalKind::hangup())) {
-        (Some(_), Ok(hangups)) => Some(hangups),
-        (Some(_), Err(e)) => {
-            tracing::error!(error = %e, "cannot listen for SIGHUP: configuration reload is off");
-            None
+    while hangups.recv().await.is_some() {
+        match file {
+            Some(file) => reload_from(server, file, dev),
+            None => tracing::warn!("SIGHUP: serve --dev without --config has no file to re-read"),
         }
-        // `serve --dev` without a file: there is nothing to re-read.
-        (None, _) => None,
-    };
-    while let (Some(hangups), Some(file)) = (hangups.as_mut(), file) {
-        if hangups.recv().await.is_none() {
-            break;
-        }
-        reload_from(server, file, dev);
     }
     std::future::pending().await
 }
@@ -271,7 +271,7 @@ fn reload(file: &Path, dev: bool) -> anyhow::Result<()> {
     let config = load(file, dev)?;
     let expected = config.fingerprint();
     let data_dir = config.server.data_dir.clone();
-    let admin = node_admin(&config);
+    let admin = node_admin(&config)?;
     let builder = Server::builder(config)?;
     for warning in builder.warnings() {
         eprintln!("warning: {warning}");
@@ -279,7 +279,8 @@ fn reload(file: &Path, dev: bool) -> anyhow::Result<()> {
     let pid = pid_file::signal_reload(&data_dir)?;
     let Some((admin, node)) = admin else {
         println!(
-            "asked node (process {pid}) to reload {}; its /readyz names the configuration              it serves: expected {expected}",
+            "asked the edge node (process {pid}) to reload {}; its /readyz names the \
+             configuration it serves: expected {expected}",
             file.display()
         );
         return Ok(());
@@ -288,41 +289,48 @@ fn reload(file: &Path, dev: bool) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let served = runtime.block_on(async {
-        let mut served = None;
-        for _ in 0..50 {
-            served = admin
-                .status()
+        let deadline = tokio::time::Instant::now() + RELOAD_WAIT;
+        loop {
+            let served = admin
+                .view_of(node)
                 .await
-                .ok()
-                .and_then(|status| status.nodes.get(&node)?.configuration.clone());
-            if served.as_deref() == Some(expected.as_str()) {
-                break;
+                .and_then(|view| view.configuration);
+            if served.as_deref() == Some(expected.as_str())
+                || tokio::time::Instant::now() >= deadline
+            {
+                return served;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        served
     });
     if served.as_deref() != Some(expected.as_str()) {
         bail!(
-            "node (process {pid}) still serves configuration {} instead of {expected}:              its log says why",
-            served.as_deref().unwrap_or("(unknown)")
+            "node {node} (process {pid}) still serves configuration {} instead of \
+             {expected}: its log says why",
+            served.as_deref().unwrap_or("(it did not answer)")
         );
     }
     println!("reloaded {}: configuration {expected}", file.display());
     Ok(())
 }
 
+/// How long `ostium reload` waits for the node to serve the new configuration: a
+/// reload takes milliseconds, unless a user's password hash is refused.
+const RELOAD_WAIT: Duration = Duration::from_secs(10);
+
 /// Who to ask whether a core (or a node without `[cluster]`) serves a
-/// configuration; an edge does not answer cluster requests.
-fn node_admin(config: &Config) -> Option<(ostium_server::cluster_admin::Admin, u64)> {
+/// configuration: `None` for an edge, which does not answer cluster requests.
+fn node_admin(
+    config: &Config,
+) -> anyhow::Result<Option<(ostium_server::cluster_admin::Admin, u64)>> {
     use ostium_server::config::NodeRole;
     let node = match &config.cluster {
-        Some(cluster) if cluster.role == NodeRole::Edge => return None,
+        Some(cluster) if cluster.role == NodeRole::Edge => return Ok(None),
         Some(cluster) => cluster.node_id,
         None => 1,
     };
-    let admin = ostium_server::cluster_admin::Admin::for_config(config).ok()?;
-    Some((admin, node))
+    let admin = ostium_server::cluster_admin::Admin::for_config(config)?;
+    Ok(Some((admin, node)))
 }
 
 /// The node id and role the telemetry resource names: a node without `[cluster]` is

@@ -1,7 +1,8 @@
 //! `ostium.pid` in a node's data directory: how `ostium reload` finds the node to
-//! signal. Written once the node is built, removed when it stops. A file left by a
-//! node killed outright may name a process that has since taken its number, so the
-//! process is signalled only if it is an `ostium` (Linux's `/proc` says).
+//! signal. Written once the node listens for `SIGHUP`, removed when it stops. It
+//! holds the process id and the process's start time (Linux's `/proc/PID/stat`):
+//! a file left by a node killed outright may name a process id that has since been
+//! given to another process, which has another start time and is never signalled.
 
 use std::path::{Path, PathBuf};
 
@@ -14,10 +15,12 @@ pub struct PidFile(PathBuf);
 impl PidFile {
     pub fn create(data_dir: &Path) -> anyhow::Result<Self> {
         let path = path(data_dir);
+        let pid = std::process::id();
+        let started = start_time(pid).context("cannot read this process's start time")?;
         // An edge keeps nothing else there, so it may not exist yet.
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create {}", data_dir.display()))?;
-        std::fs::write(&path, format!("{}\n", std::process::id()))
+        std::fs::write(&path, format!("{pid} {started}\n"))
             .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(Self(path))
     }
@@ -42,17 +45,22 @@ pub fn signal_reload(data_dir: &Path) -> anyhow::Result<u32> {
             path.display()
         )
     })?;
-    let pid: u32 = text
-        .trim()
-        .parse()
-        .with_context(|| format!("{} does not hold a process id", path.display()))?;
-    let Some(process) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
-        bail!("{} does not hold a process id", path.display());
+    let malformed = || {
+        format!(
+            "{} does not hold a process id and start time",
+            path.display()
+        )
     };
-    if !is_ostium(pid) {
+    let (pid, started) = text.trim().split_once(' ').with_context(malformed)?;
+    let pid: u32 = pid.parse().with_context(malformed)?;
+    let process = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .with_context(malformed)?;
+    if start_time(pid).ok().as_deref() != Some(started) {
         bail!(
-            "process {pid} named by {} is not an ostium node (the node may have stopped \
-             without removing it)",
+            "the node named by {} (process {pid}) is not running: it stopped without \
+             removing the file",
             path.display()
         );
     }
@@ -60,13 +68,16 @@ pub fn signal_reload(data_dir: &Path) -> anyhow::Result<u32> {
     Ok(pid)
 }
 
-/// Whether process `pid` runs a program named `ostium…`.
-fn is_ostium(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-        let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
-        let name = program.rsplit(|b| *b == b'/').next().unwrap_or_default();
-        name.starts_with(b"ostium")
-    })
+/// When process `pid` started, in clock ticks since boot: field 22 of
+/// `/proc/PID/stat`, read after the command name, which may hold spaces.
+fn start_time(pid: u32) -> anyhow::Result<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let (_, after_name) = stat.rsplit_once(')').context("no command name")?;
+    after_name
+        .split_whitespace()
+        .nth(19)
+        .map(str::to_owned)
+        .context("no start time")
 }
 
 #[cfg(test)]
@@ -74,22 +85,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_running_ostium_is_signalled() {
+    fn only_the_process_that_wrote_the_file_is_signalled() {
         let dir = std::env::temp_dir().join(format!("ostium-pid-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let missing = signal_reload(&dir).unwrap_err().to_string();
         assert!(missing.contains("no running node"), "{missing}");
-        // This test runs as `ostium-<hash>`, an ostium by name; the test runner
-        // that started it is not.
+        // The test runner that started this test, with a start time it does not
+        // have: a process id given to another process since.
         let runner = std::os::unix::process::parent_id();
-        std::fs::write(path(&dir), format!("{runner}\n")).unwrap();
+        let wrong = start_time(runner).unwrap() + "1";
+        std::fs::write(path(&dir), format!("{runner} {wrong}\n")).unwrap();
         let other = signal_reload(&dir).unwrap_err().to_string();
-        assert!(other.contains("not an ostium node"), "{other}");
+        assert!(other.contains("is not running"), "{other}");
         std::fs::write(path(&dir), "banana").unwrap();
         assert!(signal_reload(&dir).is_err());
         {
             let _file = PidFile::create(&dir).unwrap();
-            assert!(path(&dir).exists());
+            let written = std::fs::read_to_string(path(&dir)).unwrap();
+            let own = format!(
+                "{} {}\n",
+                std::process::id(),
+                start_time(std::process::id()).unwrap()
+            );
+            assert_eq!(written, own);
         }
         assert!(!path(&dir).exists(), "removed when the node stops");
         std::fs::remove_dir_all(&dir).unwrap();

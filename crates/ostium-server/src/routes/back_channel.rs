@@ -18,6 +18,7 @@ use ostium_grants::Requester;
 use ostium_protocol::{Causes, Client, ClientCredentials, ErrorCode, Form, OAuthError};
 use serde::Serialize;
 
+use crate::directory::Directory;
 use crate::state::Shared;
 
 /// A form-encoded request body (RFC 6749 §3.2), read up to `[server] max_body_bytes`
@@ -49,11 +50,6 @@ impl FromRequest for FormBody {
     }
 }
 
-/// Who sent `request`, once authenticated as `client`.
-pub(crate) fn requester(request: &HttpRequest, shared: &Shared, client: Arc<Client>) -> Requester {
-    Requester::new(client, shared.trusted_proxies.client_address(request))
-}
-
 /// The app was built without the workers' shared state: a bug, never the client's.
 #[derive(Debug, thiserror::Error)]
 #[error("the workers' shared state is not registered with the app")]
@@ -81,20 +77,31 @@ pub(crate) fn credentials(
     ClientCredentials::from_request(authorization, form)
 }
 
-/// The configured client the request's credentials prove it is.
+/// Who sent `request`: the configured client its credentials prove it is, with the
+/// scopes and resources of the same directory (a reload between the two cannot
+/// pair a client with another configuration's catalog), and its address.
 pub(crate) fn authenticate(
     request: &HttpRequest,
     form: &Form,
     shared: &Shared,
-) -> Result<Arc<Client>, OAuthError> {
-    authenticate_credentials(&credentials(request, form)?, shared)
+) -> Result<Requester, OAuthError> {
+    let directory = shared.directory.load();
+    let client = authenticate_in(&directory, &credentials(request, form)?)?;
+    let address = shared.trusted_proxies.client_address(request);
+    Ok(Requester::new(client, directory.catalog.clone(), address))
 }
 
 pub(crate) fn authenticate_credentials(
     credentials: &ClientCredentials,
     shared: &Shared,
 ) -> Result<Arc<Client>, OAuthError> {
-    let directory = shared.directory.load();
+    authenticate_in(&shared.directory.load(), credentials)
+}
+
+fn authenticate_in(
+    directory: &Directory,
+    credentials: &ClientCredentials,
+) -> Result<Arc<Client>, OAuthError> {
     let client = directory
         .clients
         .get(&credentials.client_id)

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use ostium_grants::GrantSupervisor;
 use ostium_protocol::token_management::TokenQuery;
 
-use super::back_channel::{FormBody, Refusal, authenticate, no_store, requester};
+use super::back_channel::{FormBody, Refusal, authenticate, no_store};
 use crate::state::Shared;
 
 pub(crate) async fn revocation(
@@ -17,10 +17,8 @@ pub(crate) async fn revocation(
     shared: web::Data<Shared>,
     grants: web::Data<GrantSupervisor>,
 ) -> Result<HttpResponse, Refusal> {
-    let client = authenticate(&request, &form, &shared)?;
+    let requester = authenticate(&request, &form, &shared)?;
     let query = TokenQuery::parse(&form)?;
-    grants
-        .revoke(requester(&request, &shared, client), query)
-        .await?;
+    grants.revoke(requester, query).await?;
     Ok(no_store(HttpResponse::Ok()).finish())
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use ostium_grants::GrantSupervisor;
 use ostium_protocol::{Form, OAuthError, TokenResponse};
 
-use super::back_channel::{FormBody, Refusal, authenticate, error_response, json, requester};
+use super::back_channel::{FormBody, Refusal, authenticate, error_response, json};
 use crate::state::Shared;
 
 pub(crate) async fn token(
@@ -34,8 +34,9 @@ async fn issue(
     shared: &Shared,
     grants: &GrantSupervisor,
 ) -> Result<TokenResponse, OAuthError> {
-    let client = authenticate(request, form, shared)?;
-    grants.issue(requester(request, shared, client), form).await
+    grants
+        .issue(authenticate(request, form, shared)?, form)
+        .await
 }
 
 fn refuse(grants: &GrantSupervisor, form: Option<&Form>, refused: &OAuthError) -> HttpResponse {

@@ -144,7 +144,6 @@ impl TokenStore {
         }
     }
 
-    /// What a core node's dashboards show; `None` on other nodes.
     /// Reports the fingerprint of the client configuration the server serves, for
     /// `cluster status` (only cores answer it).
     pub fn report_configuration(&self, fingerprint: &str) {
@@ -153,6 +152,7 @@ impl TokenStore {
         }
     }
 
+    /// What a core node's dashboards show; `None` on other nodes.
     pub fn core_view(&self) -> Option<CoreView> {
         match &*self.backend {
             Backend::Core(core) => {
