@@ -14,8 +14,10 @@
 //!   cores that run Argon2.
 //!
 //! A refused login gets the same answer as a wrong password, so throttling tells an
-//! attacker nothing about the account. Failures and refusals are logged with the
-//! username and address, never the password.
+//! attacker nothing about the account, one second later ([`REFUSAL_DELAY`]), so
+//! that a flood of refused guesses arrives no faster than the node answers it
+//! cheaply. Failures and refusals are logged with the username and address, never
+//! the password.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -29,6 +31,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::requester::network_of;
+
+/// How long a refused login waits before it is answered. A client that guesses from
+/// many connections at once gets each refusal this late, so that the refusals it
+/// draws cost the node little CPU; a real user refused because an attacker locked
+/// their account waits a second longer to be told so.
+pub const REFUSAL_DELAY: Duration = Duration::from_secs(1);
 
 /// How many failed logins are tolerated, and how many checks may run at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use ostium_tokens::AccessTokenGrant;
 
 use crate::context::GrantContext;
 use crate::grant::TokenGrant;
+use crate::login_guard::REFUSAL_DELAY;
 use crate::password_validator::{ResourceOwnerPasswordValidator, ValidatorError};
 use crate::refresh::{new_family, start_family, within_family};
 use crate::requester::Requester;
@@ -52,6 +53,10 @@ impl TokenGrant for PasswordGrant {
             Ok(turn) => turn,
             Err(throttled) => {
                 tracing::warn!(username = ?username, address = ?address, reason = %throttled, "password login refused before checking");
+                // Held back without holding anything else: a flood of guesses is
+                // answered no faster than this, so refusing it cannot take the CPU
+                // that other addresses' logins need.
+                tokio::time::sleep(REFUSAL_DELAY).await;
                 return Err(wrong());
             }
         };
@@ -112,5 +117,39 @@ impl TokenGrant for PasswordGrant {
             refresh_token,
             ..TokenResponse::bearer(access_token, lifetime, scope)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ostium_protocol::ErrorCode;
+
+    use super::*;
+    use crate::testing::{client, fixture, form, from, password_grant};
+
+    /// A flood of refused guesses must not be answered as fast as it comes.
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_login_is_answered_a_second_late_and_as_a_wrong_password() {
+        let f = fixture();
+        let app = client("app", "resource_owner_password");
+        for _ in 0..f.context.logins.limits().failures_per_username {
+            f.context.logins.failed(None, "alice", None).await;
+        }
+        let grant = password_grant();
+        let request = grant
+            .parse(&form("grant_type=password&username=alice&password=pw"))
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let refused = grant
+            .issue(&f.context, &from(&app), request)
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() >= REFUSAL_DELAY,
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(refused.code, ErrorCode::InvalidGrant);
+        assert_eq!(refused.description, "invalid username or password");
     }
 }

@@ -21,6 +21,7 @@ use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
 use actix_web::http::ConnectionType;
 use actix_web::middleware::Next;
 use actix_web::rt::net::TcpStream;
+use ostium_grants::login_guard::REFUSAL_DELAY;
 use ostium_grants::network_of;
 use ostium_protocol::OAuthError;
 
@@ -100,7 +101,9 @@ fn peer_address(connection: &dyn Any) -> Option<IpAddr> {
 
 /// Middleware: the first request on a connection over its address's share is
 /// answered `503 temporarily_unavailable` and the connection closed, before anything
-/// of the request is read.
+/// of the request is read, a second late ([`REFUSAL_DELAY`], as a refused login):
+/// a client that reconnects as fast as it is refused would otherwise keep a core
+/// busy accepting and refusing.
 pub(crate) async fn refuse_over_limit<B: MessageBody>(
     request: ServiceRequest,
     next: Next<B>,
@@ -109,6 +112,7 @@ pub(crate) async fn refuse_over_limit<B: MessageBody>(
         .conn_data::<ConnectionSlot>()
         .is_some_and(|slot| slot.over_limit)
     {
+        actix_web::rt::time::sleep(REFUSAL_DELAY).await;
         let mut response = error_response(&OAuthError::temporarily_unavailable(
             "too many connections from this address",
         ));
