@@ -9,9 +9,9 @@
 //!   goes by when Redis cannot answer);
 //! - one client address (an IPv6 client: its /64) has at most
 //!   `concurrent_per_address` checks running and `waiting_per_address` waiting;
-//!   more is refused at once. A flood from one address then queues behind itself,
-//!   never in front of other addresses' logins, and takes at most its share of the
-//!   cores that run Argon2.
+//!   more is refused without waiting. A flood from one address then queues behind
+//!   itself, never in front of other addresses' logins, and takes at most its share
+//!   of the cores that run Argon2.
 //!
 //! A refused login gets the same answer as a wrong password, so throttling tells an
 //! attacker nothing about the account, one second later ([`REFUSAL_DELAY`]), so

@@ -118,16 +118,20 @@ impl TokenGrant for RefreshTokenGrant {
         let at = context.clock.now();
         let refresh = context.store.refresh();
         // Refuse a bad scope, or a user who is gone, before the token is spent, so
-        // that a user store that cannot answer leaves the token unspent. A token this
-        // node does not know yet (its successor was committed a moment ago at the
-        // leader, as happens to a client rotating back to back through a follower) is
-        // spent first and checked after: if the store cannot answer then, the client
-        // is told to retry, and a retry within the grace period gets the same
-        // successor. Without a grace period a retry would be reuse, so the node asks
-        // the cluster for the token first (one more round trip to the leader).
+        // that a refusal or a user store that cannot answer leaves it unspent. A
+        // token this node does not know yet (its successor was committed a moment ago
+        // at the leader, as happens to a client rotating back to back through a
+        // follower) is asked of the cluster first (one more round trip to the
+        // leader), unless nothing checked after spending can go wrong in a way a
+        // retry would not mend: no scope asked for, users that always answer
+        // (the configured ones), and a grace period in which a retry gets the same
+        // successor.
+        let spend_first = request.scope.is_none()
+            && context.users.always_answers()
+            && client.refresh_tokens.grace_period > 0;
         let known = match refresh.peek(presented, at).await {
             Some(record) => Some(record),
-            None if client.refresh_tokens.grace_period == 0 => {
+            None if !spend_first => {
                 context
                     .store
                     .lookup(presented, at)

@@ -21,6 +21,13 @@ pub struct UserStoreError(#[source] pub Box<dyn std::error::Error + Send + Sync>
 pub trait UserStore: Send + Sync + 'static {
     /// Whether the user with this subject exists and may still be issued tokens.
     fn is_active(&self, subject: &str) -> BoxFuture<'static, Result<bool, UserStoreError>>;
+
+    /// Whether [`UserStore::is_active`] never fails (it answers from memory). A
+    /// store that may fail is asked before a refresh token is spent, whatever that
+    /// costs, so that its failure never leaves a client with a spent token.
+    fn always_answers(&self) -> bool {
+        false
+    }
 }
 
 /// The users of the configuration file: active while they are in it, which a
@@ -48,5 +55,9 @@ impl UserStore for ConfiguredUsers {
     fn is_active(&self, subject: &str) -> BoxFuture<'static, Result<bool, UserStoreError>> {
         let active = self.subjects.load().contains(subject);
         Box::pin(std::future::ready(Ok(active)))
+    }
+
+    fn always_answers(&self) -> bool {
+        true
     }
 }

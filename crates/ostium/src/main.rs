@@ -176,6 +176,11 @@ fn load(file: &Path, dev: bool) -> anyhow::Result<Config> {
 }
 
 fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
+    // Listening for SIGHUP from the start: one that arrives while the node starts
+    // (waiting for its cluster, say) is served once it runs, rather than
+    // terminating it. The pid file that `ostium reload` reads is written later.
+    let system = actix_web::rt::System::new();
+    let hangups = system.block_on(async { hangups() })?;
     let config = match &config_file {
         Some(file) => load(file, dev)?,
         None => dev::config()?,
@@ -194,10 +199,7 @@ fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
     if dev && config_file.is_none() {
         dev::print_banner(&issuer);
     }
-    let result = actix_web::rt::System::new().block_on(async {
-        // Listening for SIGHUP before the pid file names this process: `ostium
-        // reload` must never find a node that a SIGHUP would terminate.
-        let hangups = hangups()?;
+    let result = system.block_on(async {
         let _pid_file = pid_file::PidFile::create(&data_dir)?;
         tokio::select! {
             result = server.run(shutdown_signal()) => result.context("server stopped with an error"),
@@ -291,9 +293,11 @@ fn reload(file: &Path, dev: bool) -> anyhow::Result<()> {
     let served = runtime.block_on(async {
         let deadline = tokio::time::Instant::now() + RELOAD_WAIT;
         loop {
-            let served = admin
-                .view_of(node)
+            // A node that does not answer is given no longer than what is left.
+            let served = tokio::time::timeout_at(deadline, admin.view_of(node))
                 .await
+                .ok()
+                .flatten()
                 .and_then(|view| view.configuration);
             if served.as_deref() == Some(expected.as_str())
                 || tokio::time::Instant::now() >= deadline

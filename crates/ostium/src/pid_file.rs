@@ -13,10 +13,12 @@ use rustix::process::{Pid, Signal, kill_process};
 pub struct PidFile(PathBuf);
 
 impl PidFile {
+    /// Without `/proc` (not Linux), the file holds the pid alone, and `ostium
+    /// reload` refuses to signal what it cannot tell from another process.
     pub fn create(data_dir: &Path) -> anyhow::Result<Self> {
         let path = path(data_dir);
         let pid = std::process::id();
-        let started = start_time(pid).context("cannot read this process's start time")?;
+        let started = start_time(pid).unwrap_or_else(|_| "unknown".to_owned());
         // An edge keeps nothing else there, so it may not exist yet.
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create {}", data_dir.display()))?;
@@ -53,6 +55,13 @@ pub fn signal_reload(data_dir: &Path) -> anyhow::Result<u32> {
     };
     let (pid, started) = text.trim().split_once(' ').with_context(malformed)?;
     let pid: u32 = pid.parse().with_context(malformed)?;
+    if started == "unknown" {
+        bail!(
+            "cannot tell whether process {pid} named by {} is the node (no /proc here): \
+             send it SIGHUP yourself",
+            path.display()
+        );
+    }
     let process = i32::try_from(pid)
         .ok()
         .and_then(Pid::from_raw)
