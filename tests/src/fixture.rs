@@ -35,7 +35,8 @@ pub struct SingleNode {
     pub dir: TestDir,
 }
 
-fn digest(secret: &str) -> String {
+/// The `sha256:` digest of `secret`, made by `ostium hash-secret`.
+pub fn digest(secret: &str) -> String {
     let (ok, out, err) = crate::run_cli(&["hash-secret"], Some(secret));
     assert!(ok, "hash-secret failed: {err}");
     out.trim().to_owned()

@@ -6,10 +6,6 @@ use std::time::Duration;
 use ostium_e2e::fixture::*;
 use ostium_e2e::otlp::OtlpReceiver;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[test]
 fn request_traces_reach_an_otlp_collector_and_continue_the_callers_trace() {
     let receiver = OtlpReceiver::http();
@@ -35,7 +31,8 @@ fn request_traces_reach_an_otlp_collector_and_continue_the_callers_trace() {
             spans
                 .iter()
                 .find(|s| {
-                    hex(&s.trace_id) == trace_id && hex(&s.parent_span_id) == "00f067aa0ba902b7"
+                    hex::encode(&s.trace_id) == trace_id
+                        && hex::encode(&s.parent_span_id) == "00f067aa0ba902b7"
                 })
                 .cloned()
         },

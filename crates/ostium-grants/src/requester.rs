@@ -40,12 +40,9 @@ impl Requester {
 /// an IPv4 peer) or translated by NAT64 (`64:ff9b::/96`, RFC 6052), where every
 /// IPv4 client shares one /64.
 pub fn network_of(address: IpAddr) -> IpAddr {
-    let IpAddr::V6(v6) = address else {
-        return address;
+    let IpAddr::V6(v6) = address.to_canonical() else {
+        return address.to_canonical();
     };
-    if let Some(v4) = v6.to_ipv4_mapped() {
-        return IpAddr::V4(v4);
-    }
     let [a, b, c, d, e, f, g, h] = v6.segments();
     if [a, b, c, d, e, f] == [0x64, 0xff9b, 0, 0, 0, 0] {
         let [g1, g2] = g.to_be_bytes();

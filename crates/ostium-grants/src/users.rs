@@ -44,10 +44,14 @@ impl ConfiguredUsers {
         configured
     }
 
-    /// `users` are the configured ones from now on.
-    pub fn replace(&self, users: &[User]) {
-        self.subjects
-            .store(Arc::new(users.iter().map(|u| u.subject.clone()).collect()));
+    /// `users` are the configured ones from now on; returns the subjects of the
+    /// users that were and are no longer, sorted.
+    pub fn replace(&self, users: &[User]) -> Vec<String> {
+        let next: HashSet<String> = users.iter().map(|u| u.subject.clone()).collect();
+        let previous = self.subjects.swap(Arc::new(next.clone()));
+        let mut gone: Vec<String> = previous.difference(&next).cloned().collect();
+        gone.sort();
+        gone
     }
 }
 

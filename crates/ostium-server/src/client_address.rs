@@ -31,7 +31,8 @@ impl TrustedProxies {
     }
 
     pub fn contains(&self, address: IpAddr) -> bool {
-        let address = canonical(address);
+        // An IPv4 peer of a dual-stack listener is seen as `::ffff:a.b.c.d`.
+        let address = address.to_canonical();
         self.0.iter().any(|network| network.contains(&address))
     }
 
@@ -70,14 +71,6 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     IpAddr::from_str(hop)
         .ok()
         .or_else(|| std::net::SocketAddr::from_str(hop).ok().map(|s| s.ip()))
-}
-
-/// An IPv4 peer of a dual-stack listener is seen as `::ffff:a.b.c.d`.
-fn canonical(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
-        IpAddr::V4(_) => address,
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! [`Directory`]: who and what a node knows — clients, scopes and resources, users —
-//! the part of the configuration that a reload changes while the node serves. Each
+//! [`Directory`]: who and what a node knows — clients, scopes and resources — the
+//! part of the configuration that a reload changes while the node serves, with the
+//! users (whose stores are swapped beside it). Each
 //! request reads one directory from start to finish, so that a reload never shows it
 //! half of one configuration and half of another.
 //!
@@ -7,7 +8,7 @@
 //! node and served at the next is a bug a user cannot diagnose), so each directory
 //! has a [`Directory::fingerprint`], shown by `/readyz` and `cluster status`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -24,8 +25,6 @@ pub(crate) struct Directory {
     /// API resources that may introspect, by name, with their secrets.
     pub api_resources: HashMap<String, Vec<SecretDigest>>,
     pub catalog: Arc<ResourceCatalog>,
-    /// The subjects of the configured users.
-    pub subjects: BTreeSet<String>,
     /// `/.well-known/openid-configuration` (it lists the scopes).
     pub openid_configuration: Bytes,
     /// `/.well-known/oauth-authorization-server` (RFC 8414).
@@ -51,11 +50,6 @@ impl Directory {
                 .map(|r| (r.name.clone(), r.api_secrets.clone()))
                 .collect(),
             catalog: Arc::new(config.catalog.clone()),
-            subjects: config
-                .users
-                .iter()
-                .map(|u| u.user.subject.clone())
-                .collect(),
             openid_configuration,
             authorization_server_metadata,
             fingerprint: fingerprint(config),
@@ -72,11 +66,6 @@ impl Directory {
             .collect();
         gone.sort();
         gone
-    }
-
-    /// The users `self` knows that `next` does not.
-    pub fn users_gone_from(&self, next: &Self) -> Vec<String> {
-        self.subjects.difference(&next.subjects).cloned().collect()
     }
 }
 

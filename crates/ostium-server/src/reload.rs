@@ -60,7 +60,7 @@ pub(crate) fn reload(
         .validator
         .replace_users(&users)
         .map_err(ReloadError::Users)?;
-    stores.users.replace(&users);
+    let users_removed = stores.users.replace(&users);
     // The issuer is the running one: tokens carry it until a restart.
     let directory = Directory::new(next, &shared.issuer, &shared.grants);
     let context = &shared.grant_context;
@@ -72,7 +72,7 @@ pub(crate) fn reload(
         fingerprint: current.fingerprint.clone(),
         needs_restart: needs_restart(running, next),
         clients_removed: previous.clients_gone_from(&current),
-        users_removed: previous.users_gone_from(&current),
+        users_removed,
     };
     revoke_removed(context.clone(), &reloaded);
     Ok(reloaded)
