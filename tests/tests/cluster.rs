@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ostium_e2e::cluster::{Cluster, assert_redeemed_once};
 use ostium_e2e::fixture::*;
-use ostium_e2e::run_cli;
+use ostium_e2e::{run_cli, wait_until};
 use serde_json::{Value, json};
 
 #[test]
@@ -196,11 +196,13 @@ fn a_node_with_the_wrong_secret_is_refused() {
     // The outsider never joins: it does not serve, and the refusals are logged.
     let outsider = cluster.node(3).unwrap();
     assert!(outsider.leader().is_none(), "the outsider is not serving");
-    let logs: String = cluster.nodes.iter().map(|n| n.node.log_text()).collect();
-    assert!(
-        logs.contains("refused a Raft request: wrong or missing cluster authentication"),
-        "the refusal is logged"
-    );
+    // The leader's next heartbeat to the outsider is the first refused request, and
+    // the write above may have been answered before it was sent.
+    let logs = || -> String { cluster.nodes.iter().map(|n| n.node.log_text()).collect() };
+    wait_until("the refusal is logged", Duration::from_secs(10), || {
+        logs().contains("refused a Raft request: wrong or missing cluster authentication")
+    });
+    let logs = logs();
     for secret in [
         "cluster-secret-0123456789abcdef",
         "not-the-cluster-secret-at-all",
