@@ -23,6 +23,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 # The chart's tests validate renderings with kubernetes-validate, in a virtualenv.
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+# The browser tests drive a real Chromium (tests/js/browser.test.mjs).
+[ -n "${OSTIUM_CHROMIUM:-}" ] || command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   as_root apt-get update -qq
@@ -39,6 +41,17 @@ eval "$(scripts/chart-tools.sh)"
 
 echo "==> JavaScript client test dependencies"
 npm ci --prefix tests/js --no-audit --no-fund --silent
+
+# A second relying-party library for the hybrid flow (tests/python), in a virtualenv.
+AUTHLIB_VERSION=1.9.10
+authlib_venv="target/tools/authlib-$AUTHLIB_VERSION"
+if [ ! -x "$authlib_venv/bin/python" ] || ! "$authlib_venv/bin/python" -c 'import authlib' 2>/dev/null; then
+  echo "==> installing authlib $AUTHLIB_VERSION (PyPI, in a virtualenv)"
+  rm -rf "$authlib_venv"
+  python3 -m venv "$authlib_venv"
+  "$authlib_venv/bin/pip" install --quiet --disable-pip-version-check "authlib==$AUTHLIB_VERSION"
+fi
+export OSTIUM_AUTHLIB_PYTHON="$PWD/$authlib_venv/bin/python"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

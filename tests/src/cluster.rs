@@ -325,10 +325,13 @@ impl Cluster {
         } else {
             format!("raft_listen = \"127.0.0.1:{raft}\"")
         };
+        // Every node serves the browser clients too: a code or a session made at
+        // one node is used at another.
         let cluster = format!(
-            "[cluster]\nnode_id = {id}\n{role}\nsecret_file = \"{}\"\n[cluster.peers]\n{peers}{}",
+            "[cluster]\nnode_id = {id}\n{role}\nsecret_file = \"{}\"\n[cluster.peers]\n{peers}{}{}",
             secret_file.display(),
             self.cache,
+            browser_clients(),
         );
         let issuer = format!("http://127.0.0.1:{http}");
         let env: Vec<(&str, &str)> = self

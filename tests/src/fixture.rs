@@ -27,6 +27,61 @@ pub const REUSE_ID: &str = "reuse-app";
 pub const USERNAME: &str = "alice";
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const SUBJECT: &str = "8f1c2a3b-alice";
+pub const EMAIL: &str = "alice@example.com";
+
+/// A public web client: authorization code with PKCE, consent asked for and
+/// remembered, refresh tokens with `offline_access`.
+pub const WEB_ID: &str = "web-shop";
+/// A confidential client of the hybrid flow, allowed access tokens in the browser.
+pub const HYBRID_ID: &str = "hybrid-portal";
+pub const HYBRID_SECRET: &str = "hybrid-secret-0123456789";
+/// An implicit client that may get ID tokens in the browser, but no access tokens.
+pub const IMPLICIT_ID: &str = "legacy-spa";
+/// Every browser client sends the browser back to a loopback URI; any port matches
+/// (RFC 8252 §7.3), so a test's callback server takes whichever is free.
+pub const CALLBACK: &str = "http://127.0.0.1/callback";
+pub const SIGNED_OUT: &str = "http://127.0.0.1/signed-out";
+
+/// The browser clients, as TOML to pass as `extra` to [`config`] (after the
+/// standard user, whose claims they see).
+pub fn browser_clients() -> String {
+    static TOML: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOML.get_or_init(|| {
+        format!(
+            r#"
+[[clients]]
+client_id = "{WEB_ID}"
+client_name = "Web Shop"
+require_client_secret = false
+allowed_grant_types = "code"
+redirect_uris = ["{CALLBACK}"]
+post_logout_redirect_uris = ["{SIGNED_OUT}"]
+allowed_scopes = ["openid", "profile", "email", "{API_SCOPE}"]
+allow_offline_access = true
+require_consent = true
+allowed_cors_origins = ["http://127.0.0.1:9"]
+
+[[clients]]
+client_id = "{HYBRID_ID}"
+client_secrets = ["{hybrid}"]
+allowed_grant_types = "hybrid"
+allow_access_tokens_via_browser = true
+require_pkce = false
+redirect_uris = ["{CALLBACK}"]
+allowed_scopes = ["openid", "profile", "email", "{API_SCOPE}"]
+
+[[clients]]
+client_id = "{IMPLICIT_ID}"
+require_client_secret = false
+allowed_grant_types = "implicit"
+redirect_uris = ["{CALLBACK}"]
+allowed_scopes = ["openid", "email", "{API_SCOPE}"]
+"#,
+            hybrid = digest(HYBRID_SECRET),
+        )
+    })
+    .clone()
+}
 
 /// A running node with the standard clients, and its directory.
 pub struct SingleNode {
@@ -145,6 +200,7 @@ username = "{USERNAME}"
 password_hash = "{hash}"
 [users.claims]
 name = "Alice"
+email = "{EMAIL}"
 {extra}
 "#,
         data = dir.join("data").display(),

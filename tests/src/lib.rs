@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod browser;
 pub mod cluster;
 pub mod fixture;
 pub mod otlp;
@@ -127,6 +128,45 @@ pub fn run_cli(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// Runs the Node.js test file `file` of `tests/js` (`node --test FILE`) with `env`,
+/// installing its packages first if they are missing, and fails the test unless
+/// every JS test ran and passed (they skip themselves without their environment).
+pub fn run_node_tests(file: &str, env: &[(&str, &str)]) {
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
+    if !js.join("node_modules").exists() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&js)
+            .status()
+            .expect("npm is installed (scripts/test.sh installs it)");
+        assert!(status.success(), "npm ci in tests/js failed");
+    }
+    let output = Command::new("node")
+        // A JS test waiting for something that never comes fails instead of hanging.
+        .args(["--test", "--test-timeout=60000", file])
+        .current_dir(&js)
+        .envs(env.iter().copied())
+        .output()
+        .expect("node is installed (scripts/test.sh installs it)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{file} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("# skipped 0"),
+        "some JS tests were skipped:\n{stdout}"
+    );
+    assert!(!stdout.contains("# pass 0"), "no JS test passed:\n{stdout}");
+}
+
+/// The Chromium the browser tests drive: `OSTIUM_CHROMIUM`, else Debian's
+/// `chromium` (which scripts/test.sh installs).
+pub fn chromium() -> String {
+    std::env::var("OSTIUM_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned())
 }
 
 /// The Argon2id PHC string of `password`, made by `ostium hash-password`; cached,
@@ -336,9 +376,19 @@ impl Drop for Node {
 /// Verifies an RFC 9068 access token against the issuer's published JWKS (fetched
 /// now) and returns its claims. Panics, with the reason, if it does not verify.
 pub fn verify_access_token(token: &str, issuer: &str, audience: &str) -> serde_json::Value {
+    verify_jwt(token, "at+jwt", issuer, audience)
+}
+
+/// Verifies an ID token against the node's JWKS, its issuer and the client as its
+/// audience (OpenID Connect Core §3.1.3.7), and returns its claims.
+pub fn verify_id_token(token: &str, issuer: &str, client_id: &str) -> serde_json::Value {
+    verify_jwt(token, "JWT", issuer, client_id)
+}
+
+fn verify_jwt(token: &str, typ: &str, issuer: &str, audience: &str) -> serde_json::Value {
     use jsonwebtoken::{DecodingKey, Validation, decode, decode_header, jwk::JwkSet};
     let header = decode_header(token).expect("a JWS header");
-    assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 §2.1 typ");
+    assert_eq!(header.typ.as_deref(), Some(typ), "the JWT's typ");
     let jwks: JwkSet = reqwest::blocking::get(format!("{issuer}/.well-known/jwks"))
         .and_then(|r| r.error_for_status())
         .and_then(|r| r.json())
@@ -354,7 +404,7 @@ pub fn verify_access_token(token: &str, issuer: &str, audience: &str) -> serde_j
         &DecodingKey::from_jwk(jwk).expect("a usable JWK"),
         &validation,
     )
-    .unwrap_or_else(|e| panic!("access token does not verify: {e}"))
+    .unwrap_or_else(|e| panic!("{typ} does not verify: {e}"))
     .claims
 }
 

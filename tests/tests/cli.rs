@@ -17,6 +17,7 @@ client_id = "storefront"
 client_secrets = ["sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"]
 allowed_grant_types = GRANTS
 allowed_scopes = ["orders.read"]
+redirect_uris = ["https://shop.example.com/callback"]
 "#;
 
 fn check(grants: &str) -> (bool, String, String) {

@@ -3,16 +3,13 @@
 //! the token endpoint through discovery, and every token is verified against the
 //! published JWKS.
 
-use std::path::Path;
-use std::process::Command;
-
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, ClientId, ClientSecret, ResourceOwnerPassword, ResourceOwnerUsername, Scope,
     TokenResponse, TokenUrl,
 };
 use ostium_e2e::fixture::*;
-use ostium_e2e::verify_access_token;
+use ostium_e2e::{run_node_tests, verify_access_token};
 use serde_json::Value;
 
 /// The `oauth2` crate's HTTP client hook, over reqwest.
@@ -98,42 +95,22 @@ fn rust_oauth2_crate_gets_tokens_with_both_grants() {
 
 #[test]
 fn npm_openid_client_gets_tokens_with_both_grants() {
-    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
-    if !js.join("node_modules").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&js)
-            .status()
-            .expect("npm is installed (scripts/test.sh installs it)");
-        assert!(status.success(), "npm ci in tests/js failed");
-    }
     let node = SingleNode::start("openid-client");
-    let output = Command::new("node")
-        .arg("--test")
-        .current_dir(&js)
-        .env("OSTIUM_ISSUER", &node.issuer)
-        .env("OSTIUM_AUDIENCE", AUDIENCE)
-        .env("OSTIUM_CC_CLIENT_ID", MACHINE_ID)
-        .env("OSTIUM_CC_CLIENT_SECRET", MACHINE_SECRET)
-        .env("OSTIUM_CC_SCOPE", API_SCOPE)
-        .env("OSTIUM_PW_CLIENT_ID", APP_ID)
-        .env("OSTIUM_PW_CLIENT_SECRET", APP_SECRET)
-        .env("OSTIUM_PW_SCOPE", format!("openid {API_SCOPE}"))
-        .env("OSTIUM_USERNAME", USERNAME)
-        .env("OSTIUM_PASSWORD", PASSWORD)
-        .env("OSTIUM_SUBJECT", SUBJECT)
-        .output()
-        .expect("node is installed (scripts/test.sh installs it)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "openid-client tests failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let pw_scope = format!("openid {API_SCOPE}");
+    run_node_tests(
+        "client.test.mjs",
+        &[
+            ("OSTIUM_ISSUER", &node.issuer),
+            ("OSTIUM_AUDIENCE", AUDIENCE),
+            ("OSTIUM_CC_CLIENT_ID", MACHINE_ID),
+            ("OSTIUM_CC_CLIENT_SECRET", MACHINE_SECRET),
+            ("OSTIUM_CC_SCOPE", API_SCOPE),
+            ("OSTIUM_PW_CLIENT_ID", APP_ID),
+            ("OSTIUM_PW_CLIENT_SECRET", APP_SECRET),
+            ("OSTIUM_PW_SCOPE", &pw_scope),
+            ("OSTIUM_USERNAME", USERNAME),
+            ("OSTIUM_PASSWORD", PASSWORD),
+            ("OSTIUM_SUBJECT", SUBJECT),
+        ],
     );
-    // The JS suite skips itself without OSTIUM_ISSUER; make sure it really ran.
-    assert!(
-        stdout.contains("# skipped 0"),
-        "some JS tests were skipped:\n{stdout}"
-    );
-    assert!(!stdout.contains("# pass 0"), "no JS test passed:\n{stdout}");
 }

@@ -259,7 +259,7 @@ fn every_rfc6749_error() {
     );
 
     // unsupported_grant_type
-    for grant in ["urn:example:magic", "authorization_code", "implicit"] {
+    for grant in ["urn:example:magic", "device_code", "implicit", "hybrid"] {
         assert_error(
             post(&node, machine, &format!("grant_type={grant}")),
             400,
@@ -514,10 +514,24 @@ fn discovery_and_operations_endpoints() {
         );
         assert_eq!(
             metadata["grant_types_supported"],
-            serde_json::json!(["client_credentials", "password", "refresh_token"])
+            serde_json::json!([
+                "client_credentials",
+                "password",
+                "refresh_token",
+                "authorization_code",
+                "implicit"
+            ])
+        );
+        assert_eq!(
+            metadata["authorization_endpoint"],
+            format!("{}/connect/authorize", node.issuer)
+        );
+        assert_eq!(
+            metadata["authorization_response_iss_parameter_supported"],
+            true
         );
         // Nothing is advertised that does not work yet.
-        for absent in ["authorization_endpoint", "userinfo_endpoint"] {
+        for absent in ["device_authorization_endpoint", "registration_endpoint"] {
             assert!(metadata.get(absent).is_none(), "{path} advertises {absent}");
         }
         assert_eq!(

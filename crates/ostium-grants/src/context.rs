@@ -8,7 +8,7 @@ use ostium_protocol::{AccessTokenType, Client, OAuthError};
 use ostium_state::token_store::NewReferenceToken;
 use ostium_state::{FamilyId, StateError, TokenDigest, TokenStore};
 use ostium_tokens::handle::{RefreshHandles, new_handle};
-use ostium_tokens::{AccessTokenGrant, AccessTokenStrategy, JwtAccessTokens, TokenError};
+use ostium_tokens::{AccessTokenGrant, AccessTokenStrategy, IdTokens, JwtAccessTokens, TokenError};
 
 use crate::clock::Clock;
 use crate::login_guard::LoginGuard;
@@ -20,6 +20,8 @@ pub struct GrantContext {
     /// Self-contained (JWT) access tokens: minted, and read back for revocation and
     /// introspection.
     pub access_tokens: JwtAccessTokens,
+    /// ID tokens, signed with the same key ring.
+    pub id_tokens: IdTokens,
     pub store: TokenStore,
     pub refresh_handles: RefreshHandles,
     pub metrics: GrantMetrics,

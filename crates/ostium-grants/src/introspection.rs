@@ -81,7 +81,22 @@ pub async fn introspect(
     if !visible {
         return Ok(Introspection::INACTIVE);
     }
-    let details = match token {
+    let details = describe(context, issuer, token, now).await?;
+    Ok(Introspection {
+        active: details.is_some(),
+        details,
+    })
+}
+
+/// What an identified token stands for, if it is active at `now`: current, not
+/// revoked, its refresh-token family not revoked.
+pub(crate) async fn describe(
+    context: &GrantContext,
+    issuer: &str,
+    token: KnownToken,
+    now: u64,
+) -> Result<Option<ActiveToken>, OAuthError> {
+    Ok(match token {
         KnownToken::Jwt(claims) => {
             let current = now < claims.exp && claims.nbf.is_none_or(|nbf| nbf <= now);
             // Revoked itself, or its refresh-token family revoked (RFC 7009 §2.1).
@@ -132,10 +147,6 @@ pub async fn introspect(
             exp: record.expires_at,
             jti: None,
         }),
-    };
-    Ok(Introspection {
-        active: details.is_some(),
-        details,
     })
 }
 

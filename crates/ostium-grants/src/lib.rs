@@ -18,9 +18,13 @@
 //! - [`requester`]: who sent a request: the client and its address.
 //! - [`context`]: what grants share: resource catalog, token store, minting,
 //!   metrics, clock.
-//! - [`client_credentials`], [`password`], [`refresh`]: one file per grant.
+//! - [`client_credentials`], [`password`], [`refresh`], [`authorization_code`]: one
+//!   file per grant.
+//! - [`authorize`]: the authorization endpoint's flow (sign in, consent, respond).
+//! - [`identity`]: the user's claims and ID tokens; [`userinfo`] (OpenID Connect).
 //! - [`revocation`]: the revocation flow (RFC 7009); [`introspection`] (RFC 7662)
 //!   and [`token_lookup`], which both use to tell what a presented token is.
+//! - [`login`]: one password login, for the password grant and the login page.
 //! - [`login_guard`]: brute-force protection for password logins.
 //! - [`password_validator`]: the `ResourceOwnerPasswordValidator` extension point and
 //!   the built-in Argon2id validator over configured users.
@@ -30,11 +34,15 @@
 //! - [`metrics`]: tokens issued, failures and restarts, for Prometheus.
 
 pub mod actor;
+pub mod authorization_code;
+pub mod authorize;
 pub mod client_credentials;
 pub mod clock;
 pub mod context;
 pub mod grant;
+pub mod identity;
 pub mod introspection;
+pub mod login;
 pub mod login_guard;
 pub mod metrics;
 pub mod password;
@@ -45,12 +53,16 @@ pub mod requester;
 pub mod revocation;
 pub mod supervisor;
 pub mod token_lookup;
+pub mod userinfo;
 pub mod users;
 
 #[cfg(test)]
 mod testing;
 
 pub use actor::{Flow, GrantActor};
+pub use authorize::{
+    Authorization, AuthorizeActor, AuthorizeFlow, AuthorizeOutcome, ConsentAnswer,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::GrantContext;
 pub use grant::TokenGrant;
@@ -62,4 +74,4 @@ pub use password_validator::{
 pub use registry::{GrantRegistry, RegistryError};
 pub use requester::{Requester, network_of};
 pub use supervisor::GrantSupervisor;
-pub use users::{ConfiguredUsers, UserStore, UserStoreError};
+pub use users::{Claims, ConfiguredUsers, UserStore, UserStoreError};

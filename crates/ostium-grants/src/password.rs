@@ -10,8 +10,8 @@ use ostium_tokens::AccessTokenGrant;
 
 use crate::context::GrantContext;
 use crate::grant::TokenGrant;
-use crate::login_guard::REFUSAL_DELAY;
-use crate::password_validator::{ResourceOwnerPasswordValidator, ValidatorError};
+use crate::login::{LoginRefusal, check_password};
+use crate::password_validator::ResourceOwnerPasswordValidator;
 use crate::refresh::{new_family, start_family, within_family};
 use crate::requester::Requester;
 
@@ -44,46 +44,26 @@ impl TokenGrant for PasswordGrant {
     ) -> Result<TokenResponse, OAuthError> {
         let client = &*requester.client;
         let granted = request.validate(client, &requester.catalog)?;
-        let wrong = || OAuthError::invalid_grant("invalid username or password");
-        let (username, address) = (request.username.clone(), requester.address);
-        let cache = context.store.hot_cache();
-        let logins = &context.logins;
-        // Before any Argon2 work, and answered as a wrong password would be.
-        let turn = match logins.admit(cache, &username, address).await {
-            Ok(turn) => turn,
-            Err(throttled) => {
-                tracing::warn!(username = ?username, address = ?address, reason = %throttled, "password login refused before checking");
-                // Held back without holding anything else: a flood of guesses is
-                // answered no faster than this, so refusing it cannot take the CPU
-                // that other addresses' logins need.
-                tokio::time::sleep(REFUSAL_DELAY).await;
-                return Err(wrong());
+        let user = check_password(
+            context,
+            &*self.validator,
+            request.username,
+            request.password,
+            requester.address,
+            &client.client_id,
+        )
+        .await
+        .map_err(|refusal| match refusal {
+            // A throttled login reads as a wrong password: the client learns nothing
+            // of the counts.
+            LoginRefusal::WrongCredentials | LoginRefusal::Throttled => {
+                OAuthError::invalid_grant("invalid username or password")
             }
-        };
-        let checked = self
-            .validator
-            .validate(request.username, request.password)
-            .await;
-        drop(turn);
-        let user = match checked {
-            Ok(Some(user)) => {
-                logins.succeeded(cache, &username).await;
-                user
+            LoginRefusal::Busy => {
+                OAuthError::temporarily_unavailable("too many logins in progress; retry shortly")
             }
-            Ok(None) => {
-                logins.failed(cache, &username, address).await;
-                tracing::info!(username = ?username, address = ?address, client_id = ?client.client_id, "password login failed");
-                return Err(wrong());
-            }
-            Err(ValidatorError::Busy) => {
-                return Err(OAuthError::temporarily_unavailable(
-                    "too many logins in progress; retry shortly",
-                ));
-            }
-            Err(internal @ ValidatorError::Internal(_)) => {
-                return Err(OAuthError::server_error().with_cause(internal));
-            }
-        };
+            LoginRefusal::Internal(internal) => OAuthError::server_error().with_cause(internal),
+        })?;
         let scope = granted.scope_string();
         let issued_at = context.clock.now();
         // Named before the access token is minted, so that the token carries it and
@@ -125,6 +105,7 @@ mod tests {
     use ostium_protocol::ErrorCode;
 
     use super::*;
+    use crate::login_guard::REFUSAL_DELAY;
     use crate::testing::{client, fixture, form, from, password_grant};
 
     /// A flood of refused guesses must not be answered as fast as it comes.

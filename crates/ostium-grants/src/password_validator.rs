@@ -51,6 +51,9 @@ pub struct User {
     pub username: String,
     /// An Argon2 PHC string (`$argon2id$v=19$…`).
     pub password_hash: String,
+    /// What the profile service releases about the user (`[users.claims]`): ID
+    /// tokens and userinfo carry those the granted identity scopes name.
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Why a configured user was refused.
@@ -209,6 +212,7 @@ mod tests {
             subject: "8f1c".into(),
             username: "alice".into(),
             password_hash: hash_password("correct horse").unwrap(),
+            claims: Default::default(),
         }]
     }
 
@@ -270,6 +274,7 @@ mod tests {
             subject: "b".into(),
             username: "bob".into(),
             password_hash: cheap.hash_password(b"pw").unwrap().to_string(),
+            claims: Default::default(),
         };
         let users = [
             users(),
@@ -311,6 +316,7 @@ mod tests {
             subject: "b".into(),
             username: "bob".into(),
             password_hash: hash_password("pw").unwrap(),
+            claims: Default::default(),
         };
         let broken = User {
             password_hash: "not a hash".into(),

@@ -34,6 +34,23 @@ pub(crate) async fn start_family(
     family: &str,
     grant: &AccessTokenGrant<'_>,
 ) -> Result<String, OAuthError> {
+    let (handle, token) = first_of_family(client, family, grant)?;
+    context
+        .store
+        .refresh()
+        .issue(token)
+        .await
+        .map_err(state_failed)?;
+    Ok(handle)
+}
+
+/// The first refresh token of `family`, by `client`'s policy, for the grant whose
+/// first access token `grant` describes, not yet recorded: its handle and record.
+pub(crate) fn first_of_family(
+    client: &Client,
+    family: &str,
+    grant: &AccessTokenGrant<'_>,
+) -> Result<(String, NewRefreshToken), OAuthError> {
     let handle = new_handle().map_err(unexpected)?;
     let policy = client.refresh_tokens;
     let at = grant.issued_at;
@@ -58,13 +75,7 @@ pub(crate) async fn start_family(
         auth_time: grant.auth_time,
         amr: grant.amr.map(str::to_owned),
     };
-    context
-        .store
-        .refresh()
-        .issue(token)
-        .await
-        .map_err(state_failed)?;
-    Ok(handle)
+    Ok((handle, token))
 }
 
 /// Whether the user a refresh token was issued for may still be issued tokens. When

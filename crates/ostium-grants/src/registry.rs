@@ -17,6 +17,7 @@ use ostium_protocol::{Form, GrantType, OAuthError, TokenResponse};
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::actor::{GrantActor, Restart, Serve, delivered};
+use crate::authorization_code::AuthorizationCodeGrant;
 use crate::client_credentials::ClientCredentialsGrant;
 use crate::context::GrantContext;
 use crate::grant::TokenGrant;
@@ -61,6 +62,7 @@ impl GrantRegistry {
         registry.put(ClientCredentialsGrant);
         registry.put(PasswordGrant::new(password_validator));
         registry.put(RefreshTokenGrant);
+        registry.put(AuthorizationCodeGrant);
         registry
     }
 
@@ -123,8 +125,12 @@ impl GrantRegistry {
         self.grants.iter().map(|g| g.grant_type())
     }
 
+    /// Whether a client allowed `grant_type` can use it here: a grant registered
+    /// for the token endpoint, or a browser grant (implicit, hybrid), which the
+    /// authorization endpoint serves.
     pub fn serves(&self, grant_type: &GrantType) -> bool {
-        self.grant_types().any(|g| g == grant_type)
+        matches!(grant_type, GrantType::Implicit | GrantType::Hybrid)
+            || self.grant_types().any(|g| g == grant_type)
     }
 
     /// Starts one actor per grant on the current arbiter.
@@ -259,7 +265,15 @@ mod tests {
     fn the_standard_grants_in_order() {
         let registry = standard();
         let names: Vec<&str> = registry.grant_types().map(|g| g.name()).collect();
-        assert_eq!(names, ["client_credentials", "password", "refresh_token"]);
+        assert_eq!(
+            names,
+            [
+                "client_credentials",
+                "password",
+                "refresh_token",
+                "authorization_code"
+            ]
+        );
     }
 
     #[actix::test]
@@ -356,6 +370,7 @@ mod tests {
                 "client_credentials",
                 "password",
                 "refresh_token",
+                "authorization_code",
                 "urn:example:echo"
             ]
         );

@@ -16,6 +16,7 @@ use ostium_protocol::{ErrorCode, Form, OAuthError, TokenResponse};
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::actor::{Flow, GrantActor, Restart, Serve, delivered};
+use crate::authorize::{Authorization, AuthorizeActor, AuthorizeFlow, AuthorizeOutcome};
 use crate::context::GrantContext;
 use crate::metrics::Label;
 use crate::registry::{GrantRegistry, GrantRoute};
@@ -29,6 +30,8 @@ pub struct GrantSupervisor {
     grants: HashMap<String, Box<dyn GrantRoute>>,
     revocation: Addr<GrantActor<Revocation>>,
     revocation_mailbox: Gauge,
+    authorize: Addr<AuthorizeActor>,
+    authorize_mailbox: Gauge,
     /// Metric labels of requests that name no registered grant.
     unknown: Label,
     other: Label,
@@ -49,11 +52,18 @@ impl GrantSupervisor {
             Supervisor::start(move |_| GrantActor::new(Arc::new(Revocation), context))
         };
         let revocation_mailbox = context.metrics.mailbox(Revocation.name());
+        let authorize = {
+            let context = context.clone();
+            Supervisor::start(move |_| GrantActor::new(Arc::new(AuthorizeFlow), context))
+        };
+        let authorize_mailbox = context.metrics.mailbox(AuthorizeFlow.name());
         Self {
             context,
             grants,
             revocation,
             revocation_mailbox,
+            authorize,
+            authorize_mailbox,
             unknown: Label::new("unknown"),
             other: Label::new("other"),
         }
@@ -78,7 +88,7 @@ impl GrantSupervisor {
                     "this grant type is not supported",
                 )
             })?;
-        if !client.allows(grant.grant_type()) {
+        if !client.allows_at_token_endpoint(grant.grant_type()) {
             return Err(OAuthError::unauthorized_client(format!(
                 "the client is not allowed the `{}` grant type",
                 grant.grant_type()
@@ -111,6 +121,24 @@ impl GrantSupervisor {
     }
 
     /// The context the actors share, for read-only work such as introspection.
+    /// Runs an authorization request (already checked for its client) through
+    /// this worker's `authorize` actor.
+    pub async fn authorize(
+        &self,
+        requester: Requester,
+        authorization: Authorization,
+    ) -> Result<AuthorizeOutcome, OAuthError> {
+        delivered(
+            self.authorize
+                .send(Serve::new(
+                    requester,
+                    authorization,
+                    &self.authorize_mailbox,
+                ))
+                .await,
+        )
+    }
+
     pub fn context(&self) -> &Arc<GrantContext> {
         &self.context
     }
@@ -121,6 +149,7 @@ impl GrantSupervisor {
             grant.restart();
         }
         self.revocation.do_send(Restart);
+        self.authorize.do_send(Restart);
     }
 }
 
@@ -137,6 +166,7 @@ mod tests {
             subject: "8f1c".into(),
             username: "alice".into(),
             password_hash: hash_password("pw").unwrap(),
+            claims: Default::default(),
         }];
         let validator = Arc::new(Argon2PasswordValidator::new(&users, 1, 8).unwrap());
         GrantSupervisor::start(&GrantRegistry::standard(validator), fixture().context)
@@ -237,12 +267,7 @@ mod tests {
     async fn grant_types_not_registered_are_unsupported() {
         let grants = supervisor();
         let hybrid = client("c", "hybrid_and_client_credentials");
-        for grant in [
-            "urn:example:magic",
-            "authorization_code",
-            "implicit",
-            "hybrid",
-        ] {
+        for grant in ["urn:example:magic", "device_code", "implicit", "hybrid"] {
             let body = format!("grant_type={grant}");
             let refused = issue(&grants, &hybrid, &body).await.unwrap_err();
             assert_eq!(refused.code, ErrorCode::UnsupportedGrantType, "{grant}");

@@ -7,7 +7,7 @@ use ostium_protocol::scope::ApiResource;
 use ostium_protocol::{AllowedGrantTypes, Client, Form, ResourceCatalog, TokenResponse};
 use ostium_state::TokenStore;
 use ostium_tokens::handle::RefreshHandles;
-use ostium_tokens::{JwtAccessTokens, KeyRing, SigningAlgorithm, SigningKey};
+use ostium_tokens::{IdTokens, JwtAccessTokens, KeyRing, SigningAlgorithm, SigningKey};
 
 use crate::clock::ManualClock;
 use crate::context::GrantContext;
@@ -17,7 +17,7 @@ use crate::metrics::GrantMetrics;
 use crate::password::PasswordGrant;
 use crate::password_validator::{Argon2PasswordValidator, User, hash_password};
 use crate::requester::Requester;
-use crate::users::{UserStore, UserStoreError};
+use crate::users::{Claims, UserStore, UserStoreError};
 use futures_util::future::BoxFuture;
 
 pub(crate) const ISSUER: &str = "https://id.example.com";
@@ -58,13 +58,27 @@ impl UserStore for TestUsers {
         let gone = self.gone.lock().unwrap().iter().any(|s| s == subject);
         Box::pin(std::future::ready(Ok(!gone)))
     }
+
+    /// Every active user has an email address made of their subject.
+    fn claims(&self, subject: &str) -> BoxFuture<'static, Result<Option<Claims>, UserStoreError>> {
+        let active = self.is_active(subject);
+        let email = format!("{subject}@example.com");
+        Box::pin(async move {
+            Ok(active.await?.then(|| {
+                let mut claims = serde_json::Map::new();
+                claims.insert("email".into(), email.into());
+                std::sync::Arc::new(claims)
+            }))
+        })
+    }
 }
 
 /// API scopes `orders.read` and `orders.write` of the API `urn:orders`, and the
 /// identity scope `openid`: what [`from`] gives a requester.
 pub(crate) fn catalog() -> ResourceCatalog {
     let mut catalog = ResourceCatalog::new();
-    catalog.add_identity_resource("openid");
+    catalog.add_identity_resource("openid", Vec::new());
+    catalog.add_identity_resource("email", Vec::new());
     catalog.add_api_scope("orders.read");
     catalog.add_api_scope("orders.write");
     catalog.add_api_resource(ApiResource {
@@ -79,8 +93,10 @@ pub(crate) fn fixture() -> Fixture {
     let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).unwrap();
     let clock = Arc::new(ManualClock::at(T0));
     let users = Arc::new(TestUsers::default());
+    let keys = Arc::new(KeyRing::new(key, vec![]));
     let context = Arc::new(GrantContext {
-        access_tokens: JwtAccessTokens::new(ISSUER, Arc::new(KeyRing::new(key, vec![]))),
+        access_tokens: JwtAccessTokens::new(ISSUER, keys.clone()),
+        id_tokens: IdTokens::new(ISSUER, keys),
         store: TokenStore::in_memory(),
         refresh_handles: RefreshHandles::new(&[7; 32]),
         metrics: GrantMetrics::default(),
@@ -132,6 +148,7 @@ pub(crate) fn password_grant() -> PasswordGrant {
         subject: "alice".into(),
         username: "alice".into(),
         password_hash: hash.clone(),
+        claims: Default::default(),
     };
     PasswordGrant::new(Arc::new(
         Argon2PasswordValidator::new(&[alice], 1, 8).unwrap(),

@@ -30,6 +30,33 @@ pub struct Client {
     pub access_token_lifetime: u32,
     pub access_token_type: AccessTokenType,
     pub refresh_tokens: RefreshTokenPolicy,
+    /// Where authorization responses may be sent; a request's `redirect_uri` must be
+    /// one of these exactly (RFC 9700 §2.1), save RFC 8252 §7.3's loopback ports.
+    pub redirect_uris: Vec<String>,
+    /// Where the browser may be sent after logout (RP-Initiated Logout 1.0 §3).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Whether the code flows need a PKCE challenge (RFC 7636); on by default, as
+    /// RFC 9700 §2.1.1 recommends for every client.
+    pub require_pkce: bool,
+    /// Whether the `plain` challenge method is accepted; it only protects against
+    /// an attacker who sees the response but not the request.
+    pub allow_plain_text_pkce: bool,
+    /// Whether `token` may be in a response type: an access token in the browser's
+    /// URL is exposed to its history and to scripts (RFC 9700 §2.1.2).
+    pub allow_access_tokens_via_browser: bool,
+    /// Whether the user is asked before the client gets what it asked for.
+    pub require_consent: bool,
+    /// Whether the user may have their consent remembered for the next time.
+    pub allow_remember_consent: bool,
+    /// Lifetime of authorization codes, in seconds.
+    pub authorization_code_lifetime: u32,
+    /// Lifetime of ID tokens, in seconds.
+    pub identity_token_lifetime: u32,
+    /// Whether the user's claims go into the ID token even when an access token is
+    /// issued too (otherwise the client fetches them from UserInfo).
+    pub always_include_user_claims_in_id_token: bool,
+    /// Origins whose scripts may call the token endpoint from a browser (CORS).
+    pub allowed_cors_origins: Vec<String>,
 }
 
 /// `access_token_type`: what kind of access token a client receives.
@@ -226,7 +253,9 @@ impl ClientCredentials {
 impl Client {
     /// A client with IdentityServer's defaults: enabled and confidential (it must
     /// prove itself with a secret, though it has none yet), no name, no scopes,
-    /// one-hour JWT access tokens and no refresh tokens. Callers set the rest with
+    /// one-hour JWT access tokens and no refresh tokens; no redirect URIs, PKCE
+    /// required (S256 only), no access token through the browser, no consent page,
+    /// five-minute codes and ID tokens. Callers set the rest with
     /// struct-update syntax: `Client { allowed_scopes, ..Client::new(id, grants) }`.
     pub fn new(client_id: impl Into<String>, allowed_grant_types: AllowedGrantTypes) -> Self {
         Self {
@@ -240,6 +269,17 @@ impl Client {
             access_token_lifetime: 3600,
             access_token_type: AccessTokenType::Jwt,
             refresh_tokens: RefreshTokenPolicy::default(),
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            require_pkce: true,
+            allow_plain_text_pkce: false,
+            allow_access_tokens_via_browser: false,
+            require_consent: false,
+            allow_remember_consent: true,
+            authorization_code_lifetime: 300,
+            identity_token_lifetime: 300,
+            always_include_user_claims_in_id_token: false,
+            allowed_cors_origins: Vec::new(),
         }
     }
 
@@ -263,6 +303,15 @@ impl Client {
     pub fn allows(&self, grant: &GrantType) -> bool {
         self.allowed_grant_types.allows(grant)
             || (*grant == GrantType::RefreshToken && self.refresh_tokens.allow_offline_access)
+    }
+
+    /// Whether this client may send `grant_type` to the token endpoint: what it is
+    /// allowed, and, for a hybrid client, the authorization_code grant its codes
+    /// are redeemed with (it may still not ask for `response_type=code` alone).
+    pub fn allows_at_token_endpoint(&self, grant: &GrantType) -> bool {
+        self.allows(grant)
+            || (*grant == GrantType::AuthorizationCode
+                && self.allowed_grant_types.allows(&GrantType::Hybrid))
     }
 
     /// Whether this client holds a secret (confidential) or not (public).
@@ -384,6 +433,19 @@ mod tests {
     }
 
     #[test]
+    fn browser_flow_defaults_are_identity_servers() {
+        let c = client();
+        assert!(c.redirect_uris.is_empty() && c.post_logout_redirect_uris.is_empty());
+        assert!(c.require_pkce && !c.allow_plain_text_pkce);
+        assert!(!c.allow_access_tokens_via_browser);
+        assert!(!c.require_consent && c.allow_remember_consent);
+        assert_eq!(c.authorization_code_lifetime, 300);
+        assert_eq!(c.identity_token_lifetime, 300);
+        assert!(!c.always_include_user_claims_in_id_token);
+        assert!(c.allowed_cors_origins.is_empty());
+    }
+
+    #[test]
     fn offline_access_brings_the_refresh_token_grant() {
         let mut c = client();
         assert!(!c.allows(&GrantType::RefreshToken));
@@ -391,6 +453,10 @@ mod tests {
         assert!(c.allows(&GrantType::RefreshToken));
         assert!(c.allows(&GrantType::ClientCredentials));
         assert!(!c.allows(&GrantType::Password));
+        let hybrid = Client::new("h", AllowedGrantTypes::preset("hybrid").unwrap());
+        assert!(!hybrid.allows(&GrantType::AuthorizationCode));
+        assert!(hybrid.allows_at_token_endpoint(&GrantType::AuthorizationCode));
+        assert!(!hybrid.allows(&GrantType::Implicit));
     }
 
     proptest::proptest! {

@@ -1,5 +1,6 @@
 //! The error a client sees when a request is refused (RFC 6749 §4.1.2.1, §5.2,
-//! RFC 8628 §3.5), and how it reaches the client.
+//! RFC 8628 §3.5, OpenID Connect Core 1.0 §3.1.2.6, RFC 6750 §3.1), and how it
+//! reaches the client.
 //!
 //! Every refusal anywhere in Ostium ends up as one [`OAuthError`]: the registered
 //! error code, the HTTP status that goes with it, a description written for the
@@ -38,6 +39,22 @@ pub enum ErrorCode {
     ExpiredToken,
     ServerError,
     TemporarilyUnavailable,
+    /// The authorization server does not support this `response_type` (RFC 6749 §4.1.2.1).
+    UnsupportedResponseType,
+    /// `prompt=none` and no user is signed in (OpenID Connect Core 1.0 §3.1.2.6).
+    LoginRequired,
+    /// `prompt=none` and the user has not consented to what is asked.
+    ConsentRequired,
+    /// `prompt=none` and some other page would have to be shown.
+    InteractionRequired,
+    /// A `request` object was sent; Ostium does not take them (OIDC Core §6).
+    RequestNotSupported,
+    /// A `request_uri` was sent; Ostium does not fetch them (OIDC Core §6).
+    RequestUriNotSupported,
+    /// A bearer token is missing, expired, revoked or malformed (RFC 6750 §3.1).
+    InvalidToken,
+    /// A bearer token lacks the scope the resource needs (RFC 6750 §3.1).
+    InsufficientScope,
 }
 
 impl ErrorCode {
@@ -56,16 +73,28 @@ impl ErrorCode {
             Self::ExpiredToken => "expired_token",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
         }
     }
 
     /// The HTTP status of a token-endpoint response carrying this code.
     ///
     /// RFC 6749 §5.2: 400 for everything except `invalid_client`, which is 401 so that
-    /// the client learns which authentication scheme to use.
+    /// the client learns which authentication scheme to use. A resource (such as
+    /// UserInfo) answers RFC 6750 §3.1's codes: `invalid_token` is 401, so that the
+    /// client fetches a new token, and `insufficient_scope` 403, since a new token
+    /// for the same grant would not help.
     pub fn http_status(self) -> u16 {
         match self {
-            Self::InvalidClient => 401,
+            Self::InvalidClient | Self::InvalidToken => 401,
+            Self::InsufficientScope => 403,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
             _ => 400,
@@ -119,6 +148,10 @@ impl OAuthError {
 
     pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidScope, description)
+    }
+
+    pub fn unsupported_response_type(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::UnsupportedResponseType, description)
     }
 
     /// An internal failure. The description stays generic on purpose: the cause
@@ -205,13 +238,11 @@ impl OAuthError {
         state: Option<&str>,
         issuer: &str,
     ) -> Redirect {
-        let mut params = vec![
+        let params = vec![
             ("error", self.code.as_str().to_owned()),
             ("error_description", self.full_description().into_owned()),
         ];
-        params.extend(state.map(|state| ("state", state.to_owned())));
-        params.push(("iss", issuer.to_owned()));
-        mode.deliver(redirect_uri, params)
+        mode.respond(redirect_uri, params, state, issuer)
     }
 }
 
@@ -284,6 +315,44 @@ pub enum Redirect {
 }
 
 impl ResponseMode {
+    /// Every mode, for discovery's `response_modes_supported`.
+    pub const ALL: [ResponseMode; 3] = [Self::Query, Self::Fragment, Self::FormPost];
+
+    /// The `response_mode` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::Fragment => "fragment",
+            Self::FormPost => "form_post",
+        }
+    }
+
+    /// Parses a `response_mode` value; names are case-sensitive, as every OAuth value.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "query" => Some(Self::Query),
+            "fragment" => Some(Self::Fragment),
+            "form_post" => Some(Self::FormPost),
+            _ => None,
+        }
+    }
+
+    /// Every authorization response, success or error, ends this way: `params`, then
+    /// `state` when the request had one, then `iss` (RFC 9207, so that a client
+    /// talking to several servers can tell which one answered), delivered as this
+    /// mode says. One path for both, so a success can never lack what an error has.
+    pub fn respond(
+        self,
+        redirect_uri: &Url,
+        mut params: Vec<(&'static str, String)>,
+        state: Option<&str>,
+        issuer: &str,
+    ) -> Redirect {
+        params.extend(state.map(|state| ("state", state.to_owned())));
+        params.push(("iss", issuer.to_owned()));
+        self.deliver(redirect_uri, params)
+    }
+
     /// Puts `params` where this mode says, on `redirect_uri` (whose own query is
     /// kept, RFC 6749 §3.1.2).
     pub fn deliver(self, redirect_uri: &Url, params: Vec<(&'static str, String)>) -> Redirect {
@@ -314,9 +383,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_invalid_client_is_401() {
+    fn statuses_follow_rfc_6749_and_rfc_6750() {
         assert_eq!(ErrorCode::InvalidClient.http_status(), 401);
+        assert_eq!(ErrorCode::InvalidToken.http_status(), 401);
+        assert_eq!(ErrorCode::InsufficientScope.http_status(), 403);
         for code in [
+            ErrorCode::UnsupportedResponseType,
+            ErrorCode::LoginRequired,
+            ErrorCode::ConsentRequired,
+            ErrorCode::InteractionRequired,
+            ErrorCode::RequestNotSupported,
+            ErrorCode::RequestUriNotSupported,
             ErrorCode::InvalidRequest,
             ErrorCode::InvalidGrant,
             ErrorCode::UnauthorizedClient,
@@ -324,6 +401,38 @@ mod tests {
             ErrorCode::InvalidScope,
         ] {
             assert_eq!(code.http_status(), 400, "{code}");
+        }
+    }
+
+    #[test]
+    fn new_codes_have_their_registered_names() {
+        for (code, name) in [
+            (
+                ErrorCode::UnsupportedResponseType,
+                "unsupported_response_type",
+            ),
+            (ErrorCode::LoginRequired, "login_required"),
+            (ErrorCode::ConsentRequired, "consent_required"),
+            (ErrorCode::InteractionRequired, "interaction_required"),
+            (ErrorCode::RequestNotSupported, "request_not_supported"),
+            (
+                ErrorCode::RequestUriNotSupported,
+                "request_uri_not_supported",
+            ),
+            (ErrorCode::InvalidToken, "invalid_token"),
+            (ErrorCode::InsufficientScope, "insufficient_scope"),
+        ] {
+            assert_eq!(code.as_str(), name);
+        }
+    }
+
+    #[test]
+    fn response_modes_parse_their_names_only() {
+        for mode in ResponseMode::ALL {
+            assert_eq!(ResponseMode::parse(mode.as_str()), Some(mode));
+        }
+        for bad in ["Query", "form-post", "web_message", ""] {
+            assert_eq!(ResponseMode::parse(bad), None, "{bad}");
         }
     }
 

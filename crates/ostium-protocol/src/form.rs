@@ -61,6 +61,19 @@ impl Form {
             .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter `{name}`")))
     }
 
+    /// The same parameters less `name`: an authorization request sent on from the
+    /// login page without the `prompt` it has answered.
+    pub fn without(&self, name: &str) -> Self {
+        Self {
+            params: self
+                .params
+                .iter()
+                .filter(|(n, _)| n != name)
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// The parameters with a value, form-encoded again: parsing the result gives
     /// the same form.
     pub fn encode(&self) -> String {

@@ -4,14 +4,17 @@
 //! (those become the access token's `aud`), or an identity resource such as `openid`
 //! or `profile`, which is about a user and so needs one. [`ResourceCatalog::grant`]
 //! decides what a request gets: the requested scopes, each of which the client must
-//! be allowed, or by default every API scope the client is allowed.
+//! be allowed, or by default every API scope the client is allowed. Each identity
+//! resource names the user claims it releases ([`ResourceCatalog::user_claims`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::OAuthError;
 
-/// Identity resources that exist without being configured, with the claims they release.
-pub const BUILT_IN_IDENTITY_RESOURCES: &[(&str, &[&str])] = &[
+/// The standard scopes of OpenID Connect Core 1.0 §5.4 with the claims each
+/// releases; a configured identity resource of one of these names with no claims of
+/// its own releases these.
+pub const STANDARD_IDENTITY_CLAIMS: &[(&str, &[&str])] = &[
     ("openid", &["sub"]),
     (
         "profile",
@@ -33,7 +36,14 @@ pub const BUILT_IN_IDENTITY_RESOURCES: &[(&str, &[&str])] = &[
         ],
     ),
     ("email", &["email", "email_verified"]),
+    ("address", &["address"]),
+    ("phone", &["phone_number", "phone_number_verified"]),
 ];
+
+/// Identity resources that exist without being configured, with the claims they
+/// release: the first three standard scopes (`address` and `phone` must be
+/// configured, since few user stores hold them).
+pub const BUILT_IN_IDENTITY_RESOURCES: &[(&str, &[&str])] = STANDARD_IDENTITY_CLAIMS.split_at(3).0;
 
 /// The scope that asks for a refresh token.
 pub const OFFLINE_ACCESS: &str = "offline_access";
@@ -97,7 +107,8 @@ pub struct ApiResource {
 pub struct ResourceCatalog {
     api_scopes: BTreeSet<String>,
     api_resources: Vec<ApiResource>,
-    identity_resources: BTreeSet<String>,
+    /// Each identity resource with the user claims it releases.
+    identity_resources: BTreeMap<String, Vec<String>>,
 }
 
 /// What a validated request was granted.
@@ -124,7 +135,10 @@ impl ResourceCatalog {
         Self {
             identity_resources: BUILT_IN_IDENTITY_RESOURCES
                 .iter()
-                .map(|(name, _)| (*name).to_owned())
+                .map(|(name, claims)| {
+                    let claims = claims.iter().map(|c| (*c).to_owned()).collect();
+                    ((*name).to_owned(), claims)
+                })
                 .collect(),
             ..Self::default()
         }
@@ -134,8 +148,17 @@ impl ResourceCatalog {
         self.api_scopes.insert(name.to_owned());
     }
 
-    pub fn add_identity_resource(&mut self, name: &str) {
-        self.identity_resources.insert(name.to_owned());
+    /// Adds (or replaces) an identity resource releasing `claims`. An empty list for
+    /// one of OpenID Connect's standard scopes means its standard claims
+    /// ([`STANDARD_IDENTITY_CLAIMS`]), so a configuration need not spell them out.
+    pub fn add_identity_resource(&mut self, name: &str, claims: Vec<String>) {
+        let claims = match STANDARD_IDENTITY_CLAIMS.iter().find(|(n, _)| *n == name) {
+            Some((_, standard)) if claims.is_empty() => {
+                standard.iter().map(|c| (*c).to_owned()).collect()
+            }
+            _ => claims,
+        };
+        self.identity_resources.insert(name.to_owned(), claims);
     }
 
     pub fn add_api_resource(&mut self, resource: ApiResource) {
@@ -147,7 +170,7 @@ impl ResourceCatalog {
     }
 
     pub fn is_identity_resource(&self, name: &str) -> bool {
-        self.identity_resources.contains(name)
+        self.identity_resources.contains_key(name)
     }
 
     pub fn is_known(&self, name: &str) -> bool {
@@ -157,9 +180,32 @@ impl ResourceCatalog {
     /// Every scope a client could be granted, for discovery's `scopes_supported`.
     pub fn all_scopes(&self) -> impl Iterator<Item = &str> {
         self.identity_resources
-            .iter()
+            .keys()
             .chain(self.api_scopes.iter())
             .map(String::as_str)
+    }
+
+    /// The user claims released by the identity scopes among `scopes`; API scopes
+    /// and unknown names release none.
+    pub fn user_claims<'a>(
+        &'a self,
+        scopes: impl IntoIterator<Item = &'a str>,
+    ) -> BTreeSet<&'a str> {
+        scopes
+            .into_iter()
+            .filter_map(|scope| self.identity_resources.get(scope))
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Every claim an identity resource releases, for discovery's `claims_supported`.
+    pub fn claims_supported(&self) -> BTreeSet<&str> {
+        self.identity_resources
+            .values()
+            .flatten()
+            .map(String::as_str)
+            .collect()
     }
 
     /// Decides the scopes and audiences of a request.
@@ -318,6 +364,55 @@ mod tests {
         );
         let granted = c.grant(Some(&requested), &all, Subject::User).unwrap();
         assert_eq!(granted.scopes, ["openid", "orders.read"]);
+    }
+
+    #[test]
+    fn identity_scopes_release_their_claims() {
+        let mut c = catalog();
+        let claims = c.user_claims(["openid", "email", "orders.read", "unknown"]);
+        assert_eq!(
+            claims.into_iter().collect::<Vec<_>>(),
+            ["email", "email_verified", "sub"]
+        );
+        assert!(c.user_claims(["address"]).is_empty());
+        c.add_identity_resource("address", Vec::new());
+        c.add_identity_resource("phone", Vec::new());
+        c.add_identity_resource("employee", vec!["employee_id".into(), "department".into()]);
+        c.add_identity_resource("empty", Vec::new());
+        assert!(c.is_identity_resource("empty"));
+        assert_eq!(
+            c.user_claims(["phone", "employee", "empty"])
+                .into_iter()
+                .collect::<Vec<_>>(),
+            [
+                "department",
+                "employee_id",
+                "phone_number",
+                "phone_number_verified"
+            ]
+        );
+        assert_eq!(
+            c.user_claims(["address"]).into_iter().collect::<Vec<_>>(),
+            ["address"]
+        );
+        // A configured standard scope with its own claims releases those only.
+        c.add_identity_resource("profile", vec!["name".into()]);
+        assert_eq!(
+            c.user_claims(["profile"]).into_iter().collect::<Vec<_>>(),
+            ["name"]
+        );
+    }
+
+    #[test]
+    fn claims_supported_is_every_released_claim() {
+        let mut c = catalog();
+        let built_in = c.claims_supported();
+        assert!(built_in.contains("sub") && built_in.contains("updated_at"));
+        assert!(built_in.contains("email_verified"));
+        assert!(!built_in.contains("phone_number"));
+        assert_eq!(built_in.len(), 1 + 14 + 2);
+        c.add_identity_resource("phone", Vec::new());
+        assert!(c.claims_supported().contains("phone_number_verified"));
     }
 
     #[test]

@@ -36,7 +36,7 @@ impl Directory {
     /// The directory of `config`, whose discovery documents name `issuer`.
     pub fn new(config: &Config, issuer: &str, grants: &GrantRegistry) -> Self {
         let (openid_configuration, authorization_server_metadata) =
-            routes::metadata_documents(issuer, &config.catalog, grants);
+            routes::metadata_documents(issuer, &config.catalog, grants, config.signing_algorithm);
         Self {
             clients: config
                 .clients
@@ -114,7 +114,7 @@ fn fingerprint(config: &Config) -> String {
         (&a.user.subject, &a.user.username).cmp(&(&b.user.subject, &b.user.username))
     });
     for user in users {
-        let _ = writeln!(canonical, "user {:?} {:?}", user.user, user.claims);
+        let _ = writeln!(canonical, "user {:?}", user.user);
     }
     let mut hex = TokenDigest::of_handle(&canonical).to_hex();
     hex.truncate(16);

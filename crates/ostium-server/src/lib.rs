@@ -46,4 +46,5 @@ mod state_link;
 pub mod tls;
 
 pub use config::{Config, ConfigError, SecretPolicy};
+pub use routes::DevCallback;
 pub use server::{Server, ServerBuilder, ServerError};

@@ -19,7 +19,7 @@ use crate::connection_limits::{ConnectionLimits, refuse_over_limit};
 use crate::http_metrics::observe_requests;
 use crate::reload::{self, ConfiguredUserStores, ReloadError, Reloaded};
 use crate::request_span::RequestSpans;
-use crate::routes;
+use crate::routes::{self, DevCallback};
 use crate::state::Shared;
 use crate::state_link::{StateLink, StateLinkError};
 use crate::tls::{ReloadingCertificate, TlsError};
@@ -58,6 +58,8 @@ pub enum ServerError {
 pub struct ServerBuilder {
     config: Config,
     grants: GrantRegistry,
+    /// Checks passwords for the password grant and the login page alike.
+    password_validator: Arc<dyn ResourceOwnerPasswordValidator>,
     users: Arc<dyn UserStore>,
     configured: ConfiguredUserStores,
     /// The password grant checks users that the configuration may not list, so the
@@ -66,6 +68,7 @@ pub struct ServerBuilder {
     request_spans: bool,
     meter: Option<Meter>,
     tls: Option<Arc<ReloadingCertificate>>,
+    dev_callback: Option<DevCallback>,
 }
 
 /// A node ready to serve.
@@ -100,7 +103,8 @@ impl Server {
             .map(ReloadingCertificate::load)
             .transpose()?;
         Ok(ServerBuilder {
-            grants: GrantRegistry::standard(validator),
+            grants: GrantRegistry::standard(validator.clone()),
+            password_validator: validator,
             users: configured.users.clone(),
             configured,
             needs_user_store: false,
@@ -108,6 +112,7 @@ impl Server {
             request_spans: false,
             meter: None,
             tls,
+            dev_callback: None,
         })
     }
 
@@ -244,7 +249,8 @@ impl ServerBuilder {
         mut self,
         validator: Arc<dyn ResourceOwnerPasswordValidator>,
     ) -> Result<Self, ServerError> {
-        self.grants.replace(PasswordGrant::new(validator))?;
+        self.grants.replace(PasswordGrant::new(validator.clone()))?;
+        self.password_validator = validator;
         self.needs_user_store = true;
         Ok(self)
     }
@@ -269,6 +275,13 @@ impl ServerBuilder {
     /// costs several percent of a core at full load.
     pub fn with_request_spans(mut self, enabled: bool) -> Self {
         self.request_spans = enabled;
+        self
+    }
+
+    /// Plays the client for `serve --dev`'s demo web client at `/dev/callback`:
+    /// development only, since the page shows the tokens it gets.
+    pub fn with_dev_callback(mut self, demo: DevCallback) -> Self {
+        self.dev_callback = Some(demo);
         self
     }
 
@@ -297,12 +310,14 @@ impl ServerBuilder {
         let Self {
             config,
             grants,
+            password_validator,
             users,
             configured,
             needs_user_store,
             request_spans,
             meter,
             tls,
+            dev_callback,
         } = self;
         if needs_user_store {
             return Err(ServerError::NoUserStore);
@@ -312,6 +327,7 @@ impl ServerBuilder {
         let mut shared = Shared::new(
             &config,
             grants,
+            password_validator,
             users,
             link.store().clone(),
             keys,
@@ -320,6 +336,7 @@ impl ServerBuilder {
         if let Some(meter) = &meter {
             shared.http_metrics.export_with(meter);
         }
+        shared.dev_callback = dev_callback;
         Ok(Server {
             config,
             configured,

@@ -6,17 +6,18 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use ostium_grants::{
-    GrantContext, GrantMetrics, GrantRegistry, LoginGuard, SystemClock, UserStore,
+    GrantContext, GrantMetrics, GrantRegistry, LoginGuard, ResourceOwnerPasswordValidator,
+    SystemClock, UserStore,
 };
 use ostium_protocol::Client;
 use ostium_state::TokenStore;
 use ostium_tokens::handle::RefreshHandles;
-use ostium_tokens::{JwtAccessTokens, KeyRing};
+use ostium_tokens::{BrowserSessions, IdTokens, JwtAccessTokens, KeyRing};
 use prometheus_client::registry::Registry;
 
 use crate::cache_metrics::CacheMetrics;
 use crate::client_address::TrustedProxies;
-use crate::config::Config;
+use crate::config::{Config, SessionSettings};
 use crate::directory::Directory;
 use crate::http_metrics::HttpMetrics;
 use crate::raft_metrics::RaftMetrics;
@@ -34,6 +35,15 @@ pub(crate) struct Shared {
     pub max_body_bytes: usize,
     pub body_timeout: Duration,
     pub trusted_proxies: TrustedProxies,
+    /// The login page's password checks (the password grant's validator).
+    pub password_validator: Arc<dyn ResourceOwnerPasswordValidator>,
+    /// Signs session cookies and CSRF tokens with keys every node derives alike.
+    pub sessions: BrowserSessions,
+    pub session_settings: SessionSettings,
+    /// Cookies are `Secure` when the issuer is https.
+    pub secure_cookies: bool,
+    /// `serve --dev`'s demo client, whose callback this node plays.
+    pub dev_callback: Option<crate::routes::DevCallback>,
 }
 
 impl Shared {
@@ -43,6 +53,7 @@ impl Shared {
     pub fn new(
         config: &Config,
         grants: GrantRegistry,
+        password_validator: Arc<dyn ResourceOwnerPasswordValidator>,
         users: Arc<dyn UserStore>,
         store: TokenStore,
         keys: Arc<KeyRing>,
@@ -61,6 +72,7 @@ impl Shared {
         store.report_configuration(&directory.fingerprint);
         let grant_context = Arc::new(GrantContext {
             access_tokens: JwtAccessTokens::new(&config.server.issuer, keys.clone()),
+            id_tokens: IdTokens::new(&config.server.issuer, keys.clone()),
             store,
             refresh_handles: RefreshHandles::from_cluster_secret(secret),
             metrics: grant_metrics,
@@ -79,6 +91,11 @@ impl Shared {
             max_body_bytes: config.server.max_body_bytes,
             body_timeout: config.server.body_timeout,
             trusted_proxies: config.server.trusted_proxies.clone(),
+            password_validator,
+            sessions: BrowserSessions::from_cluster_secret(secret),
+            session_settings: config.session,
+            secure_cookies: config.server.issuer.starts_with("https:"),
+            dev_callback: None,
         }
     }
 }
@@ -91,9 +108,13 @@ pub(crate) fn prepare_metrics(metrics: &GrantMetrics, grants: &GrantRegistry, cl
     let allowed = clients.iter().flat_map(|client| {
         grants
             .grant_types()
-            .filter(|grant| client.allows(grant))
+            .filter(|grant| client.allows_at_token_endpoint(grant))
             .map(|grant| (grant.name(), client.client_id.as_str()))
     });
-    let actors: Vec<&str> = grant_types.iter().copied().chain(["revocation"]).collect();
+    let actors: Vec<&str> = grant_types
+        .iter()
+        .copied()
+        .chain(["revocation", "authorize"])
+        .collect();
     metrics.prepare(&grant_types, allowed, &actors);
 }

@@ -22,7 +22,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::TokenDigest;
-use crate::record::{FamilyId, RefreshTokenRecord, TokenExpiration, TokenUsage};
+use crate::record::{
+    AuthorizationCodeRecord, FamilyId, RefreshTokenRecord, TokenExpiration, TokenUsage,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StateCommand {
@@ -54,6 +56,14 @@ pub enum StateCommand {
     RevokeSubject(RevokeSubject),
     #[serde(rename = "revoke_client/v1")]
     RevokeClient(RevokeClient),
+    #[serde(rename = "store_authorization_code/v1")]
+    StoreAuthorizationCode(StoreAuthorizationCode),
+    #[serde(rename = "redeem_authorization_code/v1")]
+    RedeemAuthorizationCode(RedeemAuthorizationCode),
+    #[serde(rename = "remember_consent/v1")]
+    RememberConsent(RememberConsent),
+    #[serde(rename = "forget_consent/v1")]
+    ForgetConsent(ForgetConsent),
 }
 
 /// Records a new refresh token, the first of a new family.
@@ -159,6 +169,60 @@ pub struct RevokeClient {
     pub at: u64,
 }
 
+/// Records an authorization code before its handle is sent to the client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreAuthorizationCode {
+    pub digest: TokenDigest,
+    pub client_id: String,
+    pub subject: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub audiences: Vec<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub session_id: String,
+    pub auth_time: u64,
+    pub amr: String,
+    pub expires_at: u64,
+    pub at: u64,
+}
+
+/// Exchanges an authorization code (RFC 6749 §4.1.3): the compare-and-set behind
+/// invariant 3. `family` is chosen by the proposer once per token request, so a
+/// retry of the same exchange carries the same family and is told apart from a
+/// replay, which carries another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedeemAuthorizationCode {
+    pub digest: TokenDigest,
+    pub client_id: String,
+    pub family: FamilyId,
+    /// When the last token minted from the code expires.
+    pub tokens_expire_at: u64,
+    /// The refresh token issued with the exchange, in the same step; applied with
+    /// `family` and `at` of the redemption, whatever it carries.
+    pub refresh: Option<IssueRefreshToken>,
+    pub at: u64,
+}
+
+/// Remembers what a user allowed a client, replacing what they allowed it before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberConsent {
+    pub subject: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<u64>,
+    pub at: u64,
+}
+
+/// Forgets what a user allowed a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForgetConsent {
+    pub subject: String,
+    pub client_id: String,
+    pub at: u64,
+}
+
 /// One line for Raft's logs: the command and the digests or ids it is about, which are
 /// safe to log; never subjects or scopes.
 impl StateCommand {
@@ -178,6 +242,10 @@ impl StateCommand {
             Self::AddSigningKey(_) => "add_signing_key/v1",
             Self::RevokeSubject(_) => "revoke_subject/v1",
             Self::RevokeClient(_) => "revoke_client/v1",
+            Self::StoreAuthorizationCode(_) => "store_authorization_code/v1",
+            Self::RedeemAuthorizationCode(_) => "redeem_authorization_code/v1",
+            Self::RememberConsent(_) => "remember_consent/v1",
+            Self::ForgetConsent(_) => "forget_consent/v1",
         }
     }
 
@@ -238,6 +306,18 @@ impl fmt::Display for StateCommand {
             // partners: the operator knows whom they revoked.
             Self::RevokeSubject(c) => write!(f, "revoke_subject(at={})", c.at),
             Self::RevokeClient(c) => write!(f, "revoke_client(at={})", c.at),
+            Self::StoreAuthorizationCode(c) => write!(
+                f,
+                "store_authorization_code(digest={}, at={})",
+                c.digest, c.at
+            ),
+            Self::RedeemAuthorizationCode(c) => write!(
+                f,
+                "redeem_authorization_code(digest={}, family={}, at={})",
+                c.digest, c.family.0, c.at
+            ),
+            Self::RememberConsent(c) => write!(f, "remember_consent(at={})", c.at),
+            Self::ForgetConsent(c) => write!(f, "forget_consent(at={})", c.at),
         }
     }
 }
@@ -246,7 +326,8 @@ impl fmt::Display for StateCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StateResponse {
-    /// A refresh or reference token, or a signing key, was recorded.
+    /// A refresh or reference token, a signing key, an authorization code or a
+    /// consent was recorded.
     Issued,
     /// The digest (or key id) is already in use; nothing changed.
     Duplicate,
@@ -260,13 +341,20 @@ pub enum StateResponse {
     ReuseDetected { family: FamilyId },
     /// Unknown, expired, revoked, or another client's token; nothing changed.
     Invalid,
-    /// The revocation took effect (or the token was already revoked).
+    /// The revocation took effect (or the token was already revoked); a consent was
+    /// forgotten (or there was none).
     Revoked,
     /// How many expired entries a purge dropped.
     Purged { removed: u64 },
     /// The families a revocation by subject or client revoked, with when each
     /// family's denial lapses.
     FamiliesRevoked { families: Vec<(FamilyId, u64)> },
+    /// The authorization code was exchanged by this redemption (first, or again by a
+    /// retry of the same one); `record` says what it was issued for.
+    CodeRedeemed { record: AuthorizationCodeRecord },
+    /// A redeemed authorization code was presented again: `family` is denied until
+    /// `until`.
+    CodeReplayed { family: FamilyId, until: u64 },
     /// Answer to log entries that carry no command (blank and membership entries).
     Empty,
 }

@@ -177,6 +177,18 @@ impl EdgeState {
         }
     }
 
+    /// Asks a core for a read no hot cache holds (an authorization code, a
+    /// consent); `unpack` takes the answer apart, `None` if it answers another
+    /// question.
+    pub async fn ask<T>(
+        &self,
+        read: &StateRead,
+        unpack: impl FnOnce(StateAnswer) -> Option<T>,
+    ) -> Result<T, Unavailable> {
+        let (core, answer) = self.read(read).await?;
+        unpack(answer).ok_or_else(|| wrong_answer(core))
+    }
+
     /// After a revocation is committed: see [`HotCache::publish_denial`].
     pub async fn publish_denials(&self, denials: Vec<(Denial, u64)>) {
         self.cache.publish_denials(denials).await;

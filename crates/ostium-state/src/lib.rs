@@ -8,10 +8,12 @@
 //!
 //! Layout:
 //! - [`token_store`]: [`TokenStore`], the storage API per flow (refresh tokens,
-//!   reference tokens, the deny list, signing keys), over a core, an edge or memory.
+//!   reference tokens, the deny list, signing keys, authorization codes, consents),
+//!   over a core, an edge or memory.
 //! - [`error`]: [`Unavailable`] and [`StateError`], with their causes.
 //! - [`digest`]: SHA-256 digests of opaque handles, the only form a token is stored in.
-//! - [`record`]: what is remembered about each refresh-token family and reference token.
+//! - [`record`]: what is remembered about each refresh-token family, reference token,
+//!   authorization code and consent.
 //! - [`command`]: [`StateCommand`], the whole write vocabulary, and [`StateResponse`].
 //! - [`state`]: [`State`] and its pure `apply`, one file per aggregate.
 //! - [`typ`]: the openraft type configuration; openraft types are named through it.
@@ -62,8 +64,8 @@ pub use network::{ClusterSecret, RaftService};
 pub use node::{StateNode, StateNodeConfig};
 pub use patience::Patience;
 pub use record::{
-    Denial, FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, SigningKeyRecord,
-    TokenExpiration, TokenFacts, TokenUsage,
+    AuthorizationCodeRecord, CodeExchange, ConsentRecord, Denial, FamilyId, ReferenceTokenRecord,
+    RefreshFamily, RefreshTokenRecord, SigningKeyRecord, TokenExpiration, TokenFacts, TokenUsage,
 };
 pub use replicated::ReplicatedState;
 pub use state::State;

@@ -177,3 +177,68 @@ pub struct TokenFacts {
     /// revoked, not expired.
     pub refresh_live: bool,
 }
+
+/// An authorization code (RFC 6749 §4.1.2), by the digest of its handle: what the
+/// authorization request decided, kept for the token request that exchanges it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationCodeRecord {
+    pub client_id: String,
+    pub subject: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub audiences: Vec<String>,
+    /// OpenID Connect Core §3.1.2.1: repeated in the ID token.
+    pub nonce: Option<String>,
+    /// PKCE (RFC 7636 §4.3).
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub session_id: String,
+    pub auth_time: u64,
+    pub amr: String,
+    pub issued_at: u64,
+    /// The code cannot be exchanged at or after this time.
+    pub expires_at: u64,
+    /// Set by the one exchange that succeeded; a later presentation is a replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed: Option<CodeExchange>,
+}
+
+/// What exchanging an authorization code issued: enough to switch it all off when
+/// the code is presented again (RFC 6749 §4.1.2, §10.5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeExchange {
+    /// The family every token minted from the code carries (`fam` in a JWT, the
+    /// family of a reference or refresh token).
+    pub family: FamilyId,
+    /// No token minted from the code lives at or after this time (the refresh
+    /// token's absolute expiry included).
+    pub tokens_expire_at: u64,
+    pub redeemed_at: u64,
+}
+
+impl AuthorizationCodeRecord {
+    /// Until when the record is kept: a redeemed code outlives its own expiry for as
+    /// long as what it issued lives, so that a replay still revokes it.
+    pub fn kept_until(&self) -> u64 {
+        match &self.redeemed {
+            Some(exchange) => self.expires_at.max(exchange.tokens_expire_at),
+            None => self.expires_at,
+        }
+    }
+}
+
+/// What a user allowed a client, remembered so that the next authorization request
+/// for no more than these scopes skips the consent screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub scopes: Vec<String>,
+    pub granted_at: u64,
+    /// `None`: until the user (or an operator) withdraws it.
+    pub expires_at: Option<u64>,
+}
+
+impl ConsentRecord {
+    pub fn is_live(&self, now: u64) -> bool {
+        self.expires_at.is_none_or(|expires_at| now < expires_at)
+    }
+}

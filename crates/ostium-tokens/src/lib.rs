@@ -15,12 +15,16 @@
 //! - [`sealing`]: private keys sealed for the replicated state.
 //! - [`jws`]: compact JWS serialization.
 //! - [`access_token`]: RFC 9068 claims and the JWT access-token strategy.
+//! - [`id_token`]: OpenID Connect ID tokens and their `at_hash`/`c_hash`/`s_hash`.
 //! - `verified`: access tokens this node has verified already.
+//! - [`browser_session`]: signed session cookies and CSRF tokens for the pages.
 //! - [`handle`]: random identifiers, opaque handles and refresh-token successors.
 
 pub mod access_token;
 pub mod algorithm;
+pub mod browser_session;
 pub mod handle;
+pub mod id_token;
 pub mod jws;
 pub mod key;
 pub mod key_ring;
@@ -29,6 +33,8 @@ mod verified;
 
 pub use access_token::{AccessTokenClaims, AccessTokenGrant, AccessTokenStrategy, JwtAccessTokens};
 pub use algorithm::SigningAlgorithm;
+pub use browser_session::{BrowserSessions, LoginSession};
+pub use id_token::{IdTokenClaims, IdTokenGrant, IdTokens};
 pub use key::SigningKey;
 pub use key_ring::{KeyRing, SealedKey};
 pub use sealing::KeySealer;

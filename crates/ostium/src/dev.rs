@@ -1,13 +1,16 @@
-//! `ostium serve --dev`: a complete single node to try Ostium in one command: every
-//! grant, refresh tokens, introspection by the demo API and revocation, each with a
-//! ready-to-paste curl line in the banner.
+//! `ostium serve --dev`: a complete single node to try Ostium in one command: the
+//! browser flow (a URL that opens the sign-in page and ends on a callback page that
+//! shows the code exchange and the tokens), every back-channel grant, refresh
+//! tokens, introspection by the demo API and revocation, each with a ready-to-paste
+//! curl line in the banner.
 //!
 //! The demo secrets and user password are fixed and printed, which is why this is
 //! development only: data goes to `./.ostium-dev`, the listener is bound to
 //! loopback, and plain-text secrets are accepted.
 
 use anyhow::Context;
-use ostium_server::{Config, SecretPolicy};
+use ostium_protocol::pkce;
+use ostium_server::{Config, DevCallback, SecretPolicy};
 
 pub const ISSUER: &str = "http://127.0.0.1:8080";
 const CLIENT_ID: &str = "demo-machine";
@@ -18,6 +21,10 @@ const API_SECRET: &str = "demo-api-secret";
 const USERNAME: &str = "alice";
 const PASSWORD: &str = "alice-password";
 const SCOPE: &str = "demo.api";
+const WEB_ID: &str = "demo-web";
+const CALLBACK_PATH: &str = "/dev/callback";
+/// Fixed, like every demo secret, so the banner's URL is the same at every start.
+const CODE_VERIFIER: &str = "ostium-dev-demo-code-verifier-not-a-secret-0123456789";
 
 /// The built-in development configuration.
 pub fn config() -> anyhow::Result<Config> {
@@ -45,6 +52,15 @@ allowed_grant_types = "client_credentials"
 allowed_scopes = ["{SCOPE}"]
 
 [[clients]]
+client_id = "{WEB_ID}"
+client_name = "Demo web app (authorization code + PKCE)"
+require_client_secret = false
+allowed_grant_types = "code"
+redirect_uris = ["{ISSUER}{CALLBACK_PATH}"]
+allowed_scopes = ["openid", "profile", "email", "{SCOPE}"]
+require_consent = true
+
+[[clients]]
 client_id = "{APP_ID}"
 client_name = "Demo first-party app (password grant)"
 client_secrets = ["{CLIENT_SECRET}"]
@@ -69,6 +85,15 @@ email = "alice@example.com"
     .context("the built-in development configuration is invalid")
 }
 
+/// The demo web client whose callback the development node plays.
+pub fn callback() -> DevCallback {
+    DevCallback {
+        client_id: WEB_ID.to_owned(),
+        redirect_uri: format!("{ISSUER}{CALLBACK_PATH}"),
+        code_verifier: CODE_VERIFIER.to_owned(),
+    }
+}
+
 /// Tells the developer what exists and how to get a token.
 pub fn print_banner(issuer: &str) {
     println!("\n{}", banner(issuer));
@@ -84,12 +109,24 @@ fn banner(issuer: &str) -> String {
     );
     // Pulls one member out of a token response without needing jq.
     let member = |name: &str| format!(r#"sed -n 's/.*"{name}":"\([^"]*\)".*/\1/p'"#);
+    let sign_in = format!(
+        "{issuer}/connect/authorize?client_id={WEB_ID}&response_type=code&scope=openid%20profile%20email\
+         &redirect_uri={issuer}{CALLBACK_PATH}&code_challenge={challenge}&code_challenge_method=S256\
+         &state=demo&nonce=demo",
+        challenge = pkce::s256(CODE_VERIFIER),
+    );
     format!(
         r#"Ostium development server: {issuer}
   discovery  {issuer}/.well-known/openid-configuration
+
+Sign in as {USERNAME} / {PASSWORD} in a browser (authorization code + PKCE; the
+callback page shows the code exchange and the tokens):
+  {sign_in}
+
   API        {API} / {API_SECRET}   (scope {SCOPE}; introspects tokens)
   client     {CLIENT_ID} / {CLIENT_SECRET}   (client_credentials)
   client     {APP_ID} / {CLIENT_SECRET}       (password, with refresh tokens)
+  client     {WEB_ID}                     (authorization code + PKCE, consent)
   user       {USERNAME} / {PASSWORD}
 
 Get a token:

@@ -192,6 +192,9 @@ fn serve(config_file: Option<PathBuf>, dev: bool) -> anyhow::Result<()> {
     if let Some(meter) = telemetry.meter() {
         builder = builder.with_meter(meter);
     }
+    if dev && config_file.is_none() {
+        builder = builder.with_dev_callback(dev::callback());
+    }
     for warning in builder.warnings() {
         tracing::warn!("{warning}");
     }

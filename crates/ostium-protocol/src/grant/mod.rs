@@ -5,10 +5,12 @@
 //! registry picks the grant by `grant_type` (mini-redis's `Command::from_frame`, in
 //! effect).
 
+pub mod authorization_code;
 pub mod client_credentials;
 pub mod password;
 pub mod refresh_token;
 
+pub use authorization_code::{AuthorizationCodeRequest, IssuedCode};
 pub use client_credentials::ClientCredentialsRequest;
 pub use password::PasswordRequest;
 pub use refresh_token::RefreshTokenRequest;

@@ -56,7 +56,38 @@ pub(super) struct ClientSection {
     absolute_refresh_token_lifetime: Option<u32>,
     sliding_refresh_token_lifetime: Option<u32>,
     refresh_token_grace_period: Option<u32>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(default = "yes")]
+    require_pkce: bool,
+    #[serde(default)]
+    allow_plain_text_pkce: bool,
+    #[serde(default)]
+    allow_access_tokens_via_browser: bool,
+    #[serde(default)]
+    require_consent: bool,
+    #[serde(default = "yes")]
+    allow_remember_consent: bool,
+    #[serde(default = "default_short_lifetime")]
+    authorization_code_lifetime: u32,
+    #[serde(default = "default_short_lifetime")]
+    identity_token_lifetime: u32,
+    #[serde(default)]
+    always_include_user_claims_in_id_token: bool,
+    #[serde(default)]
+    allowed_cors_origins: Vec<String>,
 }
+
+/// IdentityServer's default for codes and ID tokens: five minutes.
+fn default_short_lifetime() -> u32 {
+    300
+}
+
+/// The longest an authorization code may stay redeemable: RFC 6749 §4.1.2 asks for
+/// ten minutes at most.
+const MAX_AUTHORIZATION_CODE_LIFETIME: u32 = 600;
 
 fn yes() -> bool {
     true
@@ -142,7 +173,19 @@ impl Checker {
                 "access_token_lifetime: must be between 1 and {MAX_ACCESS_TOKEN_LIFETIME} seconds"
             ));
         }
+        let browser = check_browser_settings(&c, &allowed_grant_types)?;
         Ok(Client {
+            redirect_uris: c.redirect_uris,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
+            require_pkce: c.require_pkce,
+            allow_plain_text_pkce: c.allow_plain_text_pkce,
+            allow_access_tokens_via_browser: c.allow_access_tokens_via_browser,
+            require_consent: c.require_consent,
+            allow_remember_consent: c.allow_remember_consent,
+            authorization_code_lifetime: c.authorization_code_lifetime,
+            identity_token_lifetime: c.identity_token_lifetime,
+            always_include_user_claims_in_id_token: c.always_include_user_claims_in_id_token,
+            allowed_cors_origins: browser.cors_origins,
             client_id: c.client_id,
             client_name: c.client_name,
             enabled: c.enabled,
@@ -215,6 +258,95 @@ impl Checker {
             );
         }
         Ok(policy)
+    }
+}
+
+/// What the browser-flow fields come to, once checked.
+struct BrowserSettings {
+    cors_origins: Vec<String>,
+}
+
+/// The browser-flow fields: every redirect URI an absolute URL without a fragment
+/// (RFC 6749 §3.1.2), `https` unless it goes to a loopback host or the client is a
+/// native (public) one with a private-use scheme (RFC 8252 §7), and at least one for
+/// a client with a grant that redirects; CORS origins as the browser sends them.
+fn check_browser_settings(
+    c: &ClientSection,
+    grants: &AllowedGrantTypes,
+) -> Result<BrowserSettings, String> {
+    let redirects = [
+        GrantType::AuthorizationCode,
+        GrantType::Implicit,
+        GrantType::Hybrid,
+    ]
+    .iter()
+    .any(|grant| grants.allows(grant));
+    if redirects && c.redirect_uris.is_empty() {
+        return Err(
+            "redirect_uris: a client with a browser grant type (authorization_code, \
+                    implicit or hybrid) needs at least one"
+                .into(),
+        );
+    }
+    for (field, uris) in [
+        ("redirect_uris", &c.redirect_uris),
+        ("post_logout_redirect_uris", &c.post_logout_redirect_uris),
+    ] {
+        for uri in uris {
+            check_redirect_uri(uri, c.require_client_secret)
+                .map_err(|reason| format!("{field}: `{uri}` {reason}"))?;
+        }
+    }
+    if c.authorization_code_lifetime == 0
+        || c.authorization_code_lifetime > MAX_AUTHORIZATION_CODE_LIFETIME
+    {
+        return Err(format!(
+            "authorization_code_lifetime: must be between 1 and \
+             {MAX_AUTHORIZATION_CODE_LIFETIME} seconds (RFC 6749 §4.1.2)"
+        ));
+    }
+    if c.identity_token_lifetime == 0 || c.identity_token_lifetime > MAX_ACCESS_TOKEN_LIFETIME {
+        return Err(format!(
+            "identity_token_lifetime: must be between 1 and {MAX_ACCESS_TOKEN_LIFETIME} seconds"
+        ));
+    }
+    let mut cors_origins = Vec::new();
+    for origin in &c.allowed_cors_origins {
+        let parsed = url::Url::parse(origin)
+            .map_err(|e| format!("allowed_cors_origins: `{origin}` is not a URL: {e}"))?;
+        let serialized = parsed.origin().ascii_serialization();
+        if !matches!(parsed.scheme(), "http" | "https")
+            || serialized != origin.trim_end_matches('/')
+        {
+            return Err(format!(
+                "allowed_cors_origins: `{origin}` is not an origin; write it as a browser \
+                 sends it, scheme, host and port only (`{serialized}`)"
+            ));
+        }
+        cors_origins.push(serialized);
+    }
+    Ok(BrowserSettings { cors_origins })
+}
+
+/// Why `uri` may not be a redirect target, if it may not.
+fn check_redirect_uri(uri: &str, confidential: bool) -> Result<(), &'static str> {
+    let parsed = url::Url::parse(uri).map_err(|_| "is not an absolute URL")?;
+    if parsed.fragment().is_some() {
+        return Err("has a fragment, which RFC 6749 §3.1.2 forbids");
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err("is plain http to a host that is not loopback; use https"),
+        // A native app's private-use scheme (`com.example.app:/callback`).
+        _ if !confidential && parsed.scheme().contains('.') => Ok(()),
+        _ => Err("has a scheme a browser cannot be sent to; use https"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `[login]`: brute-force protection for password logins (RFC 6749 §4.3.2): how many
 //! failures a username or a client address may have within a window before its
-//! logins are refused, and how many checks one address may have running and waiting.
+//! logins are refused, and how many checks one address may have running and waiting;
+//! and how long the browser's login session lasts.
 
 use std::time::Duration;
 
@@ -16,6 +17,40 @@ pub(super) struct LoginSection {
     failure_window: Option<u64>,
     max_concurrent_per_address: Option<usize>,
     max_waiting_per_address: Option<usize>,
+    /// Seconds.
+    cookie_lifetime: Option<u64>,
+    sliding: Option<bool>,
+}
+
+/// The login session's cookie (IdentityServer's authentication cookie options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// Seconds a session lasts from the login, or from its last use when sliding.
+    pub cookie_lifetime: u64,
+    /// Whether each use of the session renews its lifetime.
+    pub sliding: bool,
+}
+
+impl Default for SessionSettings {
+    /// IdentityServer's: ten hours, sliding.
+    fn default() -> Self {
+        Self {
+            cookie_lifetime: 36_000,
+            sliding: true,
+        }
+    }
+}
+
+pub(super) fn check_session(section: &LoginSection) -> Result<SessionSettings, String> {
+    let defaults = SessionSettings::default();
+    let settings = SessionSettings {
+        cookie_lifetime: section.cookie_lifetime.unwrap_or(defaults.cookie_lifetime),
+        sliding: section.sliding.unwrap_or(defaults.sliding),
+    };
+    if !(60..=31_536_000).contains(&settings.cookie_lifetime) {
+        return Err("[login] cookie_lifetime: between 60 and 31536000 seconds (a year)".into());
+    }
+    Ok(settings)
 }
 
 pub(super) fn check(section: LoginSection) -> Result<LoginLimits, String> {

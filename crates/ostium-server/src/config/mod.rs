@@ -23,6 +23,7 @@ use ostium_tokens::SigningAlgorithm;
 use serde::Deserialize;
 
 pub use cluster::{ClusterSettings, NodeRole};
+pub use login::SessionSettings;
 pub use resources::ApiResourceSettings;
 pub use server::{ServerSettings, TlsFiles};
 pub use users::UserSettings;
@@ -50,6 +51,8 @@ pub struct Config {
     pub cache: Option<ostium_state::CacheConfig>,
     /// `[login]`: brute-force protection for password logins.
     pub login: ostium_grants::LoginLimits,
+    /// `[login]`: how long the browser's login session lasts.
+    pub session: SessionSettings,
     /// Things worth an operator's attention that do not stop the server.
     pub warnings: Vec<String>,
 }
@@ -143,6 +146,7 @@ impl Checker {
                 "[server] management_listen: must differ from [cluster] raft_listen".into(),
             );
         }
+        let session = login::check_session(&file.login)?;
         let login = login::check(file.login)?;
         Ok(Config {
             server,
@@ -154,6 +158,7 @@ impl Checker {
             cluster,
             cache,
             login,
+            session,
             warnings: std::mem::take(&mut self.warnings),
         })
     }
@@ -226,7 +231,8 @@ name = "openid"
     pub(super) fn with_client(grant_types: &str) -> String {
         format!(
             "{BASE}\n[[clients]]\nclient_id = \"billing-worker\"\nclient_secrets = [\"{SECRET}\"]\n\
-             allowed_grant_types = {grant_types}\nallowed_scopes = [\"orders.read\"]\n"
+             allowed_grant_types = {grant_types}\nallowed_scopes = [\"orders.read\"]\n\
+             redirect_uris = [\"https://app.example.com/callback\"]\n"
         )
     }
 

@@ -47,8 +47,9 @@ pub(super) struct IdentityResourceSection {
     name: String,
     #[allow(dead_code)]
     display_name: Option<String>,
+    /// The user claims the scope releases; OpenID Connect's standard scopes
+    /// release their standard claims when this is left out.
     #[serde(default)]
-    #[allow(dead_code)]
     user_claims: Vec<String>,
 }
 
@@ -102,7 +103,7 @@ fn catalog(
     let mut catalog = ResourceCatalog::new();
     for resource in identity_resources {
         check_scope_name("identity resource", &resource.name)?;
-        catalog.add_identity_resource(&resource.name);
+        catalog.add_identity_resource(&resource.name, resource.user_claims.clone());
     }
     for scope in api_scopes {
         if scope.name == OFFLINE_ACCESS || catalog.is_identity_resource(&scope.name) {

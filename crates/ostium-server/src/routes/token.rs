@@ -97,13 +97,14 @@ allowed_scopes = ["orders.read"]
         >,
     ) {
         let config = Config::parse(CONFIG, "test.toml", SecretPolicy::AllowPlainText).unwrap();
-        let validator = Argon2PasswordValidator::new(&[], 1, 1).unwrap();
-        let grants = GrantRegistry::standard(Arc::new(validator));
+        let validator = Arc::new(Argon2PasswordValidator::new(&[], 1, 1).unwrap());
+        let grants = GrantRegistry::standard(validator.clone());
         let (key, _) = SigningKey::generate(SigningAlgorithm::ES256).unwrap();
         let keys = Arc::new(KeyRing::new(key, vec![]));
         let shared = web::Data::new(Shared::new(
             &config,
             grants,
+            validator,
             Arc::new(ostium_grants::ConfiguredUsers::default()),
             TokenStore::in_memory(),
             keys,
@@ -288,7 +289,13 @@ allowed_scopes = ["orders.read"]
         let body: Value = test::call_and_read_body_json(&app, get).await;
         assert_eq!(
             body["grant_types_supported"],
-            serde_json::json!(["client_credentials", "password", "refresh_token"])
+            serde_json::json!([
+                "client_credentials",
+                "password",
+                "refresh_token",
+                "authorization_code",
+                "implicit"
+            ])
         );
     }
 }

@@ -20,7 +20,7 @@ use super::fault;
 use crate::command::{RevokeClient, RevokeSubject, StateCommand, StateResponse};
 use crate::digest::TokenDigest;
 use crate::node::{Leader, MembershipError, NodeMetrics, ProposeError, StateNode};
-use crate::record::{Denial, SigningKeyRecord, TokenFacts};
+use crate::record::{AuthorizationCodeRecord, Denial, SigningKeyRecord, TokenFacts};
 use crate::typ::NodeId;
 
 /// How a forwarded or administrative request ended, as sent back over the wire.
@@ -52,6 +52,14 @@ pub enum StateRead {
     Denied { denial: Denial, now: u64 },
     /// The cluster's sealed signing keys, in the order they were added.
     SigningKeys,
+    /// The authorization code with this digest, if not expired at `now`.
+    AuthorizationCode { digest: TokenDigest, now: u64 },
+    /// The scopes a user allowed a client, if in force at `now`.
+    Consent {
+        subject: String,
+        client_id: String,
+        now: u64,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +68,8 @@ pub enum StateAnswer {
     Facts(Box<TokenFacts>),
     Denied(bool),
     SigningKeys(Vec<SigningKeyRecord>),
+    AuthorizationCode(Option<Box<AuthorizationCodeRecord>>),
+    Consent(Option<Vec<String>>),
 }
 
 /// Whose refresh-token families an operator revokes.
@@ -161,6 +171,25 @@ impl ClusterService {
                                 .into_iter()
                                 .cloned()
                                 .collect(),
+                        ),
+                        StateRead::AuthorizationCode { digest, now } => {
+                            StateAnswer::AuthorizationCode(
+                                state
+                                    .authorization_codes()
+                                    .get(&digest, now)
+                                    .cloned()
+                                    .map(Box::new),
+                            )
+                        }
+                        StateRead::Consent {
+                            subject,
+                            client_id,
+                            now,
+                        } => StateAnswer::Consent(
+                            state
+                                .consents()
+                                .granted(&subject, &client_id, now)
+                                .map(|consent| consent.scopes.clone()),
                         ),
                     })
                     .await;

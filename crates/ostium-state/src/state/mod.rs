@@ -12,11 +12,15 @@
 //! - [`refresh`]: refresh tokens and their families;
 //! - [`reference`]: reference access tokens;
 //! - [`deny_list`]: revoked self-contained tokens;
-//! - [`signing_keys`]: the cluster's sealed signing keys.
+//! - [`signing_keys`]: the cluster's sealed signing keys;
+//! - [`codes`]: authorization codes, exchanged at most once;
+//! - [`consents`]: what each user allowed each client.
 //!
 //! What spans aggregates stays here: the dispatch, purging, the reads that answer for
 //! any opaque token or any denial, and the snapshot's shape.
 
+pub mod codes;
+pub mod consents;
 pub mod deny_list;
 pub mod reference;
 pub mod refresh;
@@ -30,10 +34,12 @@ use crate::cache::CacheWrites;
 use crate::command::{StateCommand, StateResponse};
 use crate::digest::TokenDigest;
 use crate::record::{
-    Denial, FamilyId, ReferenceTokenRecord, RefreshFamily, RefreshTokenRecord, SigningKeyRecord,
-    TokenFacts,
+    AuthorizationCodeRecord, ConsentRecord, Denial, FamilyId, ReferenceTokenRecord, RefreshFamily,
+    RefreshTokenRecord, SigningKeyRecord, TokenFacts,
 };
 
+use self::codes::AuthorizationCodes;
+use self::consents::Consents;
 use self::deny_list::DenyList;
 use self::reference::ReferenceTokens;
 use self::refresh::RefreshTokens;
@@ -45,15 +51,29 @@ pub struct State {
     deny_list: DenyList,
     references: ReferenceTokens,
     signing_keys: SigningKeys,
+    codes: AuthorizationCodes,
+    consents: Consents,
 }
 
 /// A snapshot: every aggregate's maps side by side in one JSON object, the shape the
 /// first release wrote. An aggregate added later is `#[serde(default)]`, so older
 /// snapshots still load. Written through borrowed maps and read into owned ones,
 /// rather than with `#[serde(flatten)]`, which would buffer a whole snapshot in
-/// memory while reading it.
+/// memory while reading it. The authorization codes and consents, added after the
+/// signing keys, are also left out while empty, so that a state without them writes
+/// the snapshot an earlier release wrote (and `testdata/v1.json` keeps matching).
 #[derive(Serialize, Deserialize)]
-struct Snapshot<Tokens, Families, Revoked, References, RevokedReferences, Keys> {
+struct Snapshot<
+    Tokens,
+    Families,
+    Revoked,
+    References,
+    RevokedReferences,
+    Keys,
+    Codes,
+    ReplayedFamilies,
+    ConsentMap,
+> {
     refresh_tokens: Tokens,
     families: Families,
     revoked: Revoked,
@@ -62,6 +82,17 @@ struct Snapshot<Tokens, Families, Revoked, References, RevokedReferences, Keys> 
     revoked_references: RevokedReferences,
     #[serde(default)]
     signing_keys: Keys,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    authorization_codes: Option<Codes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replayed_families: Option<ReplayedFamilies>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    consents: Option<ConsentMap>,
+}
+
+/// `Some(map)` unless it is empty: what a snapshot writes of a later aggregate.
+fn unless_empty<K, V>(map: &BTreeMap<K, V>) -> Option<&BTreeMap<K, V>> {
+    (!map.is_empty()).then_some(map)
 }
 
 impl Serialize for State {
@@ -73,6 +104,9 @@ impl Serialize for State {
             reference_tokens: &self.references.reference_tokens,
             revoked_references: &self.references.revoked_references,
             signing_keys: &self.signing_keys.signing_keys,
+            authorization_codes: unless_empty(&self.codes.authorization_codes),
+            replayed_families: unless_empty(&self.codes.replayed_families),
+            consents: unless_empty(&self.consents.consents),
         }
         .serialize(serializer)
     }
@@ -87,6 +121,9 @@ impl<'de> Deserialize<'de> for State {
             BTreeMap<TokenDigest, ReferenceTokenRecord>,
             BTreeMap<TokenDigest, u64>,
             BTreeMap<String, SigningKeyRecord>,
+            BTreeMap<TokenDigest, AuthorizationCodeRecord>,
+            BTreeMap<FamilyId, u64>,
+            BTreeMap<String, BTreeMap<String, ConsentRecord>>,
         >::deserialize(deserializer)?;
         Ok(Self {
             refresh: RefreshTokens {
@@ -102,6 +139,13 @@ impl<'de> Deserialize<'de> for State {
             },
             signing_keys: SigningKeys {
                 signing_keys: snapshot.signing_keys,
+            },
+            codes: AuthorizationCodes {
+                authorization_codes: snapshot.authorization_codes.unwrap_or_default(),
+                replayed_families: snapshot.replayed_families.unwrap_or_default(),
+            },
+            consents: Consents {
+                consents: snapshot.consents.unwrap_or_default(),
             },
         })
     }
@@ -131,13 +175,33 @@ impl State {
             }
             StateCommand::RevokeReferenceToken(c) => self.references.revoke(c, cache),
             StateCommand::AddSigningKey(c) => self.signing_keys.add(c, cache),
-            StateCommand::RevokeSubject(c) => self.refresh.revoke_subject(c, cache),
-            StateCommand::RevokeClient(c) => self.refresh.revoke_client(c, cache),
+            // A user or client that is gone keeps nothing that would let a token be
+            // issued for it: no unused code, no consent. Neither is in the hot cache.
+            StateCommand::RevokeSubject(c) => {
+                self.codes.forget_subject(&c.subject);
+                self.consents.forget_subject(&c.subject);
+                self.refresh.revoke_subject(c, cache)
+            }
+            StateCommand::RevokeClient(c) => {
+                self.codes.forget_client(&c.client_id);
+                self.consents.forget_client(&c.client_id);
+                self.refresh.revoke_client(c, cache)
+            }
+            StateCommand::StoreAuthorizationCode(c) => self.codes.store(c),
+            // Spans two aggregates in one step: the exchange issues the refresh token,
+            // and a replay revokes its family.
+            StateCommand::RedeemAuthorizationCode(c) => {
+                self.codes.redeem(c, &mut self.refresh, cache)
+            }
+            StateCommand::RememberConsent(c) => self.consents.remember(c),
+            StateCommand::ForgetConsent(c) => self.consents.forget(c),
             // Only what has expired goes, and expired entries are never in the cache.
             StateCommand::Purge(c) => {
                 let removed = self.refresh.purge(c.at)
                     + self.deny_list.purge(c.at)
-                    + self.references.purge(c.at);
+                    + self.references.purge(c.at)
+                    + self.codes.purge(c.at)
+                    + self.consents.purge(c.at);
                 StateResponse::Purged {
                     removed: removed as u64,
                 }
@@ -161,6 +225,14 @@ impl State {
         &self.signing_keys
     }
 
+    pub fn authorization_codes(&self) -> &AuthorizationCodes {
+        &self.codes
+    }
+
+    pub fn consents(&self) -> &Consents {
+        &self.consents
+    }
+
     /// What is known of the opaque token with this digest at `now`: it may be a
     /// reference access token or a refresh token.
     pub fn lookup(&self, digest: &TokenDigest, now: u64) -> TokenFacts {
@@ -168,12 +240,13 @@ impl State {
         let refresh_live = refresh
             .as_ref()
             .is_some_and(|token| self.refresh.is_live(token, now));
-        // A reference token issued with a refresh token goes with its family.
+        // A reference token issued with a refresh token, or from a code, goes with its
+        // family.
         let reference = self.references.active(digest, now).filter(|token| {
             token
                 .family
                 .as_ref()
-                .is_none_or(|family| !self.refresh.is_family_revoked(family))
+                .is_none_or(|family| !self.is_family_denied(family, now))
         });
         TokenFacts {
             reference: reference.cloned(),
@@ -189,6 +262,7 @@ impl State {
             .denials()
             .chain(self.refresh.denials())
             .chain(self.references.denials())
+            .chain(self.codes.denials())
             .collect()
     }
 
@@ -196,10 +270,16 @@ impl State {
     pub fn is_denied(&self, denial: &Denial, now: u64) -> bool {
         match denial {
             Denial::Token(id) => self.deny_list.is_revoked(id, now),
-            Denial::Family(id) => self.refresh.is_family_revoked(id),
+            Denial::Family(id) => self.is_family_denied(id, now),
             Denial::Spent(digest) => self.refresh.is_spent(digest),
             Denial::Reference(digest) => self.references.is_revoked(digest, now),
         }
+    }
+
+    /// Whether `family` is revoked (by its client, reuse, or an operator) or denied
+    /// by the replay of the code it was issued from.
+    fn is_family_denied(&self, family: &FamilyId, now: u64) -> bool {
+        self.refresh.is_family_revoked(family) || self.codes.is_family_denied(family, now)
     }
 }
 

@@ -224,7 +224,12 @@ impl RefreshTokens {
     }
 
     /// Revokes `family` (keeping the time of its first revocation); `None` if unknown.
-    fn revoke(&mut self, family: &FamilyId, at: u64, cache: &mut CacheWrites) -> Option<()> {
+    pub(super) fn revoke(
+        &mut self,
+        family: &FamilyId,
+        at: u64,
+        cache: &mut CacheWrites,
+    ) -> Option<()> {
         let found = self.families.get_mut(family)?;
         found.revoked_at.get_or_insert(at);
         cache.note(|| CacheWrite::Deny {
@@ -363,6 +368,8 @@ mod tests {
             StateResponse::Revoked => "revoked",
             StateResponse::Purged { .. } => "purged",
             StateResponse::FamiliesRevoked { .. } => "families_revoked",
+            StateResponse::CodeRedeemed { .. } => "code_redeemed",
+            StateResponse::CodeReplayed { .. } => "code_replayed",
             StateResponse::Empty => "empty",
         }
     }

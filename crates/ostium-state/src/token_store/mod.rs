@@ -7,6 +7,8 @@
 //! - [`reference`]: store and revoke reference access tokens.
 //! - [`deny`]: deny self-contained tokens, and ask whether something is denied.
 //! - [`signing_keys`]: the cluster's sealed signing keys.
+//! - [`codes`]: store, read and exchange authorization codes.
+//! - [`consents`]: remember, read and forget what users allowed clients.
 //!
 //! The inputs (`NewRefreshToken`, `Redemption`, …) are types of the API's own, not
 //! the log's commands, though they carry the same fields today: a command is frozen
@@ -18,6 +20,8 @@
 //! cache, else a core) or a single process without Raft (tests and tools) is decided
 //! here, once, by the [`Backend`] a [`TokenStore`] was made with.
 
+pub mod codes;
+pub mod consents;
 pub mod deny;
 pub mod reference;
 pub mod refresh;
@@ -30,11 +34,16 @@ use crate::command::{StateCommand, StateResponse};
 use crate::digest::TokenDigest;
 use crate::edge::EdgeState;
 use crate::error::Unavailable;
-use crate::record::{Denial, RefreshTokenRecord, SigningKeyRecord, TokenFacts};
+use crate::network::cluster::{StateAnswer, StateRead};
+use crate::record::{
+    AuthorizationCodeRecord, Denial, RefreshTokenRecord, SigningKeyRecord, TokenFacts,
+};
 use crate::replicated::ReplicatedState;
 use crate::state::State;
 use crate::typ::NodeId;
 
+pub use self::codes::{CodeRedeemed, CodeRedemption, CodeStorage, NewAuthorizationCode};
+pub use self::consents::{ConsentStorage, NewConsent};
 pub use self::deny::DenyStorage;
 pub use self::reference::{NewReferenceToken, ReferenceStorage};
 pub use self::refresh::{NewRefreshToken, Redeemed, Redemption, RefreshStorage};
@@ -115,6 +124,14 @@ impl TokenStore {
 
     pub fn signing_keys(&self) -> SigningKeyStorage<'_> {
         SigningKeyStorage::new(self)
+    }
+
+    pub fn codes(&self) -> CodeStorage<'_> {
+        CodeStorage::new(self)
+    }
+
+    pub fn consents(&self) -> ConsentStorage<'_> {
+        ConsentStorage::new(self)
     }
 
     /// What is known of the opaque token with this digest at `now` (a reference
@@ -240,6 +257,67 @@ impl TokenStore {
             Backend::Memory(state) => {
                 read(state, |state| state.refresh_tokens().get(&digest).cloned())
             }
+        }
+    }
+
+    /// The authorization code with this digest if not expired at `now`, seeing
+    /// every acknowledged write.
+    async fn authorization_code(
+        &self,
+        digest: TokenDigest,
+        now: u64,
+    ) -> Result<Option<AuthorizationCodeRecord>, Unavailable> {
+        let get = |state: &State| state.authorization_codes().get(&digest, now).cloned();
+        let ask = StateRead::AuthorizationCode { digest, now };
+        self.read_caught_up(get, ask, |answer| match answer {
+            StateAnswer::AuthorizationCode(code) => Some(code.map(|code| *code)),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The scopes `subject` allowed `client_id` at `now`, seeing every acknowledged
+    /// write.
+    async fn consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        now: u64,
+    ) -> Result<Option<Vec<String>>, Unavailable> {
+        let get = |state: &State| {
+            state
+                .consents()
+                .granted(subject, client_id, now)
+                .map(|consent| consent.scopes.clone())
+        };
+        let ask = StateRead::Consent {
+            subject: subject.to_owned(),
+            client_id: client_id.to_owned(),
+            now,
+        };
+        self.read_caught_up(get, ask, |answer| match answer {
+            StateAnswer::Consent(scopes) => Some(scopes),
+            _ => None,
+        })
+        .await
+    }
+
+    /// A read of what the hot cache does not hold, seeing every acknowledged write:
+    /// `read` after catching up on a core, `ask` at a core from an edge (its answer
+    /// taken apart by `unpack`, `None` for another kind of answer).
+    async fn read_caught_up<T>(
+        &self,
+        read: impl FnOnce(&State) -> T,
+        ask: StateRead,
+        unpack: impl FnOnce(StateAnswer) -> Option<T>,
+    ) -> Result<T, Unavailable> {
+        match &*self.backend {
+            Backend::Core(core) => {
+                core.catch_up().await?;
+                Ok(core.read(read))
+            }
+            Backend::Edge(edge) => edge.ask(&ask, unpack).await,
+            Backend::Memory(state) => Ok(self::read(state, read)),
         }
     }
 

@@ -4,6 +4,7 @@
 mod support;
 
 mod authentication;
+mod codes;
 mod failover;
 mod formation;
 mod purge;
