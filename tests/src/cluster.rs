@@ -220,7 +220,7 @@ pub struct Cluster {
     name: String,
     secrets: TestDir,
     /// Node 1's URL: every node is configured with it as issuer.
-    issuer: String,
+    pub issuer: String,
     /// `[cluster.peers]` lines of the nodes started together.
     peers: String,
     /// The `[cache]` section every node gets, if any.

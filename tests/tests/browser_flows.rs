@@ -395,3 +395,51 @@ fn authlib_validates_the_hybrid_flows_c_hash_and_at_hash() {
     );
     assert_eq!(redeemed.status(), 200);
 }
+
+#[test]
+fn cors_answers_only_a_clients_origin_and_never_at_the_authorization_endpoint() {
+    let node = node("browser-cors");
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let allowed = "http://127.0.0.1:9";
+    let preflight = |origin: &str| {
+        http.request(reqwest::Method::OPTIONS, node.token_endpoint())
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .send()
+            .unwrap()
+    };
+    let answer = preflight(allowed);
+    assert_eq!(answer.status(), 204);
+    assert_eq!(answer.headers()["access-control-allow-origin"], allowed);
+    let refused = preflight("https://attacker.example");
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let discovery = http
+        .get(format!("{}/.well-known/openid-configuration", node.issuer))
+        .header("Origin", allowed)
+        .send()
+        .unwrap();
+    assert_eq!(discovery.headers()["access-control-allow-origin"], allowed);
+    let authorize = http
+        .get(authorize(
+            &node.issuer,
+            WEB_ID,
+            &[("response_type", "code")],
+        ))
+        .header("Origin", allowed)
+        .send()
+        .unwrap();
+    assert!(
+        authorize
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}

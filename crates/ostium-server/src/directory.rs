@@ -8,7 +8,7 @@
 //! node and served at the next is a bug a user cannot diagnose), so each directory
 //! has a [`Directory::fingerprint`], shown by `/readyz` and `cluster status`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -25,6 +25,9 @@ pub(crate) struct Directory {
     /// API resources that may introspect, by name, with their secrets.
     pub api_resources: HashMap<String, Vec<SecretDigest>>,
     pub catalog: Arc<ResourceCatalog>,
+    /// Every client's `allowed_cors_origins`: the origins whose scripts may call
+    /// the CORS endpoints (`cors.rs`).
+    pub cors_origins: HashSet<String>,
     /// `/.well-known/openid-configuration` (it lists the scopes).
     pub openid_configuration: Bytes,
     /// `/.well-known/oauth-authorization-server` (RFC 8414).
@@ -50,6 +53,11 @@ impl Directory {
                 .map(|r| (r.name.clone(), r.api_secrets.clone()))
                 .collect(),
             catalog: Arc::new(config.catalog.clone()),
+            cors_origins: config
+                .clients
+                .iter()
+                .flat_map(|c| c.allowed_cors_origins.iter().cloned())
+                .collect(),
             openid_configuration,
             authorization_server_metadata,
             fingerprint: fingerprint(config),

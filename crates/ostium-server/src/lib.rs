@@ -18,7 +18,10 @@
 //!   runtime of its own.
 //! - `signing_keys`: opening (or adding) the cluster's signing keys at start.
 //! - `routes`: `token` (the token endpoint), `discovery` (metadata and JWKS),
-//!   `ops` (health, readiness, Prometheus).
+//!   `ops` (health, readiness, Prometheus), `authorize` and the pages (sign-in,
+//!   consent, sign-out; askama templates in `templates/`), `userinfo`.
+//! - `cors`: CORS on the token, userinfo, discovery and JWKS endpoints for the
+//!   clients' `allowed_cors_origins`.
 //! - `http_metrics`: request counts and latency per route (Prometheus, and the
 //!   semantic conventions' `http.server.request.duration` over OTLP);
 //!   `request_span`: the span of each request; `cache_metrics`: the hot cache's
@@ -33,6 +36,7 @@ pub mod cluster_admin;
 pub mod cluster_status;
 pub mod config;
 mod connection_limits;
+mod cors;
 mod directory;
 mod http_metrics;
 mod raft_metrics;

@@ -170,6 +170,7 @@ impl Server {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
+                .wrap(from_fn(crate::cors::allow_configured_origins))
                 .wrap(from_fn(observe_requests))
                 .wrap(Condition::new(
                     request_spans,
