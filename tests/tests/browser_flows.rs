@@ -443,3 +443,53 @@ fn cors_answers_only_a_clients_origin_and_never_at_the_authorization_endpoint() 
             .is_none()
     );
 }
+
+#[test]
+fn the_sign_in_page_says_when_a_username_is_throttled_and_creates_no_session() {
+    let throttled = format!(
+        "{}\n[login]\nmax_failures_per_username = 2\n",
+        browser_clients()
+    );
+    let node = SingleNode::start_with("browser-throttle", "ES256", &throttled);
+    let mut browser = Browser::new();
+    let (_, challenge) = pkce();
+    let url = authorize(
+        &node.issuer,
+        WEB_ID,
+        &[
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let page = browser.follow(&node.issuer, &url);
+    for _ in 0..2 {
+        let wrong = browser.submit(
+            &node.issuer,
+            "/account/login",
+            &page.body,
+            &[("username", USERNAME), ("password", "wrong")],
+        );
+        assert_eq!(wrong.status, 200);
+        assert!(
+            wrong.body.contains("Wrong username or password."),
+            "{}",
+            wrong.body
+        );
+    }
+    // Now even the right password is refused, saying why.
+    let refused = browser.submit(
+        &node.issuer,
+        "/account/login",
+        &page.body,
+        &[("username", USERNAME), ("password", PASSWORD)],
+    );
+    assert_eq!(refused.status, 429);
+    assert!(
+        refused.body.contains("Too many failed sign-ins"),
+        "{}",
+        refused.body
+    );
+    assert!(!browser.has_cookie("ostium_session"));
+}

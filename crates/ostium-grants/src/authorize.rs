@@ -294,3 +294,262 @@ async fn respond(
     }
     Ok(params)
 }
+
+#[cfg(test)]
+mod tests {
+    use ostium_protocol::grant::AuthorizationCodeRequest;
+    use ostium_protocol::pkce;
+
+    use super::*;
+    use crate::authorization_code::AuthorizationCodeGrant;
+    use crate::grant::TokenGrant;
+    use crate::testing::{T0, catalog, client, fixture, form, from};
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CALLBACK: &str = "https://app.example.com/callback";
+
+    fn web() -> ostium_protocol::Client {
+        let mut web = client("web", "code");
+        web.redirect_uris = vec![CALLBACK.into()];
+        web.allowed_scopes.push("email".into());
+        web
+    }
+
+    fn request(web: &ostium_protocol::Client, extra: &str) -> AuthorizeRequest {
+        let body = format!(
+            "client_id=web&response_type=code&scope=openid%20email%20orders.read&\
+             redirect_uri={CALLBACK}&state=s&nonce=n&code_challenge={}&\
+             code_challenge_method=S256{extra}",
+            pkce::s256(VERIFIER)
+        );
+        AuthorizeRequest::parse(&form(&body), web, &catalog()).unwrap()
+    }
+
+    fn session(auth_time: u64) -> LoginSession {
+        LoginSession {
+            sid: "sid-1".into(),
+            subject: "alice".into(),
+            auth_time,
+            amr: "pwd".into(),
+            expires_at: T0 + 3600,
+        }
+    }
+
+    async fn run(
+        context: &GrantContext,
+        web: &ostium_protocol::Client,
+        request: AuthorizeRequest,
+        session: Option<LoginSession>,
+        consent: Option<ConsentAnswer>,
+    ) -> Result<AuthorizeOutcome, OAuthError> {
+        let authorization = Authorization {
+            request,
+            session,
+            consent,
+        };
+        AuthorizeFlow.run(context, &from(web), authorization).await
+    }
+
+    fn param<'a>(params: &'a [(&'static str, String)], name: &str) -> Option<&'a str> {
+        params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[tokio::test]
+    async fn without_a_fresh_enough_session_the_user_signs_in_unless_prompt_is_none() {
+        let f = fixture();
+        let web = web();
+        let outcome = run(&f.context, &web, request(&web, ""), None, None).await;
+        assert_eq!(outcome, Ok(AuthorizeOutcome::Login));
+        for extra in ["&prompt=login", "&max_age=60"] {
+            let outcome = run(
+                &f.context,
+                &web,
+                request(&web, extra),
+                Some(session(T0 - 120)),
+                None,
+            );
+            assert_eq!(outcome.await, Ok(AuthorizeOutcome::Login), "{extra}");
+        }
+        let refused = run(&f.context, &web, request(&web, "&prompt=none"), None, None)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, ErrorCode::LoginRequired);
+        // A user who is gone is no longer signed in.
+        f.users.remove("alice");
+        let outcome = run(&f.context, &web, request(&web, ""), Some(session(T0)), None).await;
+        assert_eq!(outcome, Ok(AuthorizeOutcome::Login));
+    }
+
+    #[tokio::test]
+    async fn consent_is_asked_remembered_and_asked_again_for_prompt_consent() {
+        let f = fixture();
+        let web = ostium_protocol::Client {
+            require_consent: true,
+            ..web()
+        };
+        let signed_in = Some(session(T0));
+        let asked = run(&f.context, &web, request(&web, ""), signed_in.clone(), None).await;
+        assert_eq!(
+            asked,
+            Ok(AuthorizeOutcome::Consent {
+                subject: "alice".into()
+            })
+        );
+        let refused = run(
+            &f.context,
+            &web,
+            request(&web, "&prompt=none"),
+            signed_in.clone(),
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(refused.code, ErrorCode::ConsentRequired);
+        let denied = ConsentAnswer {
+            allowed: false,
+            remember: true,
+        };
+        let refused = run(
+            &f.context,
+            &web,
+            request(&web, ""),
+            signed_in.clone(),
+            Some(denied),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(refused.code, ErrorCode::AccessDenied);
+        let allowed = ConsentAnswer {
+            allowed: true,
+            remember: true,
+        };
+        let answered = run(
+            &f.context,
+            &web,
+            request(&web, ""),
+            signed_in.clone(),
+            Some(allowed),
+        );
+        assert!(matches!(answered.await, Ok(AuthorizeOutcome::Respond(_))));
+        // Remembered: not asked again, unless the request says so.
+        let again = run(&f.context, &web, request(&web, ""), signed_in.clone(), None).await;
+        assert!(
+            matches!(again, Ok(AuthorizeOutcome::Respond(_))),
+            "{again:?}"
+        );
+        let forced = run(
+            &f.context,
+            &web,
+            request(&web, "&prompt=consent"),
+            signed_in,
+            None,
+        );
+        assert!(matches!(forced.await, Ok(AuthorizeOutcome::Consent { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_code_is_exchanged_once_with_its_verifier_and_a_replay_revokes_the_tokens() {
+        let f = fixture();
+        let web = web();
+        let Ok(AuthorizeOutcome::Respond(params)) = run(
+            &f.context,
+            &web,
+            request(&web, ""),
+            Some(session(T0 - 5)),
+            None,
+        )
+        .await
+        else {
+            panic!("no response");
+        };
+        assert!(param(&params, "access_token").is_none(), "{params:?}");
+        let code = param(&params, "code").expect("a code").to_owned();
+        let exchange = |verifier: &str| {
+            format!(
+                "grant_type=authorization_code&code={code}&redirect_uri={CALLBACK}&\
+                 code_verifier={verifier}"
+            )
+        };
+        let grant = AuthorizationCodeGrant;
+        let wrong = grant.parse(&form(&exchange(&"x".repeat(43)))).unwrap();
+        let refused = grant
+            .issue(&f.context, &from(&web), wrong)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidGrant);
+        // The wrong verifier spent nothing.
+        let right: AuthorizationCodeRequest = grant.parse(&form(&exchange(VERIFIER))).unwrap();
+        let tokens = grant
+            .issue(&f.context, &from(&web), right.clone())
+            .await
+            .unwrap();
+        let claims = f
+            .context
+            .access_tokens
+            .decode(&tokens.access_token)
+            .unwrap();
+        assert_eq!(
+            (claims.sub.as_str(), claims.auth_time),
+            ("alice", Some(T0 - 5))
+        );
+        let id_token = tokens.id_token.expect("an ID token for openid");
+        let hint = f.context.id_tokens.decode_hint(&id_token).unwrap();
+        assert_eq!(
+            (hint.sub.as_str(), hint.sid.as_deref()),
+            ("alice", Some("sid-1"))
+        );
+        let fam = claims.fam.expect("the token names its family");
+        let denied = ostium_state::Denial::Family(ostium_state::FamilyId(fam));
+        assert!(!f.context.store.deny().is_denied(&denied, T0).await.unwrap());
+
+        let replayed = grant
+            .issue(&f.context, &from(&web), right)
+            .await
+            .unwrap_err();
+        assert_eq!(replayed.code, ErrorCode::InvalidGrant);
+        assert!(f.context.store.deny().is_denied(&denied, T0).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_id_token_alone_carries_the_users_claims_and_binds_the_state() {
+        let f = fixture();
+        let web = ostium_protocol::Client {
+            allow_access_tokens_via_browser: true,
+            ..client("web", "implicit")
+        };
+        let web = ostium_protocol::Client {
+            redirect_uris: vec![CALLBACK.into()],
+            allowed_scopes: vec!["openid".into(), "email".into()],
+            ..web
+        };
+        let body = format!(
+            "client_id=web&response_type=id_token&scope=openid%20email&redirect_uri={CALLBACK}\
+             &state=s-1&nonce=n-1"
+        );
+        let request = AuthorizeRequest::parse(&form(&body), &web, &catalog()).unwrap();
+        let Ok(AuthorizeOutcome::Respond(params)) =
+            run(&f.context, &web, request, Some(session(T0)), None).await
+        else {
+            panic!("no response");
+        };
+        let id_token = param(&params, "id_token").unwrap();
+        let payload = id_token.split('.').nth(1).unwrap();
+        use base64::Engine;
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["email"], "alice@example.com");
+        assert_eq!(claims["nonce"], "n-1");
+        assert_eq!(
+            claims["s_hash"],
+            ostium_tokens::id_token::half_hash(ostium_tokens::SigningAlgorithm::ES256, "s-1")
+        );
+        assert!(param(&params, "access_token").is_none());
+    }
+}
