@@ -33,9 +33,20 @@ impl Default for Browser {
 
 impl Browser {
     pub fn new() -> Self {
+        Self::with(Client::builder())
+    }
+
+    /// A browser whose connections come from `address` (a loopback address other
+    /// than 127.0.0.1 is another client to the node's per-address limits).
+    pub fn from_address(address: std::net::IpAddr) -> Self {
+        Self::with(Client::builder().local_address(address))
+    }
+
+    fn with(builder: reqwest::blocking::ClientBuilder) -> Self {
         Self {
-            http: Client::builder()
+            http: builder
                 .redirect(Policy::none())
+                .timeout(std::time::Duration::from_secs(60))
                 .build()
                 .expect("an HTTP client"),
             cookies: BTreeMap::new(),
