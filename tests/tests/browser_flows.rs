@@ -493,3 +493,63 @@ fn the_sign_in_page_says_when_a_username_is_throttled_and_creates_no_session() {
     );
     assert!(!browser.has_cookie("ostium_session"));
 }
+
+#[test]
+fn userinfo_answers_a_bearer_token_with_its_scopes_claims_and_challenges_the_rest() {
+    let node = node("browser-userinfo");
+    let mut browser = Browser::new();
+    let (code, verifier) = code(&node, &mut browser);
+    let (_, tokens) = exchange(&node.issuer, &code, Some(&verifier));
+    let access_token = tokens["access_token"].as_str().unwrap();
+    let userinfo = format!("{}/connect/userinfo", node.issuer);
+    let http = reqwest::blocking::Client::new();
+    let by_header: Value = http
+        .get(&userinfo)
+        .bearer_auth(access_token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(by_header["sub"], SUBJECT);
+    assert_eq!(by_header["email"], EMAIL);
+    assert!(by_header.get("name").is_none(), "profile was not granted");
+    let by_form = post_form(&userinfo, None, &[("access_token", access_token)]);
+    assert_eq!(by_form.status(), 200);
+    // No token: the bare challenge. A bad one, or a token of a client acting for
+    // itself (no openid): the error in the challenge.
+    let none = http.get(&userinfo).send().unwrap();
+    assert_eq!(none.status(), 401);
+    assert_eq!(
+        none.headers()["www-authenticate"],
+        r#"Bearer realm="ostium""#
+    );
+    let bad = http
+        .get(&userinfo)
+        .bearer_auth("not-a-token")
+        .send()
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    let challenge = bad.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(r#"error="invalid_token""#),
+        "{challenge}"
+    );
+    let machine: Value = post_form(
+        &node.token_endpoint(),
+        Some((MACHINE_ID, MACHINE_SECRET)),
+        &[("grant_type", "client_credentials")],
+    )
+    .json()
+    .unwrap();
+    let forbidden = http
+        .get(&userinfo)
+        .bearer_auth(machine["access_token"].as_str().unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
+    let challenge = forbidden.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#),
+        "{challenge}"
+    );
+}
