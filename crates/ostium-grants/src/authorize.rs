@@ -46,8 +46,8 @@ pub struct ConsentAnswer {
 pub enum AuthorizeOutcome {
     /// The user must sign in first (again, for `prompt=login` or `max_age`).
     Login,
-    /// The user must consent to the requested scopes first, as `subject`.
-    Consent { subject: String },
+    /// The user must consent to the requested scopes first.
+    Consent,
     /// Send the browser back to the client with these parameters (the server adds
     /// `state` and `iss`).
     Respond(Vec<(&'static str, String)>),
@@ -94,9 +94,7 @@ impl Flow for AuthorizeFlow {
                         "the user has not consented to these scopes",
                     ));
                 }
-                return Ok(AuthorizeOutcome::Consent {
-                    subject: session.subject,
-                });
+                return Ok(AuthorizeOutcome::Consent);
             }
             None => {}
         }
@@ -392,12 +390,7 @@ mod tests {
         };
         let signed_in = Some(session(T0));
         let asked = run(&f.context, &web, request(&web, ""), signed_in.clone(), None).await;
-        assert_eq!(
-            asked,
-            Ok(AuthorizeOutcome::Consent {
-                subject: "alice".into()
-            })
-        );
+        assert_eq!(asked, Ok(AuthorizeOutcome::Consent));
         let refused = run(
             &f.context,
             &web,
@@ -447,7 +440,7 @@ mod tests {
             signed_in,
             None,
         );
-        assert!(matches!(forced.await, Ok(AuthorizeOutcome::Consent { .. })));
+        assert_eq!(forced.await, Ok(AuthorizeOutcome::Consent));
     }
 
     #[tokio::test]

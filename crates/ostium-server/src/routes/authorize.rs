@@ -78,7 +78,7 @@ pub(crate) async fn run(
             let login = format!("/account/login?{}", encode(&[("return_url", &back)]));
             see_other(builder, &login)
         }
-        Ok(AuthorizeOutcome::Consent { .. }) => {
+        Ok(AuthorizeOutcome::Consent) => {
             let back = format!("{RETURN_PREFIX}{}", form.encode());
             let consent = format!("/consent?{}", encode(&[("return_url", &back)]));
             see_other(builder, &consent)

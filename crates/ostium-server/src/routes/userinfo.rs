@@ -91,7 +91,8 @@ fn challenge(refused: &OAuthError) -> HttpResponse {
         ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
         _ => return super::back_channel::error_response(refused),
     };
-    let description = refused.full_description().replace('\'', "");
+    // The description holds no `"` (`full_description` turns them into `'`).
+    let description = refused.full_description();
     let value = format!(
         r#"Bearer realm="ostium", error="{}", error_description="{description}""#,
         refused.code
