@@ -10,6 +10,20 @@
 //! - `src/bin/revocation_propagation.rs`: on a local cluster started through the
 //!   end-to-end harness, the time from a revocation's answer at one node until every
 //!   other node rejects the token (p50, p99, max).
+//! - `src/bin/login_flood.rs` and `src/bin/sign_in.rs`: password logins (the grant,
+//!   and the sign-in page) against a node started through the end-to-end harness.
+//! - `run-code-bench.sh`: the authorization code exchange with a login session
+//!   under `wrk`, against the same peer.
 //! - `wrk/`: the load scripts, which share one reporter (`wrk/report.lua`).
 //!
 //! Results go to `RESULTS.md`.
+
+/// The value of the command-line option `name` (`--name VALUE`), or `default`.
+pub fn argument(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

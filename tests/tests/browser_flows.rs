@@ -30,19 +30,30 @@ fn authorize(issuer: &str, client: &str, params: &[(&str, &str)]) -> String {
     format!("{issuer}/connect/authorize?{}", query.finish())
 }
 
-/// A code for `WEB_ID` (scopes `openid email orders.read offline_access`), the
-/// browser signed in and consenting; with the PKCE verifier it was asked with.
-fn code(node: &SingleNode, browser: &mut Browser) -> (String, String) {
+/// A code-flow request of `client` for `scope`, with a fresh PKCE challenge; and
+/// the verifier that goes with it.
+fn code_request(issuer: &str, client: &str, scope: &str) -> (String, String) {
     let (verifier, challenge) = pkce();
     let url = authorize(
-        &node.issuer,
-        WEB_ID,
+        issuer,
+        client,
         &[
             ("response_type", "code"),
-            ("scope", "openid email orders.read offline_access"),
+            ("scope", scope),
             ("code_challenge", &challenge),
             ("code_challenge_method", "S256"),
         ],
+    );
+    (url, verifier)
+}
+
+/// A code for `WEB_ID` (scopes `openid email orders.read offline_access`), the
+/// browser signed in and consenting; with the PKCE verifier it was asked with.
+fn code(node: &SingleNode, browser: &mut Browser) -> (String, String) {
+    let (url, verifier) = code_request(
+        &node.issuer,
+        WEB_ID,
+        "openid email orders.read offline_access",
     );
     let back = browser.sign_in(&node.issuer, &url, USERNAME, PASSWORD, true);
     assert_eq!(parameter(&back, "state").as_deref(), Some("st-1"));
@@ -189,17 +200,7 @@ fn a_code_past_its_lifetime_is_refused() {
     );
     let node = SingleNode::start_with("browser-expired", "ES256", &quick);
     let mut browser = Browser::new();
-    let (verifier, challenge) = pkce();
-    let url = authorize(
-        &node.issuer,
-        "quick-web",
-        &[
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let (url, verifier) = code_request(&node.issuer, "quick-web", "openid");
     let back = browser.sign_in(&node.issuer, &url, USERNAME, PASSWORD, true);
     let code = parameter(&back, "code").expect("a code");
     // The code lives one second; the exchange comes two seconds later.
@@ -276,17 +277,7 @@ fn the_browser_gets_only_what_the_client_is_allowed() {
 fn a_form_posted_without_its_csrf_token_changes_nothing() {
     let node = node("browser-csrf");
     let mut browser = Browser::new();
-    let (_, challenge) = pkce();
-    let url = authorize(
-        &node.issuer,
-        WEB_ID,
-        &[
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let (url, _) = code_request(&node.issuer, WEB_ID, "openid");
     let page = browser.follow(&node.issuer, &url);
     let return_url = ostium_e2e::browser::hidden_field(&page.body, "return_url").unwrap();
     for csrf in ["", "forged-token"] {
@@ -321,17 +312,7 @@ fn a_form_posted_without_its_csrf_token_changes_nothing() {
 #[test]
 fn pages_are_never_framed_cached_or_leaked() {
     let node = node("browser-headers");
-    let (_, challenge) = pkce();
-    let url = authorize(
-        &node.issuer,
-        WEB_ID,
-        &[
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let (url, _) = code_request(&node.issuer, WEB_ID, "openid");
     let login = Browser::new().follow(&node.issuer, &url);
     assert_eq!(login.status, 200, "{}", login.body);
     let headers = &login.headers;
@@ -452,17 +433,7 @@ fn the_sign_in_page_says_when_a_username_is_throttled_and_creates_no_session() {
     );
     let node = SingleNode::start_with("browser-throttle", "ES256", &throttled);
     let mut browser = Browser::new();
-    let (_, challenge) = pkce();
-    let url = authorize(
-        &node.issuer,
-        WEB_ID,
-        &[
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let (url, _) = code_request(&node.issuer, WEB_ID, "openid");
     let page = browser.follow(&node.issuer, &url);
     for _ in 0..2 {
         let wrong = browser.submit(

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use ostium_bench::argument;
 use ostium_e2e::fixture::{OFFLINE_ID, OFFLINE_SECRET, PASSWORD, SingleNode, USERNAME};
 use reqwest::blocking::Client;
 
@@ -65,15 +66,6 @@ fn real_logins(endpoint: &str, count: usize) -> Vec<Duration> {
 
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-fn argument(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn main() {

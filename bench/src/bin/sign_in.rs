@@ -22,17 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use ostium_bench::argument;
 use ostium_e2e::browser::{Browser, hidden_field, pkce};
 use ostium_e2e::fixture::{PASSWORD, SingleNode, USERNAME, WEB_ID, browser_clients};
-
-fn argument(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The sign-in page of an authorization request of the web client, as `browser`
 /// gets it (its CSRF cookie set).
