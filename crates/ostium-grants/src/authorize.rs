@@ -215,7 +215,7 @@ async fn respond(
                 digest: TokenDigest::of_handle(&code),
                 client_id: client.client_id.clone(),
                 subject: session.subject.clone(),
-                redirect_uri: request.redirect_uri.to_string(),
+                redirect_uri: request.redirect_uri_as_sent.clone(),
                 scope: scope.clone(),
                 audiences: scopes.audiences.clone(),
                 nonce: request.nonce.clone(),

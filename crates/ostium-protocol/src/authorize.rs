@@ -225,6 +225,10 @@ pub struct AuthorizeRequest {
     /// One of the client's registered URIs (or, for a loopback URI, that URI with
     /// another port): safe to send the user to.
     pub redirect_uri: Url,
+    /// `redirect_uri` exactly as the request sent it: what the token request must
+    /// repeat (RFC 6749 §4.1.3), which the URL's normal form (a `/` added to a bare
+    /// origin, the host lower-cased) may not be.
+    pub redirect_uri_as_sent: String,
     pub response_type: ResponseType,
     /// The mode asked for, or the response type's default.
     pub response_mode: ResponseMode,
@@ -485,10 +489,12 @@ impl AuthorizeRequest {
             .map(parse_max_age)
             .transpose()
             .map_err(redirect)?;
+        let redirect_uri_as_sent = form.require("redirect_uri").map_err(redirect)?.to_owned();
 
         Ok(AuthorizeRequest {
             client_id: client.client_id.clone(),
             redirect_uri,
+            redirect_uri_as_sent,
             response_type,
             response_mode,
             scopes,
@@ -666,6 +672,20 @@ mod tests {
 
     fn parse(query: &str) -> Result<AuthorizeRequest, AuthorizeError> {
         parse_for(&client("code"), query)
+    }
+
+    #[test]
+    fn the_redirect_uri_is_kept_as_sent_for_the_token_request() {
+        // A bare origin: the URL's normal form adds a `/`, which the token
+        // request, repeating what it sent, would not match.
+        let origin = Client {
+            redirect_uris: vec!["https://App.example.com".into()],
+            ..client("code")
+        };
+        let query = code("").replace(&enc(CB), &enc("https://App.example.com"));
+        let request = parse_for(&origin, &query).unwrap();
+        assert_eq!(request.redirect_uri.as_str(), "https://app.example.com/");
+        assert_eq!(request.redirect_uri_as_sent, "https://App.example.com");
     }
 
     /// The error of a refusal that must be shown as a page.
