@@ -5,7 +5,7 @@
 //! navigates to rather than fetches. A request from another origin gets no CORS
 //! headers, so the browser keeps the answer from the script that asked.
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::http::header::{
@@ -31,7 +31,7 @@ const CORS_PATHS: [&str; 5] = [
 pub(crate) async fn allow_configured_origins(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let allowed = allowed_origin(&request);
     let preflight = request.method() == Method::OPTIONS
         && request
@@ -47,9 +47,12 @@ pub(crate) async fn allow_configured_origins(
                 .insert_header((ACCESS_CONTROL_MAX_AGE, "600"));
         }
         response.insert_header((VARY, "Origin"));
-        return Ok(request.into_response(response.finish()));
+        return Ok(request
+            .into_response(response.finish())
+            .map_into_right_body());
     }
-    let mut response = next.call(request).await?.map_into_boxed_body();
+    // The answer's own body type, unboxed: this runs on every request.
+    let mut response = next.call(request).await?.map_into_left_body();
     if let Some(origin) = allowed {
         let headers = response.headers_mut();
         headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
