@@ -12,6 +12,8 @@
 //!   other node rejects the token (p50, p99, max).
 //! - `src/bin/login_flood.rs` and `src/bin/sign_in.rs`: password logins (the grant,
 //!   and the sign-in page) against a node started through the end-to-end harness.
+//! - `src/bin/state_scale.rs`: a core's memory, rotation throughput and restart time
+//!   with a million live refresh families, built through the Raft API.
 //! - `run-code-bench.sh`: the authorization code exchange with a login session
 //!   under `wrk`, against the same peer.
 //! - `wrk/`: the load scripts, which share one reporter (`wrk/report.lua`).

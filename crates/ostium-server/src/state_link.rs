@@ -212,6 +212,7 @@ fn start_core(runtime: Runtime, config: &Config) -> Result<StateLink, StateLinkE
         data_dir.join("state"),
         cluster_secret.clone(),
     );
+    node_config.state_cache_bytes = config.state.cache_bytes;
     if let Some(cache) = &config.cache {
         // The connection belongs to the state runtime, which outlives every caller.
         let cache = {

@@ -136,10 +136,15 @@ pub struct RevokeReferenceToken {
     pub at: u64,
 }
 
-/// Drops everything that has expired by `at`.
+/// Drops what has expired by `at`, the oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Purge {
     pub at: u64,
+    /// At most this many records go (the oldest first), so that one purge never
+    /// holds up the log. Absent in purges written before the limit: those take
+    /// everything that expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
 }
 
 /// Adds a signing key, its private part sealed with the cluster's key-encryption key,

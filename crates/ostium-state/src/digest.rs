@@ -1,20 +1,42 @@
 //! SHA-256 digests of opaque handles: the only form in which a refresh token or a
 //! reference token is ever stored or replicated (docs/architecture.md §4), written as
-//! lowercase hex.
+//! lowercase hex in JSON (the log, the hot cache) and as its 32 bytes in the state's
+//! tables.
 
 use std::fmt;
 
 use aws_lc_rs::digest::{SHA256, digest};
 use hex::FromHex;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The SHA-256 digest of an opaque handle.
 ///
-/// Serialized as its lowercase hex, also as a map key: the replicated log, the
-/// snapshots and the hot cache all hold it in that form.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct TokenDigest(#[serde(with = "hex")] [u8; 32]);
+/// Serialized as its lowercase hex in human-readable formats, also as a map key: the
+/// replicated log and the hot cache hold it in that form. The state's tables
+/// (postcard) hold its bytes, half the size.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TokenDigest([u8; 32]);
+
+impl Serialize for TokenDigest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&self.to_hex())
+        } else {
+            self.0.serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenDigest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let digits = std::borrow::Cow::<str>::deserialize(deserializer)?;
+            Self::from_hex(&digits).map_err(serde::de::Error::custom)
+        } else {
+            <[u8; 32]>::deserialize(deserializer).map(Self)
+        }
+    }
+}
 
 /// Why a hex string is not a digest.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -86,6 +108,14 @@ mod tests {
         let back: std::collections::BTreeMap<TokenDigest, u8> =
             serde_json::from_str(&serde_json::to_string(&map).unwrap()).unwrap();
         assert_eq!(back, map);
+    }
+
+    #[test]
+    fn binary_formats_hold_the_bytes() {
+        let d = TokenDigest::of_handle("handle");
+        let bytes = postcard::to_stdvec(&d).unwrap();
+        assert_eq!(bytes, d.as_bytes());
+        assert_eq!(postcard::from_bytes::<TokenDigest>(&bytes).unwrap(), d);
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub enum Unavailable {
     Stopped(#[source] Box<AttemptError>),
     #[error("no core nodes are configured")]
     NoCores,
+    /// This node's records could not be read: its disk. Another node may answer.
+    #[error("the state's records could not be read")]
+    Storage(#[from] crate::state::StoreError),
 }
 
 impl Unavailable {

@@ -23,10 +23,11 @@ use crate::cache::{CacheWriter, HotCache};
 use crate::command::{StateCommand, StateResponse};
 use crate::error::AttemptError;
 use crate::leader_contact::LeaderContact;
+use crate::network::incoming_snapshot::IncomingSnapshots;
 use crate::network::{ClusterSecret, RaftNetwork, RaftService};
 use crate::patience::Patience;
 use crate::record::Denial;
-use crate::state::State;
+use crate::state::{StateView, StoreError};
 use crate::store::{self, LogStore, StateMachineStore, StateReader};
 use crate::typ::{
     ClientWriteError, Fatal, ForwardToLeader, InitializeError, NodeId, QuorumNotEnough, Raft,
@@ -53,6 +54,9 @@ pub struct StateNodeConfig {
     pub read_timeout: Duration,
     /// The hot cache every applied command is written through to, if any.
     pub cache: Option<HotCache>,
+    /// The page cache of the state's records (`[state] cache_mb`): the memory they
+    /// take, however many there are.
+    pub state_cache_bytes: usize,
 }
 
 impl StateNodeConfig {
@@ -73,6 +77,7 @@ impl StateNodeConfig {
             log_kept_behind_snapshot: 1_000,
             read_timeout: Duration::from_secs(5),
             cache: None,
+            state_cache_bytes: 64 * 1024 * 1024,
         }
     }
 
@@ -160,6 +165,9 @@ pub enum ReadError {
     Timeout(#[source] openraft::metrics::WaitError),
     #[error("Raft stopped")]
     Stopped(#[source] Fatal),
+    /// The state's records could not be read: the disk.
+    #[error("the state could not be read")]
+    Storage(#[from] StoreError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -255,7 +263,13 @@ impl StateNode {
             .cache
             .clone()
             .map(|cache| Arc::new(CacheWriter::new(cache)));
-        let state_machine = StateMachineStore::open(db.clone(), cache.clone()).await?;
+        let state_machine = StateMachineStore::open(
+            db.clone(),
+            &config.data_dir,
+            config.state_cache_bytes,
+            cache.clone(),
+        )
+        .await?;
         let reader = state_machine.reader();
         let network = RaftNetwork::new(config.secret.clone())?;
         let raft = Raft::new(
@@ -267,7 +281,9 @@ impl StateNode {
         )
         .await?;
         let contact = LeaderContact::default();
-        let service = RaftService::new(raft.clone(), config.secret, contact.clone());
+        let incoming =
+            IncomingSnapshots::new(config.data_dir.join(store::state_machine::SNAPSHOT_DIR));
+        let service = RaftService::new(raft.clone(), config.secret, contact.clone(), incoming);
         Ok(Self {
             id: config.node_id,
             raft_addr: config.raft_addr,
@@ -378,7 +394,15 @@ impl StateNode {
     }
 
     /// Reads the state as applied on this node, which may lag the leader.
-    pub fn read<T>(&self, read: impl FnOnce(&State) -> T) -> T {
+    /// The state's records as they stand, for reads that walk them (a cache refill).
+    pub fn records(&self) -> Arc<crate::store::StateDb> {
+        self.reader.records()
+    }
+
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&StateView) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         self.reader.read(read)
     }
 
@@ -391,10 +415,10 @@ impl StateNode {
     /// returned, no node accepts the token").
     pub async fn linearizable_read<T>(
         &self,
-        read: impl FnOnce(&State) -> T,
+        read: impl FnOnce(&StateView) -> Result<T, StoreError>,
     ) -> Result<T, ReadError> {
         if self.lease_covers_read() {
-            return Ok(self.reader.read(read));
+            return Ok(self.reader.read(read)?);
         }
         // A leader whose lease is current answers without a round to its followers;
         // an expired lease falls back to confirming leadership with a quorum.
@@ -405,7 +429,7 @@ impl StateNode {
             other => other,
         };
         let forward = match confirmed {
-            Ok(_) => return Ok(self.reader.read(read)),
+            Ok(_) => return Ok(self.reader.read(read)?),
             Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => forward,
             Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e))) => {
                 return Err(ReadError::NoQuorum(e));
@@ -436,7 +460,7 @@ impl StateNode {
             Err(unreachable) => return Err(ReadError::LeaderUnreachable(Box::new(unreachable))),
         };
         self.wait_applied(index, self.read_timeout).await?;
-        Ok(self.reader.read(read))
+        Ok(self.reader.read(read)?)
     }
 
     /// Whether a read of this node's state, now, sees every write acknowledged

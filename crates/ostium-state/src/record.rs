@@ -97,18 +97,32 @@ pub(crate) fn expiry(
     }
 }
 
-/// The family a refresh token belongs to: which token is current, and whether the
-/// family was revoked (by the client, an administrator, or reuse detection).
+/// The family a refresh token belongs to: what the grant that started it decided,
+/// which token is current, and whether the family was revoked (by the client, an
+/// administrator, or reuse detection). Its tokens' records hold only their own times
+/// and successor; everything else is read from here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshFamily {
     pub client_id: String,
-    pub current: TokenDigest,
+    pub subject: String,
+    pub scope: String,
+    pub audiences: Vec<String>,
+    pub usage: TokenUsage,
+    pub expiration: TokenExpiration,
+    /// No token of the family is valid at or after this time.
     pub absolute_expires_at: u64,
+    pub sliding_lifetime: Option<u32>,
+    pub auth_time: Option<u64>,
+    pub amr: Option<String>,
+    pub current: TokenDigest,
     pub revoked_at: Option<u64>,
 }
 
 /// A reference access token: the token is an opaque handle, its claims live here and
 /// are handed out by introspection (RFC 7662 §2.2).
+///
+/// Records kept in the state's tables are postcard, which has no field names: no
+/// field of one may be skipped when serialized (`skip_serializing_if`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReferenceTokenRecord {
     pub digest: TokenDigest,
@@ -120,7 +134,7 @@ pub struct ReferenceTokenRecord {
     pub expires_at: u64,
     /// The refresh-token family the token was issued with, if any: revoking the
     /// family revokes it too (RFC 7009 §2.1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub family: Option<FamilyId>,
 }
 
@@ -199,7 +213,7 @@ pub struct AuthorizationCodeRecord {
     /// The code cannot be exchanged at or after this time.
     pub expires_at: u64,
     /// Set by the one exchange that succeeded; a later presentation is a replay.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub redeemed: Option<CodeExchange>,
 }
 

@@ -23,7 +23,7 @@ use crate::network::{ClusterClient, ClusterReply};
 use crate::node::{ProposeError, ReadError, StateNode};
 use crate::patience::Patience;
 use crate::record::{Denial, TokenFacts};
-use crate::state::State;
+use crate::state::{PURGE_BATCH, StateView, StoreError};
 
 #[derive(Clone)]
 pub struct ReplicatedState {
@@ -138,12 +138,30 @@ impl ReplicatedState {
                 let at = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                match node.propose(StateCommand::Purge(Purge { at })).await {
-                    Ok(StateResponse::Purged { removed }) if removed > 0 => {
-                        tracing::info!(removed, "purged expired tokens from the replicated state");
+                // Bounded batches, one after another while each comes back full, so
+                // that a backlog goes without one long apply holding up the log.
+                let mut removed = 0;
+                loop {
+                    let purge = Purge {
+                        at,
+                        limit: Some(PURGE_BATCH),
+                    };
+                    match node.propose(StateCommand::Purge(purge)).await {
+                        Ok(StateResponse::Purged { removed: batch }) => {
+                            removed += batch;
+                            if batch < PURGE_BATCH {
+                                break;
+                            }
+                        }
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::debug!(error = %Causes(&e), "purge not proposed");
+                            break;
+                        }
                     }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %Causes(&e), "purge not proposed"),
+                }
+                if removed > 0 {
+                    tracing::info!(removed, "purged expired tokens from the replicated state");
                 }
             }
         };
@@ -158,7 +176,7 @@ impl ReplicatedState {
     /// acknowledged before the call applied.
     pub async fn lookup(&self, digest: &TokenDigest, now: u64) -> Result<TokenFacts, Unavailable> {
         self.catch_up().await?;
-        Ok(self.read(|state| state.lookup(digest, now)))
+        Ok(self.read(|state| state.lookup(digest, now))?)
     }
 
     /// After a revocation is committed: makes sure edges reading the hot cache see
@@ -168,7 +186,10 @@ impl ReplicatedState {
     }
 
     /// Reads the state as applied on this node, which may lag the leader.
-    pub fn read<T>(&self, read: impl FnOnce(&State) -> T) -> T {
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&StateView) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         self.node.read(read)
     }
 
@@ -189,7 +210,7 @@ impl ReplicatedState {
                 }
                 // Everyone who arrived before this read starts is served by it.
                 let covers = self.reads.arrived.load(Ordering::SeqCst);
-                match self.node.linearizable_read(|_| ()).await {
+                match self.node.linearizable_read(|_| Ok(())).await {
                     Ok(()) => {
                         self.reads.served.fetch_max(covers, Ordering::SeqCst);
                         ControlFlow::Break(Ok(()))

@@ -24,8 +24,8 @@ pub type Vote = openraft::type_config::alias::VoteOf<TypeConfig>;
 pub type Entry = openraft::type_config::alias::EntryOf<TypeConfig>;
 pub type StoredMembership = openraft::type_config::alias::StoredMembershipOf<TypeConfig>;
 pub type SnapshotMeta = openraft::type_config::alias::SnapshotMetaOf<TypeConfig>;
-/// A snapshot's bytes are the JSON serialization of [`crate::State`].
-pub type SnapshotData = Vec<u8>;
+/// A snapshot is a file of the state's records (`store::snapshot` has the format).
+pub type SnapshotData = crate::store::SnapshotFile;
 pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;
 pub type RaftMetrics = openraft::RaftMetrics<TypeConfig>;
 

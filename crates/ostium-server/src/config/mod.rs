@@ -13,6 +13,7 @@ mod login;
 mod resources;
 mod secret_files;
 mod server;
+mod state;
 mod users;
 
 use std::collections::HashSet;
@@ -26,6 +27,7 @@ pub use cluster::{ClusterSettings, NodeRole};
 pub use login::SessionSettings;
 pub use resources::ApiResourceSettings;
 pub use server::{ServerSettings, TlsFiles};
+pub use state::StateSettings;
 pub use users::UserSettings;
 
 /// A configuration error, naming where it is.
@@ -53,6 +55,8 @@ pub struct Config {
     pub login: ostium_grants::LoginLimits,
     /// `[login]`: how long the browser's login session lasts.
     pub session: SessionSettings,
+    /// `[state]`: the memory the replicated state's records may take.
+    pub state: StateSettings,
     /// Things worth an operator's attention that do not stop the server.
     pub warnings: Vec<String>,
 }
@@ -89,6 +93,8 @@ struct File {
     cache: Option<cluster::CacheSection>,
     #[serde(default)]
     login: login::LoginSection,
+    #[serde(default)]
+    state: state::StateSection,
 }
 
 impl Config {
@@ -148,6 +154,7 @@ impl Checker {
         }
         let session = login::check_session(&file.login)?;
         let login = login::check(file.login)?;
+        let state = state::check(file.state)?;
         Ok(Config {
             server,
             signing_algorithm: file.signing.algorithm,
@@ -159,6 +166,7 @@ impl Checker {
             cache,
             login,
             session,
+            state,
             warnings: std::mem::take(&mut self.warnings),
         })
     }

@@ -23,13 +23,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::cache::writes::{self, CacheWrite};
+use crate::cache::writes::CacheWrite;
 use crate::cache::{CacheError, EvictionCheck, HotCache, UnsafeCache, Watermark, ttl};
 use crate::node::{ReadError, StateNode};
 use crate::trace::TraceLinks;
 
 /// Denials copied per round trip during a refill.
-const REFILL_BATCH: usize = 1_000;
+const REFILL_BATCH: usize = 5_000;
 
 pub struct CacheWriter {
     cache: HotCache,
@@ -125,7 +125,7 @@ impl CacheWriter {
     async fn vouch(&self, node: &StateNode) -> Result<(), VouchError> {
         // Leadership confirmed and everything committed so far applied (hence
         // written through, or this writer is dirty).
-        node.linearizable_read(|_| ())
+        node.linearizable_read(|_| Ok(()))
             .await
             .map_err(VouchError::NotLeading)?;
         let mark = Watermark {
@@ -156,24 +156,22 @@ impl CacheWriter {
         // Cleared before the state is read: a command applied after this point is
         // written through by `applied`, one applied before is in what is read.
         self.dirty.store(false, Ordering::SeqCst);
-        let denials = node
-            .linearizable_read(writes::denials)
+        node.linearizable_read(|_| Ok(()))
             .await
             .map_err(VouchError::NotLeading)?;
+        // Every denial applied up to here is in what the scan below reads.
         let mark = Watermark {
             applied_index: node.applied_index(),
             at_millis: ttl::now_millis(),
         };
-        for batch in denials.chunks(REFILL_BATCH) {
-            self.cache.write(batch).await?;
-        }
+        let denials = self.copy_denials(node).await?;
         // A write that failed meanwhile marked the writer dirty again.
         if self.dirty.load(Ordering::SeqCst) {
             return Err(VouchError::WriteFailed);
         }
         self.cache.create_watermark(mark).await?;
         tracing::info!(
-            denials = denials.len(),
+            denials,
             applied_index = mark.applied_index,
             "refilled the hot cache; edges may read through it again"
         );
@@ -182,6 +180,42 @@ impl CacheWriter {
 }
 
 impl CacheWriter {
+    /// Copies every denial in the state to Redis, a batch at a time: one thread
+    /// walks the records while this task writes the batch before, so that memory
+    /// holds a few batches whatever the number of denials. How many were copied.
+    async fn copy_denials(&self, node: &StateNode) -> Result<usize, VouchError> {
+        let (batches, mut received) = tokio::sync::mpsc::channel::<Vec<CacheWrite>>(2);
+        let records = node.records();
+        let scan = tokio::task::spawn_blocking(move || {
+            records.read(|view| {
+                let mut batch = Vec::with_capacity(REFILL_BATCH);
+                view.denials(|denial, until| {
+                    batch.push(CacheWrite::Deny { denial, until });
+                    if batch.len() == REFILL_BATCH
+                        && batches.blocking_send(std::mem::take(&mut batch)).is_err()
+                    {
+                        return Err(crate::store::records::invalid("the refill stopped"));
+                    }
+                    Ok(())
+                })?;
+                if !batch.is_empty() {
+                    let _ = batches.blocking_send(batch);
+                }
+                Ok(())
+            })
+        });
+        let mut copied = 0;
+        while let Some(batch) = received.recv().await {
+            self.cache.write(&batch).await?;
+            copied += batch.len();
+        }
+        match scan.await {
+            Ok(Ok(())) => Ok(copied),
+            Ok(Err(e)) => Err(VouchError::NotLeading(ReadError::Storage(e))),
+            Err(_) => Err(VouchError::WriteFailed),
+        }
+    }
+
     /// Whether Redis keeps every key (or this node tolerates one that may not); an
     /// unsafe Redis is logged when it is found, not at every attempt.
     async fn check_eviction(&self) -> Result<(), VouchError> {

@@ -7,7 +7,6 @@
 
 use crate::digest::TokenDigest;
 use crate::record::{Denial, ReferenceTokenRecord, RefreshTokenRecord};
-use crate::state::State;
 
 /// One entry to copy into the hot cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,15 +55,6 @@ impl CacheWrites {
     pub fn take(&mut self) -> Vec<CacheWrite> {
         std::mem::take(&mut self.writes)
     }
-}
-
-/// Every denial in `state`, as writes: what a refill copies.
-pub fn denials(state: &State) -> Vec<CacheWrite> {
-    state
-        .denials()
-        .into_iter()
-        .map(|(denial, until)| CacheWrite::Deny { denial, until })
-        .collect()
 }
 
 #[cfg(test)]

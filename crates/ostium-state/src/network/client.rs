@@ -26,8 +26,9 @@ use serde::de::DeserializeOwned;
 use super::auth::{CLUSTER_AUTH_HEADER, ClusterSecret};
 use super::fault;
 use super::peer_health::PeerHealth;
-use super::rpc::{RaftRpc, encode_snapshot};
-use crate::typ::{NodeId, RPCError, RaftError, RaftNode, Snapshot, SnapshotData, TypeConfig, Vote};
+use super::rpc::{RaftRpc, SnapshotChunk, encode_snapshot_chunk};
+use crate::store::SnapshotFile;
+use crate::typ::{NodeId, RPCError, RaftError, RaftNode, Snapshot, TypeConfig, Vote};
 
 /// Makes one [`PeerClient`] per peer; all share one connection pool.
 #[derive(Clone)]
@@ -204,7 +205,7 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, RPCError> {
 }
 
 impl RaftNetworkV2<TypeConfig> for PeerClient {
-    type SnapshotData = SnapshotData;
+    type SnapshotData = SnapshotFile;
 
     async fn append_entries(
         &mut self,
@@ -233,6 +234,9 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             .await
     }
 
+    /// Sends the snapshot file in chunks, each a signed request of its own, so that
+    /// neither end holds more than a chunk of it. The last chunk's answer is the
+    /// receiver's answer to the whole snapshot.
     async fn full_snapshot(
         &mut self,
         vote: Vote,
@@ -240,11 +244,64 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let body = encode_snapshot(&vote, &snapshot.meta, &snapshot.snapshot)
-            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let network = |e: std::io::Error| RPCError::Network(NetworkError::new(&e));
+        let mut file = tokio::fs::File::from_std(snapshot.snapshot.reopen().map_err(network)?);
+        let sending = async {
+            let transfer = next_transfer();
+            let mut offset = 0u64;
+            let mut chunk = vec![0u8; SNAPSHOT_CHUNK];
+            loop {
+                let filled = fill(&mut file, &mut chunk).await.map_err(network)?;
+                let header = SnapshotChunk {
+                    vote,
+                    meta: snapshot.meta.clone(),
+                    transfer,
+                    offset,
+                    done: filled < chunk.len(),
+                };
+                let body = encode_snapshot_chunk(&header, &chunk[..filled])
+                    .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+                let reply: Option<SnapshotResponse<TypeConfig>> = self
+                    .raft_call(RaftRpc::Snapshot, body, option.hard_ttl())
+                    .await?;
+                offset += filled as u64;
+                if header.done {
+                    return reply.ok_or_else(|| {
+                        RPCError::Network(NetworkError::from_string(
+                            "the peer did not answer the snapshot's last chunk".to_owned(),
+                        ))
+                    });
+                }
+            }
+        };
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),
-            reply = self.raft_call(RaftRpc::Snapshot, body, option.hard_ttl()) => Ok(reply?),
+            reply = sending => Ok(reply?),
         }
     }
+}
+
+/// The size of one request of a snapshot transfer.
+const SNAPSHOT_CHUNK: usize = 4 * 1024 * 1024;
+
+/// A number no other transfer from this process has used.
+fn next_transfer() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    started ^ NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Reads until `buffer` is full or the file ends; how much was read.
+async fn fill(file: &mut tokio::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
+    use tokio::io::AsyncReadExt;
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..]).await? {
+            0 => break,
+            read => filled += read,
+        }
+    }
+    Ok(filled)
 }

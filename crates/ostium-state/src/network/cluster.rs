@@ -157,40 +157,33 @@ impl ClusterService {
             "read" => {
                 let read: StateRead = serde_json::from_slice(body)?;
                 let answer = node
-                    .linearizable_read(|state| match read {
-                        StateRead::Lookup { digest, now } => {
-                            StateAnswer::Facts(Box::new(state.lookup(&digest, now)))
-                        }
-                        StateRead::Denied { denial, now } => {
-                            StateAnswer::Denied(state.is_denied(&denial, now))
-                        }
-                        StateRead::SigningKeys => StateAnswer::SigningKeys(
-                            state
-                                .signing_keys()
-                                .in_order()
-                                .into_iter()
-                                .cloned()
-                                .collect(),
-                        ),
-                        StateRead::AuthorizationCode { digest, now } => {
-                            StateAnswer::AuthorizationCode(
+                    .linearizable_read(|state| {
+                        Ok(match read {
+                            StateRead::Lookup { digest, now } => {
+                                StateAnswer::Facts(Box::new(state.lookup(&digest, now)?))
+                            }
+                            StateRead::Denied { denial, now } => {
+                                StateAnswer::Denied(state.is_denied(&denial, now)?)
+                            }
+                            StateRead::SigningKeys => {
+                                StateAnswer::SigningKeys(state.signing_keys().in_order()?)
+                            }
+                            StateRead::AuthorizationCode { digest, now } => {
+                                StateAnswer::AuthorizationCode(
+                                    state.authorization_codes().get(&digest, now)?.map(Box::new),
+                                )
+                            }
+                            StateRead::Consent {
+                                subject,
+                                client_id,
+                                now,
+                            } => StateAnswer::Consent(
                                 state
-                                    .authorization_codes()
-                                    .get(&digest, now)
-                                    .cloned()
-                                    .map(Box::new),
-                            )
-                        }
-                        StateRead::Consent {
-                            subject,
-                            client_id,
-                            now,
-                        } => StateAnswer::Consent(
-                            state
-                                .consents()
-                                .granted(&subject, &client_id, now)
-                                .map(|consent| consent.scopes.clone()),
-                        ),
+                                    .consents()
+                                    .granted(&subject, &client_id, now)?
+                                    .map(|consent| consent.scopes),
+                            ),
+                        })
                     })
                     .await;
                 encode(&match answer {

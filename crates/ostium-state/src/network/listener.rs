@@ -22,8 +22,8 @@ use super::cluster::ClusterService;
 use super::fault;
 use super::service::RaftService;
 
-/// Snapshots travel in one request; they are the largest body on this listener.
-const MAX_BODY: usize = 256 * 1024 * 1024;
+/// A log append or a snapshot chunk (4 MiB) are the largest bodies on this listener.
+const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Binds `addr` and serves until `stop` is cancelled; also returns the address bound
 /// (the port the system chose, for port 0).

@@ -7,6 +7,8 @@
 //!   the read-index request a follower sends for a linearizable read.
 //! - [`cluster`]: writes forwarded to the leader, and the operator's status and
 //!   membership commands, on the same listener.
+//! - [`incoming_snapshot`]: a snapshot arriving in chunks, written to a file as it
+//!   comes.
 //! - [`fault`]: test-only fault injection (the `fault-injection` feature): cut this
 //!   node off from its cluster and heal it.
 //! - [`listener`]: the HTTP server on the Raft address, serving both.
@@ -18,6 +20,7 @@ pub mod auth;
 pub mod client;
 pub mod cluster;
 pub mod fault;
+pub mod incoming_snapshot;
 pub mod listener;
 pub mod peer_health;
 pub mod rpc;

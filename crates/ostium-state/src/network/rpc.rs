@@ -2,12 +2,12 @@
 //! `/raft/{append,vote,pre-vote,snapshot,read-index}`), and how their bodies are framed.
 //!
 //! Requests and replies are JSON (a reply is `Result<reply, RaftError>`), except that a
-//! snapshot's data is sent as raw bytes after a length-prefixed JSON header instead of
-//! as a JSON array of numbers.
+//! snapshot travels in chunks, each a request of its own: raw bytes after a
+//! length-prefixed JSON header naming the transfer and the chunk's place in it.
 
 use serde::{Deserialize, Serialize};
 
-use crate::typ::{SnapshotData, SnapshotMeta, Vote};
+use crate::typ::{SnapshotMeta, Vote};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RaftRpc {
@@ -54,22 +54,22 @@ pub enum WireError {
     Truncated,
 }
 
-#[derive(Serialize, Deserialize)]
-struct SnapshotHeader {
-    vote: Vote,
-    meta: SnapshotMeta,
+/// What each chunk of a snapshot says of itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotChunk {
+    pub vote: Vote,
+    pub meta: SnapshotMeta,
+    /// Tells one sending of a snapshot from another: a chunk at offset 0 starts one.
+    pub transfer: u64,
+    /// Where in the snapshot file this chunk's bytes go.
+    pub offset: u64,
+    /// The last chunk: the receiver installs the snapshot and answers for it.
+    pub done: bool,
 }
 
-/// `u32` big-endian length of the JSON header, the header, then the snapshot data.
-pub fn encode_snapshot(
-    vote: &Vote,
-    meta: &SnapshotMeta,
-    data: &[u8],
-) -> Result<Vec<u8>, WireError> {
-    let header = serde_json::to_vec(&SnapshotHeader {
-        vote: *vote,
-        meta: meta.clone(),
-    })?;
+/// `u32` big-endian length of the JSON header, the header, then the chunk's bytes.
+pub fn encode_snapshot_chunk(chunk: &SnapshotChunk, data: &[u8]) -> Result<Vec<u8>, WireError> {
+    let header = serde_json::to_vec(chunk)?;
     let len = u32::try_from(header.len()).map_err(|_| WireError::Truncated)?;
     let mut body = Vec::with_capacity(4 + header.len() + data.len());
     body.extend_from_slice(&len.to_be_bytes());
@@ -78,15 +78,14 @@ pub fn encode_snapshot(
     Ok(body)
 }
 
-pub fn decode_snapshot(body: &[u8]) -> Result<(Vote, SnapshotMeta, SnapshotData), WireError> {
+pub fn decode_snapshot_chunk(body: &[u8]) -> Result<(SnapshotChunk, &[u8]), WireError> {
     let (len, rest) = body.split_first_chunk::<4>().ok_or(WireError::Truncated)?;
     let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| WireError::Truncated)?;
     if rest.len() < len {
         return Err(WireError::Truncated);
     }
     let (header, data) = rest.split_at(len);
-    let header: SnapshotHeader = serde_json::from_slice(header)?;
-    Ok((header.vote, header.meta, data.to_vec()))
+    Ok((serde_json::from_slice(header)?, data))
 }
 
 #[cfg(test)]
@@ -105,22 +104,27 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_framing_round_trips_and_refuses_truncation() {
-        let vote = Vote::new(3, 2);
-        let meta = SnapshotMeta {
-            last_log_id: Some(log_id::<TypeConfig>(3, 2, 40)),
-            last_membership: StoredMembership::default(),
+    fn snapshot_chunk_framing_round_trips_and_refuses_truncation() {
+        let chunk = SnapshotChunk {
+            vote: Vote::new(3, 2),
+            meta: SnapshotMeta {
+                last_log_id: Some(log_id::<TypeConfig>(3, 2, 40)),
+                last_membership: StoredMembership::default(),
+            },
+            transfer: 7,
+            offset: 4096,
+            done: true,
         };
-        let data = b"{\"state\":true}".to_vec();
-        let body = encode_snapshot(&vote, &meta, &data).unwrap();
-        let (v, m, d) = decode_snapshot(&body).unwrap();
-        assert_eq!((v, m, d), (vote, meta, data));
+        let data = b"records".to_vec();
+        let body = encode_snapshot_chunk(&chunk, &data).unwrap();
+        let (c, d) = decode_snapshot_chunk(&body).unwrap();
+        assert_eq!((c, d), (chunk, data.as_slice()));
         assert!(matches!(
-            decode_snapshot(&body[..3]),
+            decode_snapshot_chunk(&body[..3]),
             Err(WireError::Truncated)
         ));
         assert!(matches!(
-            decode_snapshot(&body[..10]),
+            decode_snapshot_chunk(&body[..10]),
             Err(WireError::Truncated)
         ));
     }

@@ -6,13 +6,16 @@
 //! A request is authenticated before its body is parsed. A refusal is logged with the
 //! RPC name only: never the secret or the tag.
 
+use std::sync::Arc;
+
 use openraft::ReadPolicy;
 use openraft::errors::LinearizableReadError;
 
 use openraft::raft::AppendEntriesResponse;
 
 use super::auth::{AuthError, ClusterSecret};
-use super::rpc::{RaftRpc, WireError, decode_snapshot};
+use super::incoming_snapshot::{ChunkError, IncomingSnapshots};
+use super::rpc::{RaftRpc, WireError, decode_snapshot_chunk};
 use crate::leader_contact::LeaderContact;
 use crate::typ::{Raft, RaftError, Snapshot, TypeConfig};
 
@@ -23,6 +26,8 @@ pub struct RaftService {
     /// Every AppendEntries this node accepts from an established leader is noted
     /// here, so that the node can tell whether its leader is still alive.
     contact: LeaderContact,
+    /// Snapshots arriving from the leader, chunk by chunk.
+    incoming: Arc<IncomingSnapshots>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +40,8 @@ pub enum RaftServiceError {
     Malformed(#[from] WireError),
     #[error("could not encode the reply: {0}")]
     Encode(serde_json::Error),
+    #[error(transparent)]
+    Snapshot(#[from] ChunkError),
 }
 
 impl RaftServiceError {
@@ -45,16 +52,24 @@ impl RaftServiceError {
             Self::Unauthenticated(_) => 401,
             Self::Malformed(_) => 400,
             Self::Encode(_) => 500,
+            Self::Snapshot(ChunkError::OutOfPlace { .. }) => 409,
+            Self::Snapshot(ChunkError::Io(_)) => 500,
         }
     }
 }
 
 impl RaftService {
-    pub fn new(raft: Raft, secret: ClusterSecret, contact: LeaderContact) -> Self {
+    pub fn new(
+        raft: Raft,
+        secret: ClusterSecret,
+        contact: LeaderContact,
+        incoming: IncomingSnapshots,
+    ) -> Self {
         Self {
             raft,
             secret,
             contact,
+            incoming: Arc::new(incoming),
         }
     }
 
@@ -94,12 +109,31 @@ impl RaftService {
                 reply(&self.raft.pre_vote(request).await)
             }
             RaftRpc::Snapshot => {
-                let (vote, meta, snapshot) = decode_snapshot(body)?;
+                let (chunk, data) = decode_snapshot_chunk(body)?;
+                let incoming = self.incoming.clone();
+                let header = chunk.clone();
+                let data = data.to_vec();
+                let whole = tokio::task::spawn_blocking(move || incoming.accept(&header, &data))
+                    .await
+                    .map_err(|e| ChunkError::Io(std::io::Error::other(e)))??;
+                let Some(snapshot) = whole else {
+                    return reply(&Ok::<_, RaftError>(None::<()>));
+                };
+                let path = snapshot.path.clone();
                 let installed = self
                     .raft
-                    .install_full_snapshot(vote, Snapshot { meta, snapshot })
+                    .install_full_snapshot(
+                        chunk.vote,
+                        Snapshot {
+                            meta: chunk.meta,
+                            snapshot,
+                        },
+                    )
                     .await
+                    .map(Some)
                     .map_err(RaftError::<openraft::errors::Infallible>::Fatal);
+                // Installing moves the file; one refused (an older vote) is dropped.
+                let _ = std::fs::remove_file(path);
                 reply(&installed)
             }
             RaftRpc::ReadIndex => {

@@ -12,8 +12,9 @@
 //! life, always with a read that must see every acknowledged write. Only the denial
 //! of a replay is written through, like any other.
 
-use std::collections::BTreeMap;
-
+use super::expiry::{Due, Expiry, Kind};
+use super::refresh::RefreshTokens;
+use super::tables::{self, Result, Table, Writable};
 use crate::cache::{CacheWrite, CacheWrites};
 use crate::command::{
     IssueRefreshToken, RedeemAuthorizationCode, StateResponse, StoreAuthorizationCode,
@@ -21,21 +22,31 @@ use crate::command::{
 use crate::digest::TokenDigest;
 use crate::record::{AuthorizationCodeRecord, CodeExchange, Denial, FamilyId};
 
-use super::refresh::RefreshTokens;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuthorizationCodes {
-    pub(super) authorization_codes: BTreeMap<TokenDigest, AuthorizationCodeRecord>,
+pub struct AuthorizationCodes<T> {
+    authorization_codes: Table<T, TokenDigest, AuthorizationCodeRecord>,
     /// Families denied because their code was replayed → until when. Apart from the
     /// refresh aggregate's families, because an exchange without a refresh token
     /// leaves no refresh family to mark.
-    pub(super) replayed_families: BTreeMap<FamilyId, u64>,
+    replayed_families: Table<T, FamilyId, u64>,
 }
 
-impl AuthorizationCodes {
-    pub(super) fn store(&mut self, c: &StoreAuthorizationCode) -> StateResponse {
-        if self.authorization_codes.contains_key(&c.digest) {
-            return StateResponse::Duplicate;
+impl<T> AuthorizationCodes<T> {
+    pub(super) fn new(authorization_codes: T, replayed_families: T) -> Self {
+        Self {
+            authorization_codes: Table::new(authorization_codes, tables::AUTHORIZATION_CODES),
+            replayed_families: Table::new(replayed_families, tables::REPLAYED_FAMILIES),
+        }
+    }
+}
+
+impl AuthorizationCodes<Writable<'_>> {
+    pub(super) fn store(
+        &mut self,
+        c: &StoreAuthorizationCode,
+        expiry_index: &mut Expiry<Writable<'_>>,
+    ) -> Result<StateResponse> {
+        if self.authorization_codes.contains(&c.digest)? {
+            return Ok(StateResponse::Duplicate);
         }
         let record = AuthorizationCodeRecord {
             client_id: c.client_id.clone(),
@@ -53,8 +64,9 @@ impl AuthorizationCodes {
             expires_at: c.expires_at,
             redeemed: None,
         };
-        self.authorization_codes.insert(c.digest, record);
-        StateResponse::Issued
+        expiry_index.add(record.kept_until(), Kind::AuthorizationCode, &c.digest)?;
+        self.authorization_codes.insert(&c.digest, &record)?;
+        Ok(StateResponse::Issued)
     }
 
     /// RFC 6749 §4.1.3 and invariant 3, in one step: the first exchange wins, the
@@ -63,30 +75,29 @@ impl AuthorizationCodes {
     pub(super) fn redeem(
         &mut self,
         c: &RedeemAuthorizationCode,
-        refresh: &mut RefreshTokens,
+        refresh: &mut RefreshTokens<Writable<'_>>,
+        expiry_index: &mut Expiry<Writable<'_>>,
         cache: &mut CacheWrites,
-    ) -> StateResponse {
-        let Some(code) = self.authorization_codes.get(&c.digest) else {
-            return StateResponse::Invalid;
+    ) -> Result<StateResponse> {
+        let Some(mut code) = self.authorization_codes.get(&c.digest)? else {
+            return Ok(StateResponse::Invalid);
         };
         if let Some(exchange) = &code.redeemed {
             // The proposer retries an exchange whose outcome it did not learn with
             // the same family; a replay comes from another token request, which
             // chose another one.
             if exchange.family == c.family && code.client_id == c.client_id {
-                return StateResponse::CodeRedeemed {
-                    record: code.clone(),
-                };
+                return Ok(StateResponse::CodeRedeemed { record: code });
             }
             // Any client, and past the code's own expiry: whoever presents it again,
             // the code leaked, and what it issued must not be trusted.
             let (family, until) = (exchange.family.clone(), exchange.tokens_expire_at);
-            return self.deny(family, until, c.at, refresh, cache);
+            return self.deny(family, until, c.at, refresh, expiry_index, cache);
         }
         // Checked before anything changes: another client's code must neither work
         // nor be spent.
         if code.client_id != c.client_id || c.at >= code.expires_at {
-            return StateResponse::Invalid;
+            return Ok(StateResponse::Invalid);
         }
         let mut tokens_expire_at = c.tokens_expire_at;
         if let Some(token) = &c.refresh {
@@ -97,23 +108,20 @@ impl AuthorizationCodes {
             };
             // The refresh aggregate checks before it changes anything: a token or a
             // family that exists already (a proposer's bug) leaves the code unspent.
-            match refresh.issue(&issue, cache) {
+            match refresh.issue(&issue, expiry_index, cache)? {
                 StateResponse::Issued => {}
-                refused => return refused,
+                refused => return Ok(refused),
             }
             tokens_expire_at = tokens_expire_at.max(issue.absolute_expires_at);
         }
-        let Some(code) = self.authorization_codes.get_mut(&c.digest) else {
-            return StateResponse::Invalid;
-        };
         code.redeemed = Some(CodeExchange {
             family: c.family.clone(),
             tokens_expire_at,
             redeemed_at: c.at,
         });
-        StateResponse::CodeRedeemed {
-            record: code.clone(),
-        }
+        expiry_index.add(code.kept_until(), Kind::AuthorizationCode, &c.digest)?;
+        self.authorization_codes.insert(&c.digest, &code)?;
+        Ok(StateResponse::CodeRedeemed { record: code })
     }
 
     /// Denies `family` until `until` (or its refresh tokens' absolute expiry, if
@@ -124,76 +132,115 @@ impl AuthorizationCodes {
         family: FamilyId,
         until: u64,
         at: u64,
-        refresh: &mut RefreshTokens,
+        refresh: &mut RefreshTokens<Writable<'_>>,
+        expiry_index: &mut Expiry<Writable<'_>>,
         cache: &mut CacheWrites,
-    ) -> StateResponse {
-        let until = match refresh.revoke(&family, at, cache) {
+    ) -> Result<StateResponse> {
+        let until = match refresh.revoke(&family, at, cache)? {
             Some(()) => refresh
-                .family(&family)
+                .family(&family)?
                 .map_or(until, |revoked| until.max(revoked.absolute_expires_at)),
             None => until,
         };
         // Tokens that expired already need no denial to stay dead.
         if at < until {
-            let kept = self
-                .replayed_families
-                .entry(family.clone())
-                .or_insert(until);
-            *kept = (*kept).max(until);
+            let kept = self.replayed_families.get(&family)?;
+            if kept.is_none_or(|kept| kept < until) {
+                self.replayed_families.insert(&family, &until)?;
+                expiry_index.add(until, Kind::ReplayedFamily, &family)?;
+            }
             cache.note(|| CacheWrite::Deny {
                 denial: Denial::Family(family.clone()),
                 until,
             });
         }
-        StateResponse::CodeReplayed { family, until }
+        Ok(StateResponse::CodeReplayed { family, until })
     }
 
     /// Drops the codes of `subject` that were not exchanged: the user is gone, and
     /// nothing may be issued for them. Exchanged ones stay, so a replay still
     /// revokes.
-    pub(super) fn forget_subject(&mut self, subject: &str) {
-        self.authorization_codes
-            .retain(|_, code| code.redeemed.is_some() || code.subject != subject);
+    pub(super) fn forget_subject(&mut self, subject: &str) -> Result<()> {
+        self.forget_unexchanged(|code| code.subject == subject)
     }
 
     /// Drops the codes of `client_id` that were not exchanged.
-    pub(super) fn forget_client(&mut self, client_id: &str) {
-        self.authorization_codes
-            .retain(|_, code| code.redeemed.is_some() || code.client_id != client_id);
+    pub(super) fn forget_client(&mut self, client_id: &str) -> Result<()> {
+        self.forget_unexchanged(|code| code.client_id == client_id)
     }
 
-    /// Drops what expired by `at`; returns how many entries went.
-    pub(super) fn purge(&mut self, at: u64) -> usize {
-        let before = self.len();
-        self.authorization_codes
-            .retain(|_, code| at < code.kept_until());
-        self.replayed_families.retain(|_, until| at < *until);
-        before - self.len()
+    /// Walks every code: codes live for minutes, so there are few at any time.
+    fn forget_unexchanged(
+        &mut self,
+        mut whose: impl FnMut(&AuthorizationCodeRecord) -> bool,
+    ) -> Result<()> {
+        let mut keys = Vec::new();
+        self.authorization_codes.scan(|key, code| {
+            if code.redeemed.is_none() && whose(&code) {
+                keys.push(key.to_vec());
+            }
+            Ok(true)
+        })?;
+        for key in keys {
+            if let Ok(digest) = <[u8; 32]>::try_from(key.as_slice()) {
+                self.authorization_codes
+                    .remove(&TokenDigest::from_bytes(digest))?;
+            }
+        }
+        Ok(())
     }
 
-    pub(super) fn len(&self) -> usize {
-        self.authorization_codes.len() + self.replayed_families.len()
+    /// Drops the code or denial `due` names if it has expired by `at`; whether it went.
+    pub(super) fn purge(&mut self, due: &Due, at: u64) -> Result<bool> {
+        match due.kind {
+            Kind::AuthorizationCode => {
+                let Ok(digest) = <[u8; 32]>::try_from(due.key.as_slice()) else {
+                    return Ok(false);
+                };
+                let digest = TokenDigest::from_bytes(digest);
+                match self.authorization_codes.get(&digest)? {
+                    Some(code) if at >= code.kept_until() => {
+                        self.authorization_codes.remove(&digest)
+                    }
+                    _ => Ok(false),
+                }
+            }
+            Kind::ReplayedFamily => {
+                let family = FamilyId(String::from_utf8_lossy(&due.key).into_owned());
+                match self.replayed_families.get(&family)? {
+                    Some(until) if at >= until => self.replayed_families.remove(&family),
+                    _ => Ok(false),
+                }
+            }
+            _ => Ok(false),
+        }
     }
+}
 
+impl<T: redb::ReadableTable<&'static [u8], &'static [u8]>> AuthorizationCodes<T> {
     /// The code with this digest if it can still be exchanged at `now`, or was
     /// exchanged and has not expired yet (`redeemed` says so).
-    pub fn get(&self, digest: &TokenDigest, now: u64) -> Option<&AuthorizationCodeRecord> {
-        self.authorization_codes
-            .get(digest)
-            .filter(|code| now < code.expires_at)
+    pub fn get(&self, digest: &TokenDigest, now: u64) -> Result<Option<AuthorizationCodeRecord>> {
+        Ok(self
+            .authorization_codes
+            .get(digest)?
+            .filter(|code| now < code.expires_at))
     }
 
     /// Whether `family` is denied at `now` because its code was replayed.
-    pub fn is_family_denied(&self, family: &FamilyId, now: u64) -> bool {
-        self.replayed_families
-            .get(family)
-            .is_some_and(|until| now < *until)
+    pub fn is_family_denied(&self, family: &FamilyId, now: u64) -> Result<bool> {
+        Ok(self
+            .replayed_families
+            .get(family)?
+            .is_some_and(|until| now < until))
     }
 
-    pub(super) fn denials(&self) -> impl Iterator<Item = (Denial, u64)> + '_ {
-        self.replayed_families
-            .iter()
-            .map(|(family, until)| (Denial::Family(family.clone()), *until))
+    pub(super) fn denials(&self, visit: &mut impl FnMut(Denial, u64) -> Result<()>) -> Result<()> {
+        self.replayed_families.scan(|family, until| {
+            let family = FamilyId(String::from_utf8_lossy(family).into_owned());
+            visit(Denial::Family(family), until)?;
+            Ok(true)
+        })
     }
 }
 
@@ -202,7 +249,7 @@ mod tests {
     use super::*;
     use crate::command::{Purge, RevokeClient, RevokeSubject, StateCommand, StoreReferenceToken};
     use crate::record::{TokenExpiration, TokenUsage};
-    use crate::state::State;
+    use crate::state::TestState;
 
     const T0: u64 = 1_800_000_000;
     /// The code lives 60 s; what it issues, an hour; its refresh token, a day.
@@ -273,14 +320,14 @@ mod tests {
         })
     }
 
-    fn stored() -> State {
-        let mut state = State::default();
+    fn stored() -> TestState {
+        let mut state = TestState::default();
         assert_eq!(state.apply(&store("code")), StateResponse::Issued);
         state
     }
 
-    fn family_denied(state: &State, family: &str, now: u64) -> bool {
-        state.is_denied(&Denial::Family(fam(family)), now)
+    fn family_denied(state: &TestState, family: &str, now: u64) -> bool {
+        state.read(|s| s.is_denied(&Denial::Family(fam(family)), now))
     }
 
     #[test]
@@ -305,8 +352,8 @@ mod tests {
         );
         // Still readable until it expires, marked as exchanged.
         assert_eq!(
-            state.authorization_codes().get(&d("code"), T0 + 2),
-            Some(&record)
+            state.read(|s| s.authorization_codes().get(&d("code"), T0 + 2)),
+            Some(record.clone())
         );
         assert!(!family_denied(&state, "fam-1", T0 + 2));
     }
@@ -319,12 +366,12 @@ mod tests {
             matches!(first, StateResponse::CodeRedeemed { .. }),
             "{first:?}"
         );
-        let token = state.refresh_tokens().get(&d("rt")).unwrap().clone();
+        let token = state.read(|s| s.refresh_tokens().get(&d("rt"))).unwrap();
         assert_eq!(
             (token.family.clone(), token.issued_at),
             (fam("fam-1"), T0 + 1)
         );
-        assert!(state.refresh_tokens().is_live(&token, T0 + 2));
+        assert!(state.read(|s| s.refresh_tokens().is_live(&token, T0 + 2)));
 
         // Another token request with the same code: a replay, whoever sends it.
         assert_eq!(
@@ -335,10 +382,14 @@ mod tests {
             }
         );
         assert!(family_denied(&state, "fam-1", T0 + 11));
-        assert!(!state.refresh_tokens().is_live(&token, T0 + 11));
+        assert!(!state.read(|s| s.refresh_tokens().is_live(&token, T0 + 11)));
         assert!(!state.lookup(&d("rt"), T0 + 11).refresh_live);
         // The replay issued nothing.
-        assert!(state.refresh_tokens().family(&fam("fam-2")).is_none());
+        assert!(
+            state
+                .read(|s| s.refresh_tokens().family(&fam("fam-2")))
+                .is_none()
+        );
         // A replay by another client, after the code expired, revokes all the same.
         assert!(matches!(
             state.apply(&redeem("code", "evil", "fam-3", None, T0 + CODE_TTL + 100)),
@@ -404,25 +455,25 @@ mod tests {
         let mut state = stored();
         let exchange = redeem("code", "app", "fam-1", Some("rt"), T0 + 1);
         let first = state.apply(&exchange);
-        let after_first = state.clone();
+        let after_first = state.dump();
         assert_eq!(state.apply(&exchange), first);
         // Later too: the proposer retries through an election with the same command.
         let late = redeem("code", "app", "fam-1", Some("rt"), T0 + 30);
         assert_eq!(state.apply(&late), first);
-        assert_eq!(state, after_first, "a retry changes nothing");
+        assert_eq!(state.dump(), after_first, "a retry changes nothing");
     }
 
     #[test]
     fn another_clients_code_is_invalid_and_changes_nothing() {
         let mut state = stored();
-        let before = state.clone();
+        let before = state.dump();
         let mut cache = CacheWrites::collecting();
         let command = redeem("code", "evil", "fam-x", Some("rt"), T0 + 1);
         assert_eq!(
             state.apply_noting(&command, &mut cache),
             StateResponse::Invalid
         );
-        assert_eq!(state, before);
+        assert_eq!(state.dump(), before);
         assert!(cache.take().is_empty());
         // The rightful client can still exchange it.
         assert!(matches!(
@@ -434,24 +485,22 @@ mod tests {
     #[test]
     fn an_expired_or_unknown_code_is_invalid() {
         let mut state = stored();
-        let before = state.clone();
+        let before = state.dump();
         for command in [
             redeem("code", "app", "fam-1", Some("rt"), T0 + CODE_TTL),
             redeem("nope", "app", "fam-1", None, T0 + 1),
         ] {
             assert_eq!(state.apply(&command), StateResponse::Invalid);
-            assert_eq!(state, before);
+            assert_eq!(state.dump(), before);
         }
         assert!(
             state
-                .authorization_codes()
-                .get(&d("code"), T0 + CODE_TTL)
+                .read(|s| s.authorization_codes().get(&d("code"), T0 + CODE_TTL))
                 .is_none()
         );
         assert!(
             state
-                .authorization_codes()
-                .get(&d("code"), T0 + CODE_TTL - 1)
+                .read(|s| s.authorization_codes().get(&d("code"), T0 + CODE_TTL - 1))
                 .is_some()
         );
     }
@@ -461,12 +510,12 @@ mod tests {
         let mut state = stored();
         state.apply(&store("other"));
         state.apply(&redeem("other", "app", "fam-0", Some("rt"), T0 + 1));
-        let before = state.clone();
+        let before = state.dump();
         assert_eq!(
             state.apply(&redeem("code", "app", "fam-1", Some("rt"), T0 + 2)),
             StateResponse::Duplicate
         );
-        assert_eq!(state, before);
+        assert_eq!(state.dump(), before);
     }
 
     #[test]
@@ -474,7 +523,9 @@ mod tests {
         let mut state = stored();
         state.apply(&store("unused"));
         state.apply(&redeem("code", "app", "fam-1", None, T0 + 1));
-        let purge = |state: &mut State, at| match state.apply(&StateCommand::Purge(Purge { at })) {
+        let purge = |state: &mut TestState, at| match state
+            .apply(&StateCommand::Purge(Purge { at, limit: None }))
+        {
             StateResponse::Purged { removed } => removed,
             other => panic!("{other:?}"),
         };
@@ -491,7 +542,7 @@ mod tests {
         // The code and its replay's denial go when the tokens have expired.
         assert_eq!(purge(&mut state, T0 + TOKENS_TTL), 0);
         assert_eq!(purge(&mut state, T0 + 1 + TOKENS_TTL), 2);
-        assert_eq!(state, State::default());
+        assert!(state.holds_nothing());
         // Once purged, presenting it is merely invalid.
         assert_eq!(
             state.apply(&redeem("code", "app", "fam-2", None, T0 + TOKENS_TTL + 2)),
@@ -510,8 +561,7 @@ mod tests {
         }));
         assert!(
             state
-                .authorization_codes()
-                .get(&d("code"), T0 + 2)
+                .read(|s| s.authorization_codes().get(&d("code"), T0 + 2))
                 .is_some()
         );
         state.apply(&StateCommand::RevokeSubject(RevokeSubject {
@@ -520,15 +570,13 @@ mod tests {
         }));
         assert!(
             state
-                .authorization_codes()
-                .get(&d("code"), T0 + 2)
+                .read(|s| s.authorization_codes().get(&d("code"), T0 + 2))
                 .is_none()
         );
         // The exchanged code stays, so that a replay still revokes.
         assert!(
             state
-                .authorization_codes()
-                .get(&d("redeemed"), T0 + 2)
+                .read(|s| s.authorization_codes().get(&d("redeemed"), T0 + 2))
                 .is_some()
         );
 
@@ -549,14 +597,12 @@ mod tests {
         state.apply(&store("other"));
         state.apply(&redeem("code", "app", "fam-1", Some("rt"), T0 + 1));
         state.apply(&redeem("code", "app", "fam-2", None, T0 + 2));
-        let bytes = serde_json::to_vec(&state).unwrap();
-        let restored: State = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(restored, state);
+        let restored = state.through_snapshot();
+        assert_eq!(restored.dump(), state.dump());
         assert!(family_denied(&restored, "fam-1", T0 + 3));
         assert!(
             restored
-                .authorization_codes()
-                .get(&d("other"), T0 + 3)
+                .read(|s| s.authorization_codes().get(&d("other"), T0 + 3))
                 .is_some()
         );
     }

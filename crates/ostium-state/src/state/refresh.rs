@@ -7,9 +7,18 @@
 //! A rotated token is kept until it expires, remembering its successor, so that a
 //! retry within the grace period gets the same successor and a later reuse is
 //! recognised and revokes the whole family.
+//!
+//! What a grant decided (client, subject, scope, audiences, lifetimes) is stored once,
+//! in the family; a token's own record holds only its family, its times and its
+//! successor, so that a family rotated a thousand times costs a thousand small
+//! records, not a thousand copies of its strings. The families are also indexed by
+//! subject and by client, so that revoking a user's or a client's tokens reads only
+//! theirs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use serde::{Deserialize, Serialize};
 
+use super::expiry::{Due, Expiry, Kind};
+use super::tables::{self, Result, Table, Writable, composite};
 use crate::cache::{CacheWrite, CacheWrites};
 use crate::command::{
     IssueRefreshToken, RedeemRefreshToken, RevokeClient, RevokeRefreshFamily, RevokeSubject,
@@ -20,33 +29,177 @@ use crate::record::{
     Denial, FamilyId, RefreshFamily, RefreshTokenRecord, Rotation, TokenUsage, expiry,
 };
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RefreshTokens {
-    pub(super) refresh_tokens: BTreeMap<TokenDigest, RefreshTokenRecord>,
-    pub(super) families: BTreeMap<FamilyId, RefreshFamily>,
+/// A refresh token as stored: what is its own. The rest is its family's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredToken {
+    pub family: FamilyId,
+    pub issued_at: u64,
+    pub expires_at: u64,
+    pub rotation: Option<Rotation>,
 }
 
-impl RefreshTokens {
+pub struct RefreshTokens<T> {
+    tokens: Table<T, TokenDigest, StoredToken>,
+    families: Table<T, FamilyId, RefreshFamily>,
+    /// composite(subject, family) → (): a user's families.
+    by_subject: Table<T, [u8], ()>,
+    /// composite(client, family) → (): a client's families.
+    by_client: Table<T, [u8], ()>,
+}
+
+impl<T> RefreshTokens<T> {
+    pub(super) fn new(tokens: T, families: T, by_subject: T, by_client: T) -> Self {
+        Self {
+            tokens: Table::new(tokens, tables::REFRESH_TOKENS),
+            families: Table::new(families, tables::FAMILIES),
+            by_subject: Table::new(by_subject, tables::FAMILIES_BY_SUBJECT),
+            by_client: Table::new(by_client, tables::FAMILIES_BY_CLIENT),
+        }
+    }
+}
+
+/// The whole record of a token: its own part and its family's.
+fn assemble(digest: TokenDigest, token: StoredToken, family: &RefreshFamily) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        digest,
+        family: token.family,
+        client_id: family.client_id.clone(),
+        subject: family.subject.clone(),
+        scope: family.scope.clone(),
+        audiences: family.audiences.clone(),
+        usage: family.usage,
+        expiration: family.expiration,
+        issued_at: token.issued_at,
+        absolute_expires_at: family.absolute_expires_at,
+        sliding_lifetime: family.sliding_lifetime,
+        expires_at: token.expires_at,
+        rotation: token.rotation,
+        auth_time: family.auth_time,
+        amr: family.amr.clone(),
+    }
+}
+
+/// The family's index keys, by subject and by client.
+fn index_keys(id: &FamilyId, family: &RefreshFamily) -> (Vec<u8>, Vec<u8>) {
+    let id = id.0.as_bytes();
+    (
+        composite(&[family.subject.as_bytes(), id]),
+        composite(&[family.client_id.as_bytes(), id]),
+    )
+}
+
+impl<T: redb::ReadableTable<&'static [u8], &'static [u8]>> RefreshTokens<T> {
+    /// The record of a refresh token, spent or not; whether it may be redeemed is for
+    /// `apply` to decide.
+    pub fn get(&self, digest: &TokenDigest) -> Result<Option<RefreshTokenRecord>> {
+        Ok(self.with_family(digest)?.map(|(record, _)| record))
+    }
+
+    /// The token's record with its family.
+    fn with_family(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<(RefreshTokenRecord, RefreshFamily)>> {
+        let Some(token) = self.tokens.get(digest)? else {
+            return Ok(None);
+        };
+        let Some(family) = self.families.get(&token.family)? else {
+            return Ok(None);
+        };
+        Ok(Some((assemble(*digest, token, &family), family)))
+    }
+
+    pub fn family(&self, family: &FamilyId) -> Result<Option<RefreshFamily>> {
+        self.families.get(family)
+    }
+
+    /// Whether `token` can be redeemed at `now`: not spent, its family not revoked
+    /// and still pointing at it, not expired.
+    pub fn is_live(&self, token: &RefreshTokenRecord, now: u64) -> Result<bool> {
+        Ok(token.rotation.is_none()
+            && now < token.expires_at
+            && self.families.get(&token.family)?.is_some_and(|family| {
+                family.revoked_at.is_none() && family.current == token.digest
+            }))
+    }
+
+    pub(super) fn is_family_revoked(&self, family: &FamilyId) -> Result<bool> {
+        Ok(self
+            .families
+            .get(family)?
+            .is_some_and(|family| family.revoked_at.is_some()))
+    }
+
+    pub(super) fn is_spent(&self, digest: &TokenDigest) -> Result<bool> {
+        Ok(self
+            .tokens
+            .get(digest)?
+            .is_some_and(|token| token.rotation.is_some()))
+    }
+
+    /// Revoked families and spent tokens, with when each denial lapses.
+    pub(super) fn denials(&self, visit: &mut impl FnMut(Denial, u64) -> Result<()>) -> Result<()> {
+        self.families.scan(|id, family| {
+            if family.revoked_at.is_some() {
+                let id = FamilyId(String::from_utf8_lossy(id).into_owned());
+                visit(Denial::Family(id), family.absolute_expires_at)?;
+            }
+            Ok(true)
+        })?;
+        self.tokens.scan(|digest, token| {
+            if token.rotation.is_some()
+                && let Ok(digest) = <[u8; 32]>::try_from(digest)
+            {
+                visit(
+                    Denial::Spent(TokenDigest::from_bytes(digest)),
+                    token.expires_at,
+                )?;
+            }
+            Ok(true)
+        })
+    }
+
+    /// The families of `subject` (or of `client`, from the other index).
+    fn indexed(table: &Table<T, [u8], ()>, owner: &str) -> Result<Vec<FamilyId>> {
+        let prefix = composite(&[owner.as_bytes()]);
+        let mut families = Vec::new();
+        table.scan_prefix(&prefix, |key, ()| {
+            if let [_, family] = tables::parts(key)[..] {
+                families.push(FamilyId(String::from_utf8_lossy(family).into_owned()));
+            }
+            Ok(true)
+        })?;
+        Ok(families)
+    }
+}
+
+impl RefreshTokens<Writable<'_>> {
     pub(super) fn issue(
         &mut self,
         c: &IssueRefreshToken,
+        expiry_index: &mut Expiry<Writable<'_>>,
         cache: &mut CacheWrites,
-    ) -> StateResponse {
-        if self.refresh_tokens.contains_key(&c.digest) || self.families.contains_key(&c.family) {
-            return StateResponse::Duplicate;
+    ) -> Result<StateResponse> {
+        if self.tokens.contains(&c.digest)? || self.families.contains(&c.family)? {
+            return Ok(StateResponse::Duplicate);
         }
-        let record = RefreshTokenRecord {
-            digest: c.digest,
-            family: c.family.clone(),
+        let family = RefreshFamily {
             client_id: c.client_id.clone(),
             subject: c.subject.clone(),
             scope: c.scope.clone(),
             audiences: c.audiences.clone(),
             usage: c.usage,
             expiration: c.expiration,
-            issued_at: c.at,
             absolute_expires_at: c.absolute_expires_at,
             sliding_lifetime: c.sliding_lifetime,
+            auth_time: c.auth_time,
+            amr: c.amr.clone(),
+            current: c.digest,
+            revoked_at: None,
+        };
+        let token = StoredToken {
+            family: c.family.clone(),
+            issued_at: c.at,
             expires_at: expiry(
                 c.expiration,
                 c.absolute_expires_at,
@@ -54,42 +207,32 @@ impl RefreshTokens {
                 c.at,
             ),
             rotation: None,
-            auth_time: c.auth_time,
-            amr: c.amr.clone(),
         };
-        self.families.insert(
-            c.family.clone(),
-            RefreshFamily {
-                client_id: c.client_id.clone(),
-                current: c.digest,
-                absolute_expires_at: c.absolute_expires_at,
-                revoked_at: None,
-            },
-        );
-        cache.note(|| CacheWrite::Refresh(record.clone()));
-        self.refresh_tokens.insert(c.digest, record);
-        StateResponse::Issued
+        let (by_subject, by_client) = index_keys(&c.family, &family);
+        self.by_subject.insert(&by_subject, &())?;
+        self.by_client.insert(&by_client, &())?;
+        expiry_index.add(family.absolute_expires_at, Kind::RefreshFamily, &c.family)?;
+        expiry_index.add(token.expires_at, Kind::RefreshToken, &c.digest)?;
+        self.families.insert(&c.family, &family)?;
+        self.tokens.insert(&c.digest, &token)?;
+        cache.note(|| CacheWrite::Refresh(assemble(c.digest, token.clone(), &family)));
+        Ok(StateResponse::Issued)
     }
 
     /// RFC 6749 §6 and the rotation rules of invariant 1, in one step.
     pub(super) fn redeem(
         &mut self,
         c: &RedeemRefreshToken,
+        expiry_index: &mut Expiry<Writable<'_>>,
         cache: &mut CacheWrites,
-    ) -> StateResponse {
-        let Some(token) = self.refresh_tokens.get(&c.digest) else {
-            return StateResponse::Invalid;
+    ) -> Result<StateResponse> {
+        let Some((token, family)) = self.with_family(&c.digest)? else {
+            return Ok(StateResponse::Invalid);
         };
         // Checked before anything else: another client's token, even a rotated one,
         // must neither work nor revoke the family of the client it belongs to.
-        if token.client_id != c.client_id {
-            return StateResponse::Invalid;
-        }
-        let Some(family) = self.families.get(&token.family) else {
-            return StateResponse::Invalid;
-        };
-        if family.revoked_at.is_some() {
-            return StateResponse::Invalid;
+        if token.client_id != c.client_id || family.revoked_at.is_some() {
+            return Ok(StateResponse::Invalid);
         }
 
         if let Some(rotation) = &token.rotation {
@@ -97,50 +240,51 @@ impl RefreshTokens {
             // no retry at all, not one within the same second.
             let within_grace = c.at.saturating_sub(rotation.rotated_at) < u64::from(c.grace_period);
             if within_grace && rotation.successor == c.successor {
-                return match self.refresh_tokens.get(&c.successor) {
-                    Some(record) => StateResponse::AlreadyRotated {
-                        record: record.clone(),
-                    },
+                return Ok(match self.get(&c.successor)? {
+                    Some(record) => StateResponse::AlreadyRotated { record },
                     None => StateResponse::Invalid,
-                };
+                });
             }
             let family = token.family.clone();
-            return self
-                .revoke(&family, c.at, cache)
-                .map_or(StateResponse::Invalid, |()| StateResponse::ReuseDetected {
-                    family,
-                });
+            return Ok(match self.revoke(&family, c.at, cache)? {
+                Some(()) => StateResponse::ReuseDetected { family },
+                None => StateResponse::Invalid,
+            });
         }
 
         if c.at >= token.expires_at || family.current != c.digest {
-            return StateResponse::Invalid;
+            return Ok(StateResponse::Invalid);
         }
 
         match token.usage {
             TokenUsage::ReUse => {
                 let expires_at = token.expiry_if_used_at(c.at);
-                let Some(token) = self.refresh_tokens.get_mut(&c.digest) else {
-                    return StateResponse::Invalid;
+                let record = RefreshTokenRecord {
+                    expires_at,
+                    ..token
                 };
-                token.expires_at = expires_at;
-                cache.note(|| CacheWrite::Refresh(token.clone()));
-                StateResponse::Reused {
-                    record: token.clone(),
-                }
+                self.tokens.insert(&c.digest, &stored(&record))?;
+                expiry_index.add(expires_at, Kind::RefreshToken, &c.digest)?;
+                cache.note(|| CacheWrite::Refresh(record.clone()));
+                Ok(StateResponse::Reused { record })
             }
-            TokenUsage::OneTimeOnly => self.rotate(c, cache),
+            TokenUsage::OneTimeOnly => self.rotate(c, token, family, expiry_index, cache),
         }
     }
 
     /// Spends the current token `c.digest` and makes `c.successor` current.
-    fn rotate(&mut self, c: &RedeemRefreshToken, cache: &mut CacheWrites) -> StateResponse {
+    fn rotate(
+        &mut self,
+        c: &RedeemRefreshToken,
+        spent: RefreshTokenRecord,
+        mut family: RefreshFamily,
+        expiry_index: &mut Expiry<Writable<'_>>,
+        cache: &mut CacheWrites,
+    ) -> Result<StateResponse> {
         // A successor that names an existing token would overwrite it.
-        if c.successor == c.digest || self.refresh_tokens.contains_key(&c.successor) {
-            return StateResponse::Invalid;
+        if c.successor == c.digest || self.tokens.contains(&c.successor)? {
+            return Ok(StateResponse::Invalid);
         }
-        let Some(spent) = self.refresh_tokens.get_mut(&c.digest) else {
-            return StateResponse::Invalid;
-        };
         let next = RefreshTokenRecord {
             digest: c.successor,
             issued_at: c.at,
@@ -148,46 +292,45 @@ impl RefreshTokens {
             rotation: None,
             ..spent.clone()
         };
-        spent.rotation = Some(Rotation {
-            successor: c.successor,
-            rotated_at: c.at,
-        });
-        if let Some(family) = self.families.get_mut(&next.family) {
-            family.current = c.successor;
-        }
+        let spent = RefreshTokenRecord {
+            rotation: Some(Rotation {
+                successor: c.successor,
+                rotated_at: c.at,
+            }),
+            ..spent
+        };
+        family.current = c.successor;
+        self.families.insert(&next.family, &family)?;
+        self.tokens.insert(&c.digest, &stored(&spent))?;
+        self.tokens.insert(&c.successor, &stored(&next))?;
+        expiry_index.add(next.expires_at, Kind::RefreshToken, &c.successor)?;
         cache.note(|| CacheWrite::Refresh(next.clone()));
         cache.note(|| CacheWrite::Deny {
             denial: Denial::Spent(c.digest),
             until: spent.expires_at,
         });
         cache.note(|| CacheWrite::Refresh(spent.clone()));
-        self.refresh_tokens.insert(c.successor, next.clone());
-        StateResponse::Rotated { record: next }
+        Ok(StateResponse::Rotated { record: next })
     }
 
     pub(super) fn revoke_family(
         &mut self,
         c: &RevokeRefreshFamily,
         cache: &mut CacheWrites,
-    ) -> StateResponse {
-        match self.revoke(&c.family, c.at, cache) {
+    ) -> Result<StateResponse> {
+        Ok(match self.revoke(&c.family, c.at, cache)? {
             Some(()) => StateResponse::Revoked,
             None => StateResponse::Invalid,
-        }
+        })
     }
 
-    /// Revokes every family of a user: a refresh token's subject says whose it is.
+    /// Revokes every family of a user.
     pub(super) fn revoke_subject(
         &mut self,
         c: &RevokeSubject,
         cache: &mut CacheWrites,
-    ) -> StateResponse {
-        let families: BTreeSet<FamilyId> = self
-            .refresh_tokens
-            .values()
-            .filter(|token| token.subject == c.subject)
-            .map(|token| token.family.clone())
-            .collect();
+    ) -> Result<StateResponse> {
+        let families = Self::indexed(&self.by_subject, &c.subject)?;
         self.revoke_all(families, c.at, cache)
     }
 
@@ -196,112 +339,89 @@ impl RefreshTokens {
         &mut self,
         c: &RevokeClient,
         cache: &mut CacheWrites,
-    ) -> StateResponse {
-        let families: Vec<FamilyId> = self
-            .families
-            .iter()
-            .filter(|(_, family)| family.client_id == c.client_id)
-            .map(|(id, _)| id.clone())
-            .collect();
+    ) -> Result<StateResponse> {
+        let families = Self::indexed(&self.by_client, &c.client_id)?;
         self.revoke_all(families, c.at, cache)
     }
 
     fn revoke_all(
         &mut self,
-        families: impl IntoIterator<Item = FamilyId>,
+        families: Vec<FamilyId>,
         at: u64,
         cache: &mut CacheWrites,
-    ) -> StateResponse {
-        let revoked = families
-            .into_iter()
-            .filter_map(|id| {
-                self.revoke(&id, at, cache)?;
-                let until = self.families.get(&id)?.absolute_expires_at;
-                Some((id, until))
-            })
-            .collect();
-        StateResponse::FamiliesRevoked { families: revoked }
+    ) -> Result<StateResponse> {
+        let mut revoked = Vec::new();
+        for id in families {
+            if self.revoke(&id, at, cache)?.is_some()
+                && let Some(family) = self.families.get(&id)?
+            {
+                revoked.push((id, family.absolute_expires_at));
+            }
+        }
+        Ok(StateResponse::FamiliesRevoked { families: revoked })
     }
 
     /// Revokes `family` (keeping the time of its first revocation); `None` if unknown.
     pub(super) fn revoke(
         &mut self,
-        family: &FamilyId,
+        id: &FamilyId,
         at: u64,
         cache: &mut CacheWrites,
-    ) -> Option<()> {
-        let found = self.families.get_mut(family)?;
-        found.revoked_at.get_or_insert(at);
+    ) -> Result<Option<()>> {
+        let Some(mut family) = self.families.get(id)? else {
+            return Ok(None);
+        };
+        if family.revoked_at.is_none() {
+            family.revoked_at = Some(at);
+            self.families.insert(id, &family)?;
+        }
         cache.note(|| CacheWrite::Deny {
-            denial: Denial::Family(family.clone()),
-            until: found.absolute_expires_at,
+            denial: Denial::Family(id.clone()),
+            until: family.absolute_expires_at,
         });
-        Some(())
+        Ok(Some(()))
     }
 
-    /// Drops what expired by `at`; returns how many entries went.
-    pub(super) fn purge(&mut self, at: u64) -> usize {
-        let before = self.len();
-        // A rotated token is kept until it expires, so that its reuse is still detected.
-        self.refresh_tokens.retain(|_, token| at < token.expires_at);
-        // A family outlives its tokens until its absolute expiry so that a revoked family
-        // stays revoked for as long as any of its tokens could have been valid.
-        self.families
-            .retain(|_, family| at < family.absolute_expires_at);
-        before - self.len()
+    /// Drops the token or family `due` names if it has expired by `at`; whether it went.
+    /// A rotated token is kept until it expires, so that its reuse is still detected;
+    /// a family outlives its tokens until its absolute expiry, so that a revoked
+    /// family stays revoked for as long as any of its tokens could have been valid.
+    pub(super) fn purge(&mut self, due: &Due, at: u64) -> Result<bool> {
+        match due.kind {
+            Kind::RefreshToken => {
+                let Ok(digest) = <[u8; 32]>::try_from(due.key.as_slice()) else {
+                    return Ok(false);
+                };
+                let digest = TokenDigest::from_bytes(digest);
+                match self.tokens.get(&digest)? {
+                    Some(token) if at >= token.expires_at => self.tokens.remove(&digest),
+                    _ => Ok(false),
+                }
+            }
+            Kind::RefreshFamily => {
+                let id = FamilyId(String::from_utf8_lossy(&due.key).into_owned());
+                match self.families.get(&id)? {
+                    Some(family) if at >= family.absolute_expires_at => {
+                        let (by_subject, by_client) = index_keys(&id, &family);
+                        self.by_subject.remove(&by_subject)?;
+                        self.by_client.remove(&by_client)?;
+                        self.families.remove(&id)
+                    }
+                    _ => Ok(false),
+                }
+            }
+            _ => Ok(false),
+        }
     }
+}
 
-    pub(super) fn len(&self) -> usize {
-        self.refresh_tokens.len() + self.families.len()
-    }
-
-    /// The record of a refresh token, spent or not; whether it may be redeemed is for
-    /// `apply` to decide.
-    pub fn get(&self, digest: &TokenDigest) -> Option<&RefreshTokenRecord> {
-        self.refresh_tokens.get(digest)
-    }
-
-    pub fn family(&self, family: &FamilyId) -> Option<&RefreshFamily> {
-        self.families.get(family)
-    }
-
-    /// Whether `token` can be redeemed at `now`: not spent, its family not revoked
-    /// and still pointing at it, not expired.
-    pub fn is_live(&self, token: &RefreshTokenRecord, now: u64) -> bool {
-        token.rotation.is_none()
-            && now < token.expires_at
-            && self
-                .families
-                .get(&token.family)
-                .is_some_and(|family| family.revoked_at.is_none() && family.current == token.digest)
-    }
-
-    pub(super) fn is_family_revoked(&self, family: &FamilyId) -> bool {
-        self.families
-            .get(family)
-            .is_some_and(|family| family.revoked_at.is_some())
-    }
-
-    pub(super) fn is_spent(&self, digest: &TokenDigest) -> bool {
-        self.refresh_tokens
-            .get(digest)
-            .is_some_and(|token| token.rotation.is_some())
-    }
-
-    /// Revoked families and spent tokens, with when each denial lapses.
-    pub(super) fn denials(&self) -> impl Iterator<Item = (Denial, u64)> + '_ {
-        let families = self.families.iter().filter_map(|(id, family)| {
-            family
-                .revoked_at
-                .map(|_| (Denial::Family(id.clone()), family.absolute_expires_at))
-        });
-        let spent = self.refresh_tokens.values().filter_map(|token| {
-            token
-                .rotation
-                .as_ref()
-                .map(|_| (Denial::Spent(token.digest), token.expires_at))
-        });
-        families.chain(spent)
+/// A token's own part of its record.
+fn stored(record: &RefreshTokenRecord) -> StoredToken {
+    StoredToken {
+        family: record.family.clone(),
+        issued_at: record.issued_at,
+        expires_at: record.expires_at,
+        rotation: record.rotation.clone(),
     }
 }
 
@@ -310,7 +430,7 @@ mod tests {
     use super::*;
     use crate::command::StateCommand;
     use crate::record::TokenExpiration;
-    use crate::state::State;
+    use crate::state::TestState;
 
     const T0: u64 = 1_800_000_000;
     const GRACE: u32 = 5;
@@ -347,8 +467,8 @@ mod tests {
         })
     }
 
-    fn state_with(usage: TokenUsage, expiration: TokenExpiration) -> State {
-        let mut state = State::default();
+    fn state_with(usage: TokenUsage, expiration: TokenExpiration) -> TestState {
+        let mut state = TestState::default();
         assert_eq!(
             state.apply(&issue(usage, expiration)),
             StateResponse::Issued
@@ -374,10 +494,9 @@ mod tests {
         }
     }
 
-    fn family_revoked(state: &State) -> bool {
+    fn family_revoked(state: &TestState) -> bool {
         state
-            .refresh_tokens()
-            .family(&FamilyId("fam".into()))
+            .read(|s| s.refresh_tokens().family(&FamilyId("fam".into())))
             .is_some_and(|f| f.revoked_at.is_some())
     }
 
@@ -600,7 +719,7 @@ mod tests {
         );
         assert_eq!(record.expires_at, T0 + 110);
         assert_eq!(record.issued_at, T0 + 10);
-        let spent = state.refresh_tokens().get(&d("rt0")).unwrap();
+        let spent = state.read(|s| s.refresh_tokens().get(&d("rt0"))).unwrap();
         assert_eq!(
             spent.rotation,
             Some(Rotation {
@@ -609,8 +728,7 @@ mod tests {
             })
         );
         let family = state
-            .refresh_tokens()
-            .family(&FamilyId("fam".into()))
+            .read(|s| s.refresh_tokens().family(&FamilyId("fam".into())))
             .unwrap();
         assert_eq!(family.current, d("rt1"));
 
@@ -626,13 +744,13 @@ mod tests {
     fn another_clients_token_changes_no_state() {
         let mut state = state_with(TokenUsage::OneTimeOnly, TokenExpiration::Sliding);
         state.apply(&redeem("rt0", "app", "rt1", T0 + 10));
-        let before = state.clone();
+        let before = state.dump();
         for command in [
             redeem("rt0", "evil", "x", T0 + 100),
             redeem("rt1", "evil", "x", T0 + 11),
         ] {
             assert_eq!(state.apply(&command), StateResponse::Invalid);
-            assert_eq!(state, before);
+            assert_eq!(state.dump(), before);
         }
     }
 
@@ -660,15 +778,15 @@ mod tests {
     #[test]
     fn issuing_twice_is_a_duplicate_and_changes_nothing() {
         let mut state = state_with(TokenUsage::OneTimeOnly, TokenExpiration::Sliding);
-        let before = state.clone();
+        let before = state.dump();
         assert_eq!(
             state.apply(&issue(TokenUsage::ReUse, TokenExpiration::Absolute)),
             StateResponse::Duplicate
         );
-        assert_eq!(state, before);
+        assert_eq!(state.dump(), before);
     }
 
-    fn applied(state: &mut State, command: StateCommand) -> Vec<CacheWrite> {
+    fn applied(state: &mut TestState, command: StateCommand) -> Vec<CacheWrite> {
         let mut cache = CacheWrites::collecting();
         state.apply_noting(&command, &mut cache);
         cache.take()
@@ -676,7 +794,7 @@ mod tests {
 
     #[test]
     fn issue_and_rotation_write_through_the_records_and_deny_the_spent_token() {
-        let mut state = State::default();
+        let mut state = TestState::default();
         let issued = applied(
             &mut state,
             issue(TokenUsage::OneTimeOnly, TokenExpiration::Absolute),

@@ -4,41 +4,57 @@
 //! node added it. Keys are never purged, and never written to the hot cache (nodes
 //! read them from the state).
 
-use std::collections::BTreeMap;
-
+use super::tables::{self, Result, Table, Writable};
 use crate::cache::CacheWrites;
 use crate::command::{AddSigningKey, StateResponse};
 use crate::record::SigningKeyRecord;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SigningKeys {
-    pub(super) signing_keys: BTreeMap<String, SigningKeyRecord>,
+pub struct SigningKeys<T> {
+    signing_keys: Table<T, str, SigningKeyRecord>,
 }
 
-impl SigningKeys {
-    pub(super) fn add(&mut self, c: &AddSigningKey, _cache: &mut CacheWrites) -> StateResponse {
-        if self.signing_keys.contains_key(&c.kid) {
-            return StateResponse::Duplicate;
+impl<T> SigningKeys<T> {
+    pub(super) fn new(signing_keys: T) -> Self {
+        Self {
+            signing_keys: Table::new(signing_keys, tables::SIGNING_KEYS),
         }
-        let order = self.signing_keys.len() as u64;
+    }
+}
+
+impl SigningKeys<Writable<'_>> {
+    pub(super) fn add(
+        &mut self,
+        c: &AddSigningKey,
+        _cache: &mut CacheWrites,
+    ) -> Result<StateResponse> {
+        if self.signing_keys.contains(c.kid.as_str())? {
+            return Ok(StateResponse::Duplicate);
+        }
+        let order = self.signing_keys.count()?;
         self.signing_keys.insert(
-            c.kid.clone(),
-            SigningKeyRecord {
+            c.kid.as_str(),
+            &SigningKeyRecord {
                 kid: c.kid.clone(),
                 alg: c.alg.clone(),
                 sealed: c.sealed.clone(),
                 created_at: c.at,
                 order,
             },
-        );
-        StateResponse::Issued
+        )?;
+        Ok(StateResponse::Issued)
     }
+}
 
+impl<T: redb::ReadableTable<&'static [u8], &'static [u8]>> SigningKeys<T> {
     /// Every signing key, in the order they were added.
-    pub fn in_order(&self) -> Vec<&SigningKeyRecord> {
-        let mut keys: Vec<&SigningKeyRecord> = self.signing_keys.values().collect();
+    pub fn in_order(&self) -> Result<Vec<SigningKeyRecord>> {
+        let mut keys = Vec::new();
+        self.signing_keys.scan(|_, key| {
+            keys.push(key);
+            Ok(true)
+        })?;
         keys.sort_by_key(|k| k.order);
-        keys
+        Ok(keys)
     }
 }
 
@@ -46,7 +62,7 @@ impl SigningKeys {
 mod tests {
     use super::*;
     use crate::command::{Purge, StateCommand};
-    use crate::state::State;
+    use crate::state::TestState;
 
     fn add(kid: &str) -> StateCommand {
         StateCommand::AddSigningKey(AddSigningKey {
@@ -59,21 +75,23 @@ mod tests {
 
     #[test]
     fn signing_keys_keep_the_order_they_were_added_in() {
-        let mut state = State::default();
+        let mut state = TestState::default();
         assert_eq!(state.apply(&add("b")), StateResponse::Issued);
         assert_eq!(state.apply(&add("a")), StateResponse::Issued);
         assert_eq!(state.apply(&add("b")), StateResponse::Duplicate);
-        let kids = |state: &State| -> Vec<String> {
+        let kids = |state: &TestState| -> Vec<String> {
             state
-                .signing_keys()
-                .in_order()
+                .read(|s| s.signing_keys().in_order())
                 .iter()
                 .map(|k| k.kid.clone())
                 .collect()
         };
         assert_eq!(kids(&state), ["b", "a"]);
         // Purging never drops a key.
-        state.apply(&StateCommand::Purge(Purge { at: u64::MAX }));
+        state.apply(&StateCommand::Purge(Purge {
+            at: u64::MAX,
+            limit: None,
+        }));
         assert_eq!(kids(&state), ["b", "a"]);
     }
 }

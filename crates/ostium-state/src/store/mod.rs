@@ -1,5 +1,6 @@
-//! Durable storage for openraft in one redb database in the data directory: the Raft
-//! log (`log`) and the state machine with its snapshots (`state_machine`).
+//! Durable storage for openraft in the data directory: the Raft log (`log`) in one
+//! redb database, the state's records (`records`) in another, the state machine over
+//! them (`state_machine`), and its snapshots as files (`snapshot`, the format).
 //!
 //! redb commits with `Durability::Immediate` (an fsync) by default, and every write
 //! here is a committed transaction before it is reported done, so nothing openraft
@@ -13,12 +14,15 @@ use std::sync::Arc;
 use redb::Database;
 
 pub mod log;
+pub mod records;
+pub mod snapshot;
 pub mod state_machine;
 
 pub use log::LogStore;
-pub use state_machine::{StateMachineStore, StateReader};
+pub use records::StateDb;
+pub use state_machine::{SnapshotFile, StateMachineStore, StateReader};
 
-/// The file inside the data directory that holds the log and the state machine.
+/// The file inside the data directory that holds the log.
 pub const DATABASE_FILE: &str = "state.redb";
 
 /// redb's page cache.
@@ -28,8 +32,8 @@ const CACHE_BYTES: usize = 8 * 1024 * 1024;
 /// so that readers never meet a missing table.
 pub fn open(data_dir: &Path) -> io::Result<Arc<Database>> {
     std::fs::create_dir_all(data_dir)?;
-    // The state machine lives in memory; redb's page cache only speeds up reading the
-    // log back, so a small one keeps an idle node small.
+    // The log is read back mostly right after it is written; a small page cache
+    // keeps an idle node small. The state's records have their own.
     let db = redb::Builder::new()
         .set_cache_size(CACHE_BYTES)
         .create(data_dir.join(DATABASE_FILE))
@@ -87,7 +91,7 @@ mod tests {
                 TempDir::new().map_err(|e| StorageError::read(TypeConfig::err_from_error(&e)))?;
             let db =
                 open(dir.path()).map_err(|e| StorageError::read(TypeConfig::err_from_error(&e)))?;
-            let sm = StateMachineStore::open(db.clone(), None)
+            let sm = StateMachineStore::open(db.clone(), dir.path(), 8 << 20, None)
                 .await
                 .map_err(|e| StorageError::read(TypeConfig::err_from_error(&e)))?;
             Ok((dir, LogStore::new(db), sm))
@@ -115,6 +119,12 @@ mod tests {
         let (tx, rx) = TypeConfig::oneshot();
         log.append(entries, IOFlushed::signal(tx)).await.unwrap();
         rx.await.unwrap().unwrap();
+    }
+
+    async fn state_machine(dir: &std::path::Path) -> StateMachineStore {
+        StateMachineStore::open(open(dir).unwrap(), dir, 8 << 20, None)
+            .await
+            .unwrap()
     }
 
     async fn apply(sm: &mut StateMachineStore, entries: Vec<Entry>) {
@@ -160,12 +170,11 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_reopened_state_machine_starts_from_its_last_snapshot() {
+    async fn a_reopened_state_machine_keeps_what_it_applied_and_its_snapshot() {
         let dir = TempDir::new().unwrap();
         let membership = Membership::new_with_defaults(vec![[1u64].into()], []);
         {
-            let db = open(dir.path()).unwrap();
-            let mut sm = StateMachineStore::open(db, None).await.unwrap();
+            let mut sm = state_machine(dir.path()).await;
             let first = Entry::new_membership(log_id::<TypeConfig>(1, 1, 1), membership.clone());
             apply(&mut sm, vec![first, revoke(2), revoke(3)]).await;
             sm.get_snapshot_builder()
@@ -173,24 +182,20 @@ mod tests {
                 .build_snapshot()
                 .await
                 .unwrap();
-            // Applied after the snapshot: not in it, to be re-applied from the log.
+            // Applied after the snapshot: in the records, not in the snapshot.
             apply(&mut sm, vec![revoke(4)]).await;
         }
-        let db = open(dir.path()).unwrap();
-        let mut sm = StateMachineStore::open(db, None).await.unwrap();
+        let mut sm = state_machine(dir.path()).await;
         let (last_applied, stored) = sm.applied_state().await.unwrap();
-        assert_eq!(last_applied, Some(log_id::<TypeConfig>(1, 1, 3)));
+        assert_eq!(last_applied, Some(log_id::<TypeConfig>(1, 1, 4)));
         assert_eq!(stored.membership(), &membership);
-        let reader = sm.reader();
         let now = 1_900_000_000;
-        assert_eq!(
-            reader.read(|s| (
-                s.deny_list().is_revoked("jti-2", now),
-                s.deny_list().is_revoked("jti-3", now),
-                s.deny_list().is_revoked("jti-4", now)
-            )),
-            (true, true, false)
-        );
+        let revoked = |jti: &str| {
+            sm.reader()
+                .read(|s| s.deny_list().is_revoked(jti, now))
+                .unwrap()
+        };
+        assert!(revoked("jti-2") && revoked("jti-3") && revoked("jti-4"));
         let current = sm.get_current_snapshot().await.unwrap().unwrap();
         assert_eq!(
             current.meta.last_log_id,
@@ -201,9 +206,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_installed_snapshot_replaces_the_state_and_persists() {
         let source_dir = TempDir::new().unwrap();
-        let mut source = StateMachineStore::open(open(source_dir.path()).unwrap(), None)
-            .await
-            .unwrap();
+        let mut source = state_machine(source_dir.path()).await;
         apply(&mut source, vec![revoke(1), revoke(2)]).await;
         let snapshot = source
             .get_snapshot_builder()
@@ -214,31 +217,61 @@ mod tests {
 
         let dir = TempDir::new().unwrap();
         {
-            let mut sm = StateMachineStore::open(open(dir.path()).unwrap(), None)
-                .await
-                .unwrap();
-            apply(&mut sm, vec![revoke(1)]).await;
-            sm.install_snapshot(&snapshot.meta, snapshot.snapshot.clone())
-                .await
-                .unwrap();
+            let mut sm = state_machine(dir.path()).await;
+            apply(&mut sm, vec![revoke(1), revoke(7)]).await;
+            // As the network hands it over: a file of its own in the snapshot folder.
+            let received = dir.path().join("snapshots").join("incoming.snap");
+            std::fs::copy(&snapshot.snapshot.path, &received).unwrap();
+            let received = SnapshotFile::open(received).unwrap();
+            sm.install_snapshot(&snapshot.meta, received).await.unwrap();
         }
-        let sm = StateMachineStore::open(open(dir.path()).unwrap(), None)
-            .await
-            .unwrap();
-        let expected = source.reader().read(|s| serde_json::to_vec(s).unwrap());
+        let mut sm = state_machine(dir.path()).await;
         assert_eq!(
-            sm.reader().read(|s| serde_json::to_vec(s).unwrap()),
-            expected
+            sm.reader().records().dump().unwrap(),
+            source.reader().records().dump().unwrap()
         );
         assert_eq!(sm.reader().last_applied_index(), 2);
+        assert!(
+            !sm.reader()
+                .read(|s| s.deny_list().is_revoked("jti-7", 1_900_000_000))
+                .unwrap(),
+            "what the snapshot replaced is gone"
+        );
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta, snapshot.meta);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_truncated_snapshot_is_refused_and_changes_nothing() {
+        let source_dir = TempDir::new().unwrap();
+        let mut source = state_machine(source_dir.path()).await;
+        apply(&mut source, vec![revoke(1), revoke(2)]).await;
+        let snapshot = source
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        let dir = TempDir::new().unwrap();
+        let mut sm = state_machine(dir.path()).await;
+        apply(&mut sm, vec![revoke(5)]).await;
+        let bytes = std::fs::read(&snapshot.snapshot.path).unwrap();
+        let received = dir.path().join("snapshots").join("cut.snap");
+        std::fs::write(&received, &bytes[..bytes.len() - 3]).unwrap();
+        let received = SnapshotFile::open(received).unwrap();
+        assert!(sm.install_snapshot(&snapshot.meta, received).await.is_err());
+        assert_eq!(sm.reader().last_applied_index(), 5);
+        assert!(
+            sm.reader()
+                .read(|s| s.deny_list().is_revoked("jti-5", 1_900_000_000))
+                .unwrap()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_entry_advances_last_applied_and_commands_change_state() {
         let dir = TempDir::new().unwrap();
-        let mut sm = StateMachineStore::open(open(dir.path()).unwrap(), None)
-            .await
-            .unwrap();
+        let mut sm = state_machine(dir.path()).await;
         apply(&mut sm, vec![blank_ent::<TypeConfig>(1, 1, 1)]).await;
         assert_eq!(sm.reader().last_applied_index(), 1);
         apply(&mut sm, vec![revoke(2)]).await;
@@ -246,6 +279,7 @@ mod tests {
         assert!(
             sm.reader()
                 .read(|s| s.deny_list().is_revoked("jti-2", 1_900_000_000))
+                .unwrap()
         );
     }
 }

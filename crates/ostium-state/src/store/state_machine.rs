@@ -1,287 +1,481 @@
 //! The state machine for openraft (`RaftStateMachine`): applies committed entries to
-//! [`State`] in log order, records the last applied log id and membership, and builds
-//! and installs snapshots.
+//! the state's records in log order, one write transaction per batch that also
+//! records the last applied log id and membership, and builds and installs
+//! snapshots as files.
 //!
-//! Persistence follows openraft's "persistent snapshot" pattern: `State` lives in
-//! memory, every snapshot (the serialized state with its last applied log id and
-//! membership) is committed to redb before it is reported built or installed, and the
-//! log store persists the committed log id. A restarted node loads its last snapshot
-//! here and openraft re-applies the log from there up to the committed index.
+//! The state machine is persistent ([`StateDb`], docs/architecture.md §4 "Records on
+//! disk"): a restarted node opens its records where they stand and openraft replays
+//! the log from there. A snapshot is a file in `snapshots/` of the data directory,
+//! written from one read transaction while writes go on; one received from the
+//! leader is loaded into a new records file beside the current one and swapped in
+//! whole.
 
-use std::io;
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Seek};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use futures_util::{Stream, StreamExt};
 use openraft::entry::RaftEntry;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
-use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
+use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 
-use super::{blocking, from_json, to_json};
+use super::records::{Applied, RECORDS_FILE, StateDb};
+use super::snapshot;
 use crate::cache::{CacheWriter, CacheWrites};
 use crate::command::StateResponse;
-use crate::state::State;
-use crate::typ::{LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::state::{StateView, StoreError, legacy};
+use crate::typ::{LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
 
-const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("state_snapshot");
-const SNAPSHOT_META: &str = "meta";
-const SNAPSHOT_DATA: &str = "data";
+/// Where format-1 snapshots were kept, in the log's database: read once by a node
+/// upgraded in place, then dropped.
+const LEGACY_SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("state_snapshot");
 
-pub(super) fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
-    tx.open_table(SNAPSHOT)?;
+/// The folder of the data directory that holds snapshots.
+pub const SNAPSHOT_DIR: &str = "snapshots";
+const CURRENT_SNAPSHOT: &str = "current.snap";
+const INSTALLING: &str = "records.redb.installing";
+
+/// How long applied batches may go without an fsync: what a crash can take back,
+/// for the log to replay.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+pub(super) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    tx.open_table(LEGACY_SNAPSHOT)?;
     Ok(())
 }
 
-/// The applied state with the log position it reflects.
-#[derive(Debug, Default)]
-struct Applied {
-    state: State,
-    last_applied: Option<LogId>,
-    membership: StoredMembership,
+/// A snapshot's file, open: what openraft hands between the state machine and the
+/// network. Opened before a newer snapshot can replace it, so it always reads the
+/// snapshot it was taken as.
+#[derive(Debug)]
+pub struct SnapshotFile {
+    pub path: PathBuf,
+    pub file: File,
+}
+
+impl SnapshotFile {
+    pub fn open(path: PathBuf) -> io::Result<Self> {
+        let file = File::open(&path)?;
+        Ok(Self { path, file })
+    }
+
+    /// A second handle on the same file, reading from its start.
+    pub fn reopen(&self) -> io::Result<File> {
+        let mut file = self.file.try_clone()?;
+        file.rewind()?;
+        Ok(file)
+    }
+}
+
+/// What the store and its readers share: the records (replaced whole when a
+/// snapshot is installed) and where they stand.
+struct Shared {
+    records: RwLock<Arc<StateDb>>,
+    applied: Mutex<Option<LogId>>,
+    /// Revocation commands applied here since the node started (the propagation of
+    /// revocations to every node, on a dashboard).
+    revocations_applied: AtomicU64,
+}
+
+impl Shared {
+    fn records(&self) -> Arc<StateDb> {
+        self.records
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_applied(&self, applied: Option<LogId>) {
+        *self.applied.lock().unwrap_or_else(PoisonError::into_inner) = applied;
+    }
 }
 
 /// A read handle on the applied state, for local reads while Raft owns the store.
 #[derive(Clone)]
 pub struct StateReader {
-    applied: Arc<RwLock<Applied>>,
-    revocations_applied: Arc<AtomicU64>,
+    shared: Arc<Shared>,
 }
 
 impl StateReader {
     /// Revocation commands applied on this node since it started.
     pub fn revocations_applied(&self) -> u64 {
-        self.revocations_applied.load(Ordering::Relaxed)
+        self.shared.revocations_applied.load(Ordering::Relaxed)
     }
 
-    /// Runs `read` on the applied state. Keep `read` short: `apply` waits for it.
-    pub fn read<T>(&self, read: impl FnOnce(&State) -> T) -> T {
-        read(&self.lock().state)
+    /// Runs `read` in one read transaction of the applied state. A read never waits
+    /// for `apply`, nor `apply` for a read.
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&StateView) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.shared.records().read(read)
     }
 
     /// The index of the last applied log entry (0 before any).
     pub fn last_applied_index(&self) -> u64 {
-        self.lock().last_applied.as_ref().map_or(0, |id| id.index)
+        self.last_applied().map_or(0, |id| id.index)
     }
 
     /// The id of the last applied log entry, with the leader that proposed it.
     pub fn last_applied(&self) -> Option<LogId> {
-        self.lock().last_applied
+        *self
+            .shared
+            .applied
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn lock(&self) -> RwLockReadGuard<'_, Applied> {
-        // Poisoning needs a panic inside `State::apply`, which has no panicking path;
-        // reads go on rather than take the node down.
-        self.applied.read().unwrap_or_else(PoisonError::into_inner)
+    /// The records as they stand, for reads that walk them (a cache refill).
+    pub fn records(&self) -> Arc<StateDb> {
+        self.shared.records()
     }
 }
 
 pub struct StateMachineStore {
-    db: Arc<Database>,
-    applied: Arc<RwLock<Applied>>,
+    data_dir: PathBuf,
+    cache_bytes: usize,
+    shared: Arc<Shared>,
     /// Copies what each command changed into the hot cache, when there is one.
     cache: Option<Arc<CacheWriter>>,
-    /// Revocation commands applied here since the node started (the propagation of
-    /// revocations to every node, on a dashboard).
-    revocations_applied: Arc<AtomicU64>,
+    last_sync: Instant,
+}
+
+fn io_error(e: StoreError) -> io::Error {
+    io::Error::other(e)
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(io::Error::other)?
 }
 
 impl StateMachineStore {
-    /// Opens the state machine, starting from the last snapshot in `db` if there is one.
-    pub async fn open(db: Arc<Database>, cache: Option<Arc<CacheWriter>>) -> io::Result<Self> {
-        let applied = match read_snapshot(db.clone()).await? {
-            Some((meta, data)) => Applied {
-                state: from_json(&data).map_err(io::Error::other)?,
-                last_applied: meta.last_log_id,
-                membership: meta.last_membership,
-            },
-            None => Applied::default(),
-        };
+    /// Opens the records in `data_dir` with a page cache of `cache_bytes`. A node
+    /// upgraded from a release that kept its state as a JSON snapshot in `log_db`
+    /// has that snapshot turned into records first.
+    pub async fn open(
+        log_db: Arc<Database>,
+        data_dir: &Path,
+        cache_bytes: usize,
+        cache: Option<Arc<CacheWriter>>,
+    ) -> io::Result<Self> {
+        let data_dir = data_dir.to_owned();
+        let dir = data_dir.clone();
+        let records = blocking(move || {
+            fs::create_dir_all(dir.join(SNAPSHOT_DIR))?;
+            // A load a crash interrupted is of no use.
+            let _ = fs::remove_file(dir.join(INSTALLING));
+            let records = StateDb::open(&dir.join(RECORDS_FILE), cache_bytes).map_err(io_error)?;
+            upgrade_from_legacy(&log_db, &records)?;
+            Ok(records)
+        })
+        .await?;
+        let applied = records.applied().map_err(io_error)?;
         Ok(Self {
-            db,
-            applied: Arc::new(RwLock::new(applied)),
+            data_dir,
+            cache_bytes,
+            shared: Arc::new(Shared {
+                records: RwLock::new(Arc::new(records)),
+                applied: Mutex::new(applied.last_applied),
+                revocations_applied: AtomicU64::default(),
+            }),
             cache,
-            revocations_applied: Arc::default(),
+            last_sync: Instant::now(),
         })
     }
 
     pub fn reader(&self) -> StateReader {
         StateReader {
-            applied: self.applied.clone(),
-            revocations_applied: self.revocations_applied.clone(),
+            shared: self.shared.clone(),
         }
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Applied> {
-        self.applied.write().unwrap_or_else(PoisonError::into_inner)
+    fn snapshot_path(&self) -> PathBuf {
+        self.data_dir.join(SNAPSHOT_DIR).join(CURRENT_SNAPSHOT)
     }
 }
 
-async fn read_snapshot(db: Arc<Database>) -> io::Result<Option<(SnapshotMeta, SnapshotData)>> {
-    blocking(move || {
-        let tx = db.begin_read()?;
-        let table = tx.open_table(SNAPSHOT)?;
-        let (Some(meta), Some(data)) = (table.get(SNAPSHOT_META)?, table.get(SNAPSHOT_DATA)?)
-        else {
-            return Ok(None);
-        };
-        Ok(Some((from_json(meta.value())?, data.value().to_vec())))
-    })
-    .await
+impl Drop for StateMachineStore {
+    /// A clean stop keeps every applied batch, not only those up to the last fsync.
+    fn drop(&mut self) {
+        if let Err(e) = self.shared.records().sync() {
+            tracing::warn!(error = %e, "the state's last batches were not made durable at stop; the log replays them");
+        }
+    }
 }
 
-/// Commits a snapshot in one transaction, replacing the previous one.
-async fn write_snapshot(
-    db: Arc<Database>,
-    meta: &SnapshotMeta,
-    data: SnapshotData,
-) -> io::Result<()> {
-    let meta = to_json(meta).map_err(io::Error::other)?;
-    blocking(move || {
-        let tx = db.begin_write()?;
-        {
-            let mut table = tx.open_table(SNAPSHOT)?;
-            table.insert(SNAPSHOT_META, meta.as_slice())?;
-            table.insert(SNAPSHOT_DATA, data.as_slice())?;
-        }
-        tx.commit()?;
-        Ok(())
-    })
-    .await
+/// Turns the format-1 snapshot in the log's database, if there is one and the
+/// records are new, into records, then forgets it.
+fn upgrade_from_legacy(log_db: &Database, records: &StateDb) -> io::Result<()> {
+    let read = log_db.begin_read().map_err(io::Error::other)?;
+    let table = read.open_table(LEGACY_SNAPSHOT).map_err(io::Error::other)?;
+    let (Some(meta), Some(data)) = (
+        table.get("meta").map_err(io::Error::other)?,
+        table.get("data").map_err(io::Error::other)?,
+    ) else {
+        return Ok(());
+    };
+    if records.applied().map_err(io_error)?.last_applied.is_none() {
+        let meta: SnapshotMeta = serde_json::from_slice(meta.value()).map_err(io::Error::other)?;
+        let loaded = legacy::records(data.value()).map_err(io::Error::other)?;
+        let count = loaded.len();
+        records.load(loaded.into_iter().map(Ok)).map_err(io_error)?;
+        records
+            .write(Durability::Immediate, |batch| {
+                batch.set_applied(&Applied {
+                    last_applied: meta.last_log_id,
+                    membership: meta.last_membership.clone(),
+                })
+            })
+            .map_err(io_error)?;
+        tracing::info!(
+            records = count,
+            index = meta.last_log_id.map(|id| id.index),
+            "turned the state snapshot of an earlier release into records"
+        );
+    }
+    drop(table);
+    drop(read);
+    let write = log_db.begin_write().map_err(io::Error::other)?;
+    write
+        .delete_table(LEGACY_SNAPSHOT)
+        .map_err(io::Error::other)?;
+    write
+        .open_table(LEGACY_SNAPSHOT)
+        .map_err(io::Error::other)?;
+    write.commit().map_err(io::Error::other)?;
+    Ok(())
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachineStore {
-    type SnapshotData = SnapshotData;
+    type SnapshotData = SnapshotFile;
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
-        let reader = self.reader();
-        let applied = reader.lock();
-        Ok((applied.last_applied, applied.membership.clone()))
+        let records = self.shared.records();
+        let applied = blocking(move || records.applied().map_err(io_error)).await?;
+        Ok((applied.last_applied, applied.membership))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> io::Result<()>
     where
         Strm: Stream<Item = io::Result<EntryResponder<TypeConfig>>> + Unpin + OptionalSend,
     {
-        // Answers wait until the batch is written through to the hot cache, so that
-        // an answered revocation is in Redis or the cache writer knows it is not.
-        let mut answers = Vec::new();
-        let mut cache_writes = match self.cache {
-            Some(_) => CacheWrites::collecting(),
-            None => CacheWrites::ignoring(),
-        };
+        let mut batch = Vec::new();
         let mut traced = None;
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
-            let log_id = entry.log_id();
-            let response = {
-                let mut applied = self.write();
-                let response = match &entry.payload {
-                    EntryPayload::Blank => StateResponse::Empty,
-                    EntryPayload::Normal(command) => {
-                        if command.is_revocation() {
-                            self.revocations_applied.fetch_add(1, Ordering::Relaxed);
-                        }
-                        if traced.is_none()
-                            && let Some(cache) = &self.cache
-                        {
-                            traced = cache.links().context_of(command);
-                        }
-                        applied.state.apply_noting(command, &mut cache_writes)
-                    }
-                    EntryPayload::Membership(membership) => {
-                        applied.membership =
-                            StoredMembership::new(Some(log_id), membership.clone());
-                        StateResponse::Empty
-                    }
-                };
-                applied.last_applied = Some(log_id);
-                response
+            if let EntryPayload::Normal(command) = &entry.payload {
+                if command.is_revocation() {
+                    self.shared
+                        .revocations_applied
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                if traced.is_none()
+                    && let Some(cache) = &self.cache
+                {
+                    traced = cache.links().context_of(command);
+                }
+            }
+            batch.push((entry, responder));
+        }
+        let Some(last) = batch.last().map(|(entry, _)| entry.log_id()) else {
+            return Ok(());
+        };
+        let durability = if self.last_sync.elapsed() >= SYNC_EVERY {
+            self.last_sync = Instant::now();
+            Durability::Immediate
+        } else {
+            Durability::None
+        };
+        let collecting = self.cache.is_some();
+        let records = self.shared.records();
+        let (batch, writes) = blocking(move || {
+            let mut cache_writes = if collecting {
+                CacheWrites::collecting()
+            } else {
+                CacheWrites::ignoring()
             };
-            answers.extend(responder.map(|responder| (responder, response)));
-        }
+            let answered = records
+                .write(durability, |tx| {
+                    let mut applied = None;
+                    let mut answers = Vec::with_capacity(batch.len());
+                    for (entry, responder) in batch {
+                        let response = match &entry.payload {
+                            EntryPayload::Blank => StateResponse::Empty,
+                            EntryPayload::Normal(command) => {
+                                tx.state.apply(command, &mut cache_writes)?
+                            }
+                            EntryPayload::Membership(membership) => {
+                                applied = Some(StoredMembership::new(
+                                    Some(entry.log_id()),
+                                    membership.clone(),
+                                ));
+                                StateResponse::Empty
+                            }
+                        };
+                        answers.push((responder, response));
+                    }
+                    let membership = match applied {
+                        Some(membership) => membership,
+                        None => records_membership(tx)?,
+                    };
+                    tx.set_applied(&Applied {
+                        last_applied: Some(last),
+                        membership,
+                    })?;
+                    Ok(answers)
+                })
+                .map_err(io_error)?;
+            Ok((answered, cache_writes.take()))
+        })
+        .await?;
+        self.shared.set_applied(Some(last));
+        // Answers wait until the batch is written through to the hot cache, so that
+        // an answered revocation is in Redis or the cache writer knows it is not.
         if let Some(cache) = &self.cache {
-            cache.applied(cache_writes.take(), traced).await;
+            cache.applied(writes, traced).await;
         }
-        for (responder, response) in answers {
-            responder.send(response);
+        for (responder, response) in batch {
+            if let Some(responder) = responder {
+                responder.send(response);
+            }
         }
         Ok(())
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         SnapshotBuilder {
-            db: self.db.clone(),
-            applied: self.applied.clone(),
+            shared: self.shared.clone(),
+            path: self.snapshot_path(),
         }
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: SnapshotData,
+        snapshot: SnapshotFile,
     ) -> io::Result<()> {
-        let state: State = from_json(&snapshot).map_err(io::Error::other)?;
-        let bytes = snapshot.len();
-        write_snapshot(self.db.clone(), meta, snapshot).await?;
+        let installing = self.data_dir.join(INSTALLING);
+        let records_path = self.data_dir.join(RECORDS_FILE);
+        let current = self.snapshot_path();
+        let cache_bytes = self.cache_bytes;
+        let expected = meta.last_log_id;
+        let (records, count) = blocking(move || {
+            let _ = fs::remove_file(&installing);
+            let records = StateDb::open(&installing, cache_bytes).map_err(io_error)?;
+            let mut input = BufReader::new(snapshot.reopen()?);
+            let (read, count) = snapshot::read(&mut input, &records)?;
+            let applied = records.applied().map_err(io_error)?;
+            if read.last_log_id != expected || applied.last_applied != expected {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the snapshot's records are not at the position it was sent as",
+                ));
+            }
+            fs::rename(&installing, &records_path)?;
+            if snapshot.path != current {
+                fs::rename(&snapshot.path, &current)?;
+            }
+            sync_dir(records_path.parent())?;
+            Ok((records, count))
+        })
+        .await?;
         tracing::info!(
             index = meta.last_log_id.map(|id| id.index),
-            bytes,
+            records = count,
             "installed a snapshot from the leader: this node was too far behind for the log"
         );
         // Nothing in the snapshot was written through here.
         if let Some(cache) = &self.cache {
             cache.mark_dirty();
         }
-        let mut applied = self.write();
-        applied.state = state;
-        applied.last_applied = meta.last_log_id;
-        applied.membership = meta.last_membership.clone();
+        *self
+            .shared
+            .records
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(records);
+        self.shared.set_applied(meta.last_log_id);
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
-        Ok(read_snapshot(self.db.clone())
-            .await?
-            .map(|(meta, snapshot)| Snapshot { meta, snapshot }))
+        let path = self.snapshot_path();
+        blocking(move || match SnapshotFile::open(path) {
+            Ok(file) => {
+                let meta = snapshot::read_meta(&mut BufReader::new(file.reopen()?))?;
+                Ok(Some(Snapshot {
+                    meta,
+                    snapshot: file,
+                }))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await
     }
 }
 
-/// Builds a snapshot of the applied state and makes it the current one on disk.
+/// The membership the records hold, for a batch without a membership entry.
+fn records_membership(batch: &super::records::Batch<'_>) -> Result<StoredMembership, StoreError> {
+    batch.applied().map(|applied| applied.membership)
+}
+
+fn sync_dir(dir: Option<&Path>) -> io::Result<()> {
+    match dir {
+        Some(dir) => File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
+/// Builds a snapshot file of the records and makes it the current one.
 pub struct SnapshotBuilder {
-    db: Arc<Database>,
-    applied: Arc<RwLock<Applied>>,
+    shared: Arc<Shared>,
+    path: PathBuf,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    type SnapshotData = SnapshotData;
+    type SnapshotData = SnapshotFile;
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
-        // Copied under the read lock so that state and position match, and serialized
-        // after it: `apply` waits for the lock, and serializing a large state takes
-        // far longer than copying it.
-        let (meta, state) = {
-            let applied = self.applied.read().unwrap_or_else(PoisonError::into_inner);
+        let records = self.shared.records();
+        let path = self.path.clone();
+        let (meta, count) = blocking(move || {
+            // openraft compacts the log up to the snapshot: what it covers must be
+            // on disk before.
+            records.sync().map_err(io_error)?;
+            let view = records.read_point().map_err(io_error)?;
+            let applied = view.applied().map_err(io_error)?;
             let meta = SnapshotMeta {
                 last_log_id: applied.last_applied,
-                last_membership: applied.membership.clone(),
+                last_membership: applied.membership,
             };
-            (meta, applied.state.clone())
-        };
-        let data = tokio::task::spawn_blocking(move || to_json(&state))
-            .await
-            .map_err(io::Error::other)?
-            .map_err(io::Error::other)?;
-        write_snapshot(self.db.clone(), &meta, data.clone()).await?;
+            let partial = path.with_extension("partial");
+            let mut out = BufWriter::new(File::create(&partial)?);
+            let count = snapshot::write(&view, &meta, &mut out)?;
+            out.into_inner()
+                .map_err(io::IntoInnerError::into_error)?
+                .sync_all()?;
+            fs::rename(&partial, &path)?;
+            sync_dir(path.parent())?;
+            Ok((meta, count))
+        })
+        .await?;
         tracing::info!(
             index = meta.last_log_id.map(|id| id.index),
-            bytes = data.len(),
+            records = count,
             "took a snapshot of the state; the log before it can be compacted"
         );
         Ok(Snapshot {
             meta,
-            snapshot: data,
+            snapshot: SnapshotFile::open(self.path.clone())?,
         })
     }
 }

@@ -27,8 +27,9 @@ pub mod reference;
 pub mod refresh;
 pub mod signing_keys;
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
+use crate::cache::CacheWrites;
 use crate::cache::{HotCache, Watermark};
 use crate::command::{StateCommand, StateResponse};
 use crate::digest::TokenDigest;
@@ -39,7 +40,8 @@ use crate::record::{
     AuthorizationCodeRecord, Denial, RefreshTokenRecord, SigningKeyRecord, TokenFacts,
 };
 use crate::replicated::ReplicatedState;
-use crate::state::State;
+use crate::state::{StateView, StoreError};
+use crate::store::StateDb;
 use crate::typ::NodeId;
 
 pub use self::codes::{CodeRedeemed, CodeRedemption, CodeStorage, NewAuthorizationCode};
@@ -59,7 +61,7 @@ pub struct TokenStore {
 enum Backend {
     Core(ReplicatedState),
     Edge(EdgeState),
-    Memory(Mutex<State>),
+    Memory(StateDb),
 }
 
 /// What readiness reports about this node's place in the cluster.
@@ -101,7 +103,7 @@ impl TokenStore {
     /// The state machine in this process alone, without Raft or a hot cache: for
     /// tests of what uses the state, and tools.
     pub fn in_memory() -> Self {
-        Self::with(Backend::Memory(Mutex::default()))
+        Self::with(Backend::Memory(StateDb::in_memory()))
     }
 
     fn with(backend: Backend) -> Self {
@@ -141,7 +143,7 @@ impl TokenStore {
         Ok(match &*self.backend {
             Backend::Core(core) => core.lookup(&digest, now).await?,
             Backend::Edge(edge) => edge.lookup(&digest, now).await?,
-            Backend::Memory(state) => read(state, |state| state.lookup(&digest, now)),
+            Backend::Memory(state) => state.read(|state| state.lookup(&digest, now))?,
         })
     }
 
@@ -206,10 +208,7 @@ impl TokenStore {
         match &*self.backend {
             Backend::Core(core) => core.propose(command).await,
             Backend::Edge(edge) => edge.propose(command).await,
-            Backend::Memory(state) => Ok(state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .apply(&command)),
+            Backend::Memory(state) => Ok(state.apply(&command, &mut CacheWrites::ignoring())?),
         }
     }
 
@@ -220,11 +219,18 @@ impl TokenStore {
 
     /// Whether any of `denials` is in force at `now`, seeing every acknowledged write.
     async fn is_any_denied(&self, denials: &[Denial], now: u64) -> Result<bool, Unavailable> {
-        let any = |state: &State| denials.iter().any(|denial| state.is_denied(denial, now));
+        let any = |state: &StateView| -> Result<bool, StoreError> {
+            for denial in denials {
+                if state.is_denied(denial, now)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
         match &*self.backend {
             Backend::Core(core) => {
                 core.catch_up().await?;
-                Ok(core.read(any))
+                Ok(core.read(any)?)
             }
             Backend::Edge(edge) => {
                 for denial in denials {
@@ -234,7 +240,7 @@ impl TokenStore {
                 }
                 Ok(false)
             }
-            Backend::Memory(state) => Ok(read(state, any)),
+            Backend::Memory(state) => Ok(state.read(any)?),
         }
     }
 
@@ -251,12 +257,14 @@ impl TokenStore {
     /// The refresh token with this digest as known here, possibly stale.
     async fn peek_refresh(&self, digest: TokenDigest, now: u64) -> Option<RefreshTokenRecord> {
         match &*self.backend {
-            Backend::Core(core) => core.read(|state| state.refresh_tokens().get(&digest).cloned()),
+            Backend::Core(core) => core
+                .read(|state| state.refresh_tokens().get(&digest))
+                .ok()?,
             // Nothing on an edge is cheaper than a lookup; it is usually a cache hit.
             Backend::Edge(edge) => edge.lookup(&digest, now).await.ok()?.refresh,
-            Backend::Memory(state) => {
-                read(state, |state| state.refresh_tokens().get(&digest).cloned())
-            }
+            Backend::Memory(state) => state
+                .read(|state| state.refresh_tokens().get(&digest))
+                .ok()?,
         }
     }
 
@@ -267,7 +275,7 @@ impl TokenStore {
         digest: TokenDigest,
         now: u64,
     ) -> Result<Option<AuthorizationCodeRecord>, Unavailable> {
-        let get = |state: &State| state.authorization_codes().get(&digest, now).cloned();
+        let get = |state: &StateView| state.authorization_codes().get(&digest, now);
         let ask = StateRead::AuthorizationCode { digest, now };
         self.read_caught_up(get, ask, |answer| match answer {
             StateAnswer::AuthorizationCode(code) => Some(code.map(|code| *code)),
@@ -284,11 +292,11 @@ impl TokenStore {
         client_id: &str,
         now: u64,
     ) -> Result<Option<Vec<String>>, Unavailable> {
-        let get = |state: &State| {
-            state
+        let get = |state: &StateView| {
+            Ok(state
                 .consents()
-                .granted(subject, client_id, now)
-                .map(|consent| consent.scopes.clone())
+                .granted(subject, client_id, now)?
+                .map(|consent| consent.scopes))
         };
         let ask = StateRead::Consent {
             subject: subject.to_owned(),
@@ -307,43 +315,31 @@ impl TokenStore {
     /// taken apart by `unpack`, `None` for another kind of answer).
     async fn read_caught_up<T>(
         &self,
-        read: impl FnOnce(&State) -> T,
+        read: impl FnOnce(&StateView) -> Result<T, StoreError>,
         ask: StateRead,
         unpack: impl FnOnce(StateAnswer) -> Option<T>,
     ) -> Result<T, Unavailable> {
         match &*self.backend {
             Backend::Core(core) => {
                 core.catch_up().await?;
-                Ok(core.read(read))
+                Ok(core.read(read)?)
             }
             Backend::Edge(edge) => edge.ask(&ask, unpack).await,
-            Backend::Memory(state) => Ok(self::read(state, read)),
+            Backend::Memory(state) => Ok(state.read(read)?),
         }
     }
 
     /// The sealed signing keys in the order they were added, seeing every
     /// acknowledged write.
     async fn signing_key_records(&self) -> Result<Vec<SigningKeyRecord>, Unavailable> {
-        let in_order = |state: &State| -> Vec<SigningKeyRecord> {
-            state
-                .signing_keys()
-                .in_order()
-                .into_iter()
-                .cloned()
-                .collect()
-        };
+        let in_order = |state: &StateView| state.signing_keys().in_order();
         match &*self.backend {
             Backend::Core(core) => {
                 core.catch_up().await?;
-                Ok(core.read(in_order))
+                Ok(core.read(in_order)?)
             }
             Backend::Edge(edge) => edge.signing_keys().await,
-            Backend::Memory(state) => Ok(read(state, in_order)),
+            Backend::Memory(state) => Ok(state.read(in_order)?),
         }
     }
-}
-
-fn read<T>(state: &Mutex<State>, read: impl FnOnce(&State) -> T) -> T {
-    // A poisoned lock needs a panic inside `State::apply`, which has no panicking path.
-    read(&state.lock().unwrap_or_else(PoisonError::into_inner))
 }

@@ -77,25 +77,33 @@ async fn concurrent_exchanges_of_one_code_at_two_nodes_exchange_it_once() {
 
     cluster.converge().await;
     for node in &cluster.nodes {
-        node.node().read(|state| {
-            for (winner, loser) in &winners {
-                assert!(
-                    state.is_denied(&Denial::Family(winner.clone()), T0 + 2),
-                    "node {}: {winner:?} not denied",
-                    node.id
-                );
-                // The refresh token issued with the exchange is dead with it, and the
-                // replay issued nothing.
-                let refresh = TokenDigest::of_handle(&format!("rt-{}", winner.0));
-                assert!(!state.lookup(&refresh, T0 + 2).refresh_live);
-                assert!(state.refresh_tokens().family(loser).is_none());
-                assert!(
-                    state
-                        .refresh_tokens()
-                        .get(&TokenDigest::of_handle(&format!("rt-{}", loser.0)))
-                        .is_none()
-                );
-            }
-        });
+        node.node()
+            .read(|state| {
+                {
+                    for (winner, loser) in &winners {
+                        assert!(
+                            state
+                                .is_denied(&Denial::Family(winner.clone()), T0 + 2)
+                                .unwrap(),
+                            "node {}: {winner:?} not denied",
+                            node.id
+                        );
+                        // The refresh token issued with the exchange is dead with it, and the
+                        // replay issued nothing.
+                        let refresh = TokenDigest::of_handle(&format!("rt-{}", winner.0));
+                        assert!(!state.lookup(&refresh, T0 + 2).unwrap().refresh_live);
+                        assert!(state.refresh_tokens().family(loser).unwrap().is_none());
+                        assert!(
+                            state
+                                .refresh_tokens()
+                                .get(&TokenDigest::of_handle(&format!("rt-{}", loser.0)))
+                                .unwrap()
+                                .is_none()
+                        );
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 }

@@ -28,12 +28,23 @@ async fn a_new_leader_is_elected_and_writes_continue() {
     }
     cluster.converge().await;
     for node in cluster.nodes.iter().filter(|n| n.is_running()) {
-        let all = node.node().read(|state| {
-            (0..5).all(|i| {
-                state.deny_list().is_revoked(&format!("before-{i}"), T0)
-                    && state.deny_list().is_revoked(&format!("after-{i}"), T0)
+        let all = node
+            .node()
+            .read(|state| {
+                Ok({
+                    (0..5).all(|i| {
+                        state
+                            .deny_list()
+                            .is_revoked(&format!("before-{i}"), T0)
+                            .unwrap()
+                            && state
+                                .deny_list()
+                                .is_revoked(&format!("after-{i}"), T0)
+                                .unwrap()
+                    })
+                })
             })
-        });
+            .unwrap();
         assert!(all, "node {} lost an acknowledged write", node.id);
     }
 }

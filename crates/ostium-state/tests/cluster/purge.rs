@@ -66,11 +66,16 @@ async fn the_leader_purges_expired_tokens_on_every_node() {
         .collect();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let gone = |n: &crate::support::TestNode| {
-        n.node().read(|s| {
-            s.refresh_tokens()
-                .get(&TokenDigest::of_handle("expiring"))
-                .is_none()
-        })
+        n.node()
+            .read(|s| {
+                Ok({
+                    s.refresh_tokens()
+                        .get(&TokenDigest::of_handle("expiring"))
+                        .unwrap()
+                        .is_none()
+                })
+            })
+            .unwrap()
     };
     while !cluster.nodes.iter().all(gone) {
         assert!(
@@ -81,10 +86,13 @@ async fn the_leader_purges_expired_tokens_on_every_node() {
     }
     for node in &cluster.nodes {
         assert!(
-            node.node().read(|s| s
-                .refresh_tokens()
-                .get(&TokenDigest::of_handle("lasting"))
-                .is_some()),
+            node.node()
+                .read(|s| Ok(s
+                    .refresh_tokens()
+                    .get(&TokenDigest::of_handle("lasting"))
+                    .unwrap()
+                    .is_some()))
+                .unwrap(),
             "a live token was purged"
         );
     }

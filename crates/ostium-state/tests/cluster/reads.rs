@@ -34,13 +34,15 @@ async fn a_write_acknowledged_anywhere_is_seen_by_the_next_catch_up_at_every_nod
         for (state, node) in states.iter().zip(&cluster.nodes) {
             state.catch_up().await.unwrap();
             assert!(
-                state.read(|s| s.deny_list().is_revoked(&token, T0)),
+                state
+                    .read(|s| Ok(s.deny_list().is_revoked(&token, T0).unwrap()))
+                    .unwrap(),
                 "node {} answered without write {i}, acknowledged before its catch-up",
                 node.id
             );
             let direct = node
                 .node()
-                .linearizable_read(|s| s.deny_list().is_revoked(&token, T0))
+                .linearizable_read(|s| Ok(s.deny_list().is_revoked(&token, T0).unwrap()))
                 .await
                 .unwrap();
             assert!(
@@ -59,7 +61,7 @@ async fn a_leader_cut_off_from_its_quorum_stops_reading_from_its_lease() {
     cluster.propose(leader, revoke("before")).await;
     let node = cluster.node(leader).node();
     assert!(
-        node.linearizable_read(|s| s.deny_list().is_revoked("before", T0))
+        node.linearizable_read(|s| Ok(s.deny_list().is_revoked("before", T0).unwrap()))
             .await
             .unwrap()
     );
@@ -71,7 +73,7 @@ async fn a_leader_cut_off_from_its_quorum_stops_reading_from_its_lease() {
     // which reads take at most half. Past it, nothing may be answered from the lease.
     tokio::time::sleep(Duration::from_millis(1_300)).await;
     let started = Instant::now();
-    let read = node.linearizable_read(|_| ()).await;
+    let read = node.linearizable_read(|_| Ok(())).await;
     assert!(
         read.is_err(),
         "a leader without a quorum for {:?} still served a read",

@@ -158,31 +158,41 @@ async fn a_refresh_storm_survives_the_leader_stopping() {
     assert_ne!(cluster.leader().await, first_leader);
     cluster.converge().await;
     for node in cluster.nodes.iter().filter(|n| n.is_running()) {
-        node.node().read(|state| {
-            for f in 0..FAMILIES {
-                let family = state
-                    .refresh_tokens()
-                    .family(&ostium_state::FamilyId(format!("storm-{f}")))
-                    .unwrap();
-                assert_eq!(
-                    family.revoked_at, None,
-                    "node {}: family {f} revoked",
-                    node.id
-                );
-                let last = ostium_state::TokenDigest::of_handle(&format!("storm-{f}-{STEPS}"));
-                assert_eq!(family.current, last, "node {}: family {f}", node.id);
-                for step in 0..STEPS {
-                    let token = state
-                        .refresh_tokens()
-                        .get(&ostium_state::TokenDigest::of_handle(&format!(
-                            "storm-{f}-{step}"
-                        )))
-                        .unwrap();
-                    let next =
-                        ostium_state::TokenDigest::of_handle(&format!("storm-{f}-{}", step + 1));
-                    assert_eq!(token.rotation.as_ref().map(|r| r.successor), Some(next));
+        node.node()
+            .read(|state| {
+                {
+                    for f in 0..FAMILIES {
+                        let family = state
+                            .refresh_tokens()
+                            .family(&ostium_state::FamilyId(format!("storm-{f}")))
+                            .unwrap()
+                            .unwrap();
+                        assert_eq!(
+                            family.revoked_at, None,
+                            "node {}: family {f} revoked",
+                            node.id
+                        );
+                        let last =
+                            ostium_state::TokenDigest::of_handle(&format!("storm-{f}-{STEPS}"));
+                        assert_eq!(family.current, last, "node {}: family {f}", node.id);
+                        for step in 0..STEPS {
+                            let token = state
+                                .refresh_tokens()
+                                .get(&ostium_state::TokenDigest::of_handle(&format!(
+                                    "storm-{f}-{step}"
+                                )))
+                                .unwrap()
+                                .unwrap();
+                            let next = ostium_state::TokenDigest::of_handle(&format!(
+                                "storm-{f}-{}",
+                                step + 1
+                            ));
+                            assert_eq!(token.rotation.as_ref().map(|r| r.successor), Some(next));
+                        }
+                    }
                 }
-            }
-        });
+                Ok(())
+            })
+            .unwrap();
     }
 }

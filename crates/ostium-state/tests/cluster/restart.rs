@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{PATIENCE, TestCluster, TestNode, secret};
-use crate::{T0, revoke};
+use crate::{T0, issue, redeem, revoke};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restarted_follower_catches_up_without_loss() {
@@ -47,10 +47,25 @@ async fn a_restarted_follower_catches_up_without_loss() {
         .wait_applied(index, PATIENCE)
         .await
         .unwrap();
-    let all = cluster.node(follower).node().read(|state| {
-        (0..15).all(|i| state.deny_list().is_revoked(&format!("before-{i}"), T0))
-            && (0..25).all(|i| state.deny_list().is_revoked(&format!("while-down-{i}"), T0))
-    });
+    let all = cluster
+        .node(follower)
+        .node()
+        .read(|state| {
+            Ok({
+                (0..15).all(|i| {
+                    state
+                        .deny_list()
+                        .is_revoked(&format!("before-{i}"), T0)
+                        .unwrap()
+                }) && (0..25).all(|i| {
+                    state
+                        .deny_list()
+                        .is_revoked(&format!("while-down-{i}"), T0)
+                        .unwrap()
+                })
+            })
+        })
+        .unwrap();
     assert!(all, "the restarted node lost writes");
 }
 
@@ -73,10 +88,19 @@ async fn a_full_restart_of_every_node_keeps_every_write() {
     cluster.propose(leader, revoke("after-restart")).await;
     cluster.converge().await;
     for node in &cluster.nodes {
-        let all = node.node().read(|state| {
-            (0..13).all(|i| state.deny_list().is_revoked(&format!("jti-{i}"), T0))
-                && state.deny_list().is_revoked("after-restart", T0)
-        });
+        let all = node
+            .node()
+            .read(|state| {
+                Ok({
+                    (0..13).all(|i| {
+                        state
+                            .deny_list()
+                            .is_revoked(&format!("jti-{i}"), T0)
+                            .unwrap()
+                    }) && state.deny_list().is_revoked("after-restart", T0).unwrap()
+                })
+            })
+            .unwrap();
         assert!(all, "node {} lost writes across a full restart", node.id);
     }
 }
@@ -117,11 +141,86 @@ async fn a_new_learner_catches_up_by_snapshot() {
     learner.node().wait_applied(index, PATIENCE).await.unwrap();
     let all = learner
         .node()
-        .read(|state| (0..30).all(|i| state.deny_list().is_revoked(&format!("jti-{i}"), T0)));
+        .read(|state| {
+            Ok((0..30).all(|i| {
+                state
+                    .deny_list()
+                    .is_revoked(&format!("jti-{i}"), T0)
+                    .unwrap()
+            }))
+        })
+        .unwrap();
     assert!(all, "the learner is missing writes");
     let status = learner.node().metrics();
     assert!(
         status.snapshot_index.is_some(),
         "the learner has no snapshot: {status:?}"
+    );
+}
+
+/// A snapshot is written from one read transaction while writes go on: a learner
+/// that joins in the middle of a stream of writes (the log compacted behind
+/// snapshots every 10 entries) must end up with exactly the leader's records, every
+/// one of them, not a sample.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_snapshot_taken_under_writes_gives_a_learner_every_record() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    let node = cluster.node(leader).node();
+    // Four writers: families rotated and revoked, tokens deny-listed.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let node = node.clone();
+            tokio::spawn(async move {
+                for i in 0..60 {
+                    let family = format!("w{w}-f{i}");
+                    let first = format!("{family}-0");
+                    let commands = [
+                        issue(&family, &first),
+                        redeem(&first, &format!("{family}-1"), T0 + 1),
+                        revoke(&format!("{family}-jti")),
+                    ];
+                    for command in commands {
+                        node.propose(command)
+                            .await
+                            .expect("the leader takes writes");
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + PATIENCE;
+    while node.metrics().purged_index.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the leader never compacted its log"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let learner = TestNode::start(4, cluster.dir("node-4"), secret()).await;
+    node.add_learner(4, learner.addr.to_string()).await.unwrap();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let index = cluster.converge().await;
+    learner.node().wait_applied(index, PATIENCE).await.unwrap();
+    assert!(
+        learner.node().metrics().snapshot_index.is_some(),
+        "the learner caught up from the log, not from a snapshot"
+    );
+    let leader_records = node.records().dump().unwrap();
+    let learner_records = learner.node().records().dump().unwrap();
+    assert!(
+        leader_records.len() > 4 * 60 * 4,
+        "the writes are in the records"
+    );
+    assert_eq!(
+        learner_records.len(),
+        leader_records.len(),
+        "the learner holds another number of records"
+    );
+    assert!(
+        learner_records == leader_records,
+        "a record differs at the learner"
     );
 }
