@@ -10,6 +10,9 @@
 //! - `src/bin/revocation_propagation.rs`: on a local cluster started through the
 //!   end-to-end harness, the time from a revocation's answer at one node until every
 //!   other node rejects the token (p50, p99, max).
+//! - `src/bin/failover.rs`: on a local cluster started through the end-to-end
+//!   harness, the time from a `kill -9` of the leader until the survivors commit a
+//!   write, and a follower's forwarded writes against the leader's (p50, p99, max).
 //! - `src/bin/login_flood.rs` and `src/bin/sign_in.rs`: password logins (the grant,
 //!   and the sign-in page) against a node started through the end-to-end harness.
 //! - `src/bin/state_scale.rs`: a core's memory, rotation throughput and restart time

@@ -489,3 +489,49 @@ fn killing_the_leader_in_a_refresh_storm_loses_and_forks_nothing() {
         );
     }
 }
+
+#[test]
+fn a_write_at_a_follower_during_an_election_is_committed_by_the_new_leader() {
+    let mut cluster = Cluster::start("election-write", 3);
+    let leader = cluster.wait_for_leader();
+    let survivors: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.id)
+        .filter(|id| *id != leader)
+        .collect();
+    let follower = survivors[0];
+    let token = cluster
+        .node(follower)
+        .expect("a follower")
+        .login(OFFLINE_ID);
+
+    cluster.node_mut(leader).node.kill();
+    // Sent at once: the follower still names the dead leader, and the survivors have
+    // not heard from it for long enough to elect another yet. The follower must hold
+    // the write until one is elected and have it commit it, not fail it.
+    let answer = cluster.node(follower).expect("the follower").try_refresh(
+        OFFLINE_ID,
+        &token,
+        Some(ANSWER_TIMEOUT),
+    );
+    let (status, body) = answer.expect("the follower answers");
+    assert_eq!(status, 200, "rotation during the election: {body}");
+    let successor = body["refresh_token"].as_str().expect("a successor");
+
+    // Committed by the new leader: every survivor knows the token spent and its
+    // successor live.
+    let new_leader = cluster.wait_for_leader_among(&survivors);
+    assert_ne!(new_leader, leader);
+    for id in &survivors {
+        let node = cluster.node(*id).expect("a survivor");
+        let (_, spent) = node.introspect((OFFLINE_ID, OFFLINE_SECRET), &token);
+        assert_eq!(
+            spent["active"],
+            json!(false),
+            "the presented token at node {id}"
+        );
+        let (_, live) = node.introspect((OFFLINE_ID, OFFLINE_SECRET), successor);
+        assert_eq!(live["active"], json!(true), "the successor at node {id}");
+    }
+}

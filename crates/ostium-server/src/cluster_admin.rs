@@ -15,7 +15,7 @@ use ostium_state::ClusterSecret;
 pub use ostium_state::network::cluster::Revocation;
 use ostium_state::network::cluster::{AddLearner, ClusterCallError};
 use ostium_state::network::{ClusterClient, ClusterReply, ClusterSecretError};
-use ostium_state::node::NodeMetrics;
+use ostium_state::node::{LEARNER_CATCH_UP, NodeMetrics};
 use ostium_state::typ::NodeId;
 
 use crate::cluster_status::{Answer, ClusterStatus};
@@ -25,6 +25,9 @@ use crate::state_link::{StateLinkError, local_address_file, local_secret_file, r
 /// How long one node may take to say how it sees the cluster: a node that takes
 /// longer is reported as unreachable rather than holding up the others' answers.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a membership change may take: a new learner is waited for until it has
+/// caught up (the leader gives up after [`LEARNER_CATCH_UP`] and says how far it got).
+const MEMBERSHIP_TIMEOUT: Duration = LEARNER_CATCH_UP.saturating_add(Duration::from_secs(30));
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -119,7 +122,7 @@ impl Admin {
         let secret = ClusterSecret::new(&secret).map_err(AdminError::SecretRefused)?;
         let client = |timeout| ClusterClient::new(secret.clone(), timeout);
         Ok(Self {
-            client: client(Duration::from_secs(30)).map_err(AdminError::Client)?,
+            client: client(MEMBERSHIP_TIMEOUT).map_err(AdminError::Client)?,
             status_client: client(STATUS_TIMEOUT).map_err(AdminError::Client)?,
             targets,
             single,

@@ -36,7 +36,7 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ClusterSettings, Config, NodeRole};
+use crate::config::{ClusterSettings, Config, NodeRole, RaftTiming};
 use crate::signing_keys::{KeysError, open_cluster_keys};
 
 /// Raft node id of a single node.
@@ -213,6 +213,13 @@ fn start_core(runtime: Runtime, config: &Config) -> Result<StateLink, StateLinkE
         cluster_secret.clone(),
     );
     node_config.state_cache_bytes = config.state.cache_bytes;
+    let timing = config
+        .cluster
+        .as_ref()
+        .map(|cluster| cluster.timing)
+        .unwrap_or_default();
+    node_config.heartbeat_interval = timing.heartbeat_interval;
+    node_config.election_timeout = timing.election_timeout;
     if let Some(cache) = &config.cache {
         // The connection belongs to the state runtime, which outlives every caller.
         let cache = {
@@ -249,9 +256,10 @@ fn start_core(runtime: Runtime, config: &Config) -> Result<StateLink, StateLinkE
         }) => *raft_listen,
         _ => SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
     };
+    let cluster = cluster_client(&cluster_secret, &timing)?;
     let services = (
         node.raft_service(),
-        ClusterService::new(node.clone(), cluster_secret.clone()),
+        ClusterService::new(node.clone(), cluster_secret.clone(), cluster.clone()),
     );
     let listening = runtime.block_on(listener::bind_and_serve(
         listen,
@@ -270,8 +278,6 @@ fn start_core(runtime: Runtime, config: &Config) -> Result<StateLink, StateLinkE
         write_local_address(data_dir, bound)?;
         tracing::debug!(addr = %bound, "serving the cluster API on loopback");
     }
-    let cluster =
-        ClusterClient::new(cluster_secret, CLUSTER_CALL_TIMEOUT).map_err(StateLinkError::Client)?;
     let state = ReplicatedState::new(node, cluster);
     {
         let _on_state_runtime = runtime.enter();
@@ -307,8 +313,7 @@ fn start_edge(
             path: cluster.secret_file.display().to_string(),
             source,
         })?;
-    let client =
-        ClusterClient::new(cluster_secret, CLUSTER_CALL_TIMEOUT).map_err(StateLinkError::Client)?;
+    let client = cluster_client(&cluster_secret, &cluster.timing)?;
     let cache = {
         let _on_state_runtime = runtime.enter();
         HotCache::connect(cache).map_err(StateLinkError::Cache)?
@@ -324,6 +329,18 @@ fn start_edge(
         stop: CancellationToken::new(),
         tasks: Vec::new(),
     })
+}
+
+/// The client for other nodes' cluster API. A forwarded write gets twice the longest
+/// election timeout: by then the leader called has answered, or the cluster has
+/// elected another (whom the next attempt asks), or it is stuck.
+fn cluster_client(
+    secret: &ClusterSecret,
+    timing: &RaftTiming,
+) -> Result<ClusterClient, StateLinkError> {
+    let client =
+        ClusterClient::new(secret.clone(), CLUSTER_CALL_TIMEOUT).map_err(StateLinkError::Client)?;
+    Ok(client.with_propose_timeout(timing.election_timeout.1 * 2))
 }
 
 /// Refuses a Redis that may evict keys (docs/architecture.md §5), or warns about it

@@ -65,6 +65,10 @@ pub enum AttemptError {
     NoLeaderKnown(String),
     #[error("{0} is no longer the leader")]
     NoLongerLeader(String),
+    #[error("{0} was replaced as leader while it was asked")]
+    Replaced(String),
+    #[error("{0} did not answer in time")]
+    NoAnswer(String),
     #[error("{addr} could not serve it: {reason}")]
     Refused { addr: String, reason: String },
     #[error("the leader accepted the command but could not commit it in time")]

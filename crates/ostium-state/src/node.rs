@@ -31,8 +31,23 @@ use crate::state::{StateView, StoreError};
 use crate::store::{self, LogStore, StateMachineStore, StateReader};
 use crate::typ::{
     ClientWriteError, Fatal, ForwardToLeader, InitializeError, NodeId, QuorumNotEnough, Raft,
-    RaftError, RaftMetrics, RaftNode, ServerState,
+    RaftError, RaftMetrics, RaftNode, RaftServerMetrics, ServerState,
 };
+
+/// How often a leader sends heartbeats by default: see [`ELECTION_TIMEOUT`].
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The range a follower draws its election timeout from by default, suited to a LAN.
+/// A follower stands for election once it has heard nothing from the leader for the
+/// longest election timeout (openraft's leader lease: until then the other followers
+/// refuse to vote for anyone else) plus the timeout it drew, so the survivors of a
+/// killed leader elect another 0.9 to 1.2 s after its last heartbeat.
+pub const ELECTION_TIMEOUT: (Duration, Duration) =
+    (Duration::from_millis(300), Duration::from_millis(600));
+
+/// How long `add_learner` waits for the new learner to hold and apply the whole log
+/// by default.
+pub const LEARNER_CATCH_UP: Duration = Duration::from_secs(120);
 
 /// How a node is started.
 #[derive(Debug, Clone)]
@@ -71,8 +86,8 @@ impl StateNodeConfig {
             raft_addr: raft_addr.into(),
             data_dir: data_dir.into(),
             secret,
-            heartbeat_interval: Duration::from_millis(150),
-            election_timeout: (Duration::from_millis(1000), Duration::from_millis(2000)),
+            heartbeat_interval: HEARTBEAT_INTERVAL,
+            election_timeout: ELECTION_TIMEOUT,
             snapshot_every: 100_000,
             log_kept_behind_snapshot: 1_000,
             read_timeout: Duration::from_secs(5),
@@ -136,6 +151,28 @@ impl From<ForwardToLeader> for Leader {
     }
 }
 
+/// Which leader this node's Raft names, in which term: a later view that differs
+/// means leadership has changed in between (an election began or ended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderView {
+    term: u64,
+    leader: Option<NodeId>,
+}
+
+impl LeaderView {
+    fn of(metrics: &RaftServerMetrics) -> Self {
+        Self {
+            term: metrics.vote.leader_id.term,
+            leader: metrics.current_leader,
+        }
+    }
+
+    /// The leader named, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProposeError {
     /// This node is not the leader: forward the command to `Leader`.
@@ -178,6 +215,20 @@ pub enum MembershipError {
     Refused(#[source] Box<ClientWriteError>),
     #[error("the cluster could not be formed")]
     Initialize(#[source] Box<InitializeError>),
+    /// The learner was added but did not hold and apply the whole log in time: it
+    /// keeps receiving it, and the call may be repeated.
+    #[error(
+        "node {id} was added as a learner but had not caught up after {waited:?}: it holds \
+         the log up to {held:?} and has applied up to {applied:?} of {target} (is it running, \
+         reachable at its Raft address and given the cluster's secret?)"
+    )]
+    LearnerBehind {
+        id: NodeId,
+        target: u64,
+        held: Option<u64>,
+        applied: Option<u64>,
+        waited: Duration,
+    },
     #[error("node {id} is started at {started_at} but the members list it at {listed:?}")]
     NotListed {
         id: NodeId,
@@ -360,6 +411,33 @@ impl StateNode {
     /// The server side of this node's Raft network, to mount on the Raft listener.
     pub fn raft_service(&self) -> RaftService {
         self.service.clone()
+    }
+
+    /// The longest election timeout: how long a leader may stay silent before the
+    /// followers replace it, and so about as long as a request to it should take.
+    pub fn election_timeout(&self) -> Duration {
+        self.leader_timeout
+    }
+
+    /// The leader Raft names now, and the term: see [`StateNode::leader_changed`].
+    pub fn leader_view(&self) -> LeaderView {
+        LeaderView::of(&self.raft.server_metrics().borrow_watched())
+    }
+
+    /// Resolves once Raft names another leader (or none) or another term than in
+    /// `seen`, at once if it already does; also once Raft has stopped, which the
+    /// next attempt then reports. A proposal that found no usable leader waits for
+    /// this rather than for a fixed pause, so that it is retried as soon as an
+    /// election ends. Raft publishes these metrics only when its vote, state or
+    /// membership changes, not on every applied entry.
+    pub async fn leader_changed(&self, seen: LeaderView) {
+        let mut server = self.raft.server_metrics();
+        loop {
+            let now = LeaderView::of(&server.borrow_and_update());
+            if now != seen || server.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Appends `command` to the log and waits until it is committed and applied here.
@@ -548,13 +626,54 @@ impl StateNode {
         })
     }
 
-    /// Adds a non-voting member and waits until it has caught up with the log.
-    pub async fn add_learner(&self, id: NodeId, raft_addr: String) -> Result<(), MembershipError> {
+    /// Adds a non-voting member and waits, at most `patience`, until it holds every
+    /// entry of the log as it was when the call was made (from a snapshot if the log
+    /// was compacted); returns that last index. openraft's own blocking
+    /// `add_learner` returns while the learner is still up to
+    /// `replication_lag_threshold` entries behind, so this waits itself. Whether the
+    /// learner has also applied them is only known to the learner: see
+    /// [`crate::network::ClusterService`], which asks it.
+    pub async fn add_learner(
+        &self,
+        id: NodeId,
+        raft_addr: String,
+        patience: Duration,
+    ) -> Result<u64, MembershipError> {
         let added = self
             .raft
-            .add_learner(id, RaftNode::new(raft_addr), true)
+            .add_learner(id, RaftNode::new(raft_addr), false)
+            .await
+            .map_err(membership_error)?;
+        // The membership entry comes after every entry the leader had when called.
+        let target = added.log_id.index;
+        let held = |metrics: &RaftMetrics| {
+            metrics
+                .replication
+                .as_ref()
+                .and_then(|replication| replication.get(&id).cloned().flatten())
+                .map(|matched| matched.index)
+        };
+        let waited = self
+            .raft
+            .wait(Some(patience))
+            .metrics(
+                |metrics| held(metrics).is_some_and(|index| index >= target),
+                "the learner holds the whole log",
+            )
             .await;
-        added.map(|_| ()).map_err(membership_error)
+        match waited {
+            Ok(_) => Ok(target),
+            Err(openraft::metrics::WaitError::ShuttingDown) => {
+                Err(MembershipError::Stopped(Fatal::Stopped))
+            }
+            Err(_) => Err(MembershipError::LearnerBehind {
+                id,
+                target,
+                held: held(&self.raft.metrics().borrow_watched()),
+                applied: None,
+                waited: patience,
+            }),
+        }
     }
 
     /// Makes `voters` the voting members (joint consensus); members left out become

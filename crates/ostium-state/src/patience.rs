@@ -32,7 +32,19 @@ impl Patience {
     /// of the patience is left. It always runs at least once.
     pub async fn retry<T>(
         &self,
+        attempt: impl AsyncFnMut(Duration) -> ControlFlow<Result<T, Unavailable>, AttemptError>,
+    ) -> Result<T, Unavailable> {
+        self.retry_when(attempt, std::future::pending).await
+    }
+
+    /// As [`Patience::retry`], but the next attempt starts as soon as `woken`
+    /// resolves (a new leader is known, say), the pause being only the longest wait
+    /// for it: what made an attempt fail usually ends at a moment that can be
+    /// watched for, and a fixed pause would add up to its length to every wait.
+    pub async fn retry_when<T>(
+        &self,
         mut attempt: impl AsyncFnMut(Duration) -> ControlFlow<Result<T, Unavailable>, AttemptError>,
+        mut woken: impl AsyncFnMut(),
     ) -> Result<T, Unavailable> {
         let started = Instant::now();
         loop {
@@ -43,7 +55,7 @@ impl Patience {
                     if started.elapsed() + self.pause >= self.total {
                         return Err(Unavailable::gave_up(self.total, last));
                     }
-                    tokio::time::sleep(self.pause).await;
+                    let _ = tokio::time::timeout(self.pause, woken()).await;
                 }
             }
         }
@@ -91,6 +103,35 @@ mod tests {
             format!("node-{calls} is not the leader and knows of none")
         );
         assert!((19..=21).contains(&calls), "{calls} attempts");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wake_starts_the_next_attempt_before_the_pause_is_over() {
+        let long = Patience {
+            total: Duration::from_secs(60),
+            pause: Duration::from_secs(10),
+        };
+        let started = Instant::now();
+        let mut calls = 0;
+        let done = long
+            .retry_when(
+                async |_| {
+                    calls += 1;
+                    if calls < 3 {
+                        ControlFlow::Continue(AttemptError::NoLeaderYet)
+                    } else {
+                        ControlFlow::Break(Ok(calls))
+                    }
+                },
+                async || tokio::time::sleep(Duration::from_millis(5)).await,
+            )
+            .await;
+        assert_eq!(done.ok(), Some(3));
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "waited {:?}: the pause, not the wake",
+            started.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]

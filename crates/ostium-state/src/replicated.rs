@@ -7,6 +7,7 @@
 //! repeated redemption with the same successor is `AlreadyRotated`), so a proposal
 //! whose outcome is unknown after a leader change is simply retried.
 
+use std::cell::Cell;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +21,7 @@ use crate::command::{Purge, StateCommand, StateResponse};
 use crate::digest::TokenDigest;
 use crate::error::{AttemptError, Unavailable};
 use crate::network::{ClusterClient, ClusterReply};
-use crate::node::{ProposeError, ReadError, StateNode};
+use crate::node::{LeaderView, ProposeError, ReadError, StateNode};
 use crate::patience::Patience;
 use crate::record::{Denial, TokenFacts};
 use crate::state::{PURGE_BATCH, StateView, StoreError};
@@ -64,57 +65,94 @@ impl ReplicatedState {
     }
 
     /// Proposes `command` here or at the leader, and returns its outcome once applied
-    /// there.
+    /// there. Without a usable leader (an election is under way, or the leader just
+    /// died), the next attempt starts as soon as Raft names another leader or term,
+    /// not after a fixed pause; a call to a leader that is replaced meanwhile is
+    /// abandoned then too, rather than waited on.
     pub async fn propose(&self, command: StateCommand) -> Result<StateResponse, Unavailable> {
+        // The view of the leader when the last attempt began: a change since then is
+        // what makes another attempt worth it.
+        let seen = Cell::new(self.node.leader_view());
         Patience::LEADER
-            .retry(async |remaining| {
-                // A leader that accepted the command and then lost its quorum keeps it
-                // pending until the partition heals, which may be never: stop waiting
-                // when the patience is spent. Whether it is applied later is then
-                // unknown, as after any `Unavailable`.
-                let Ok(proposed) =
-                    tokio::time::timeout(remaining, self.node.propose(command.clone())).await
-                else {
-                    return ControlFlow::Break(Err(Unavailable::gave_up(
-                        Patience::LEADER.total,
-                        AttemptError::CommitTimeout,
-                    )));
-                };
-                let leader = match proposed {
-                    Ok(response) => return ControlFlow::Break(Ok(response)),
-                    Err(ProposeError::ForwardToLeader(leader)) => leader,
-                    Err(stopped @ ProposeError::Stopped(_)) => {
-                        return ControlFlow::Break(Err(Unavailable::stopped(stopped)));
-                    }
-                    Err(refused @ ProposeError::Refused(_)) => {
-                        return ControlFlow::Break(Err(Unavailable::refused(refused)));
-                    }
-                    Err(other @ ProposeError::OutcomeUnknown(_)) => {
-                        return ControlFlow::Continue(other.into());
-                    }
-                };
-                let Some(addr) = leader.raft_addr else {
-                    return ControlFlow::Continue(AttemptError::NoLeaderYet);
-                };
-                let forwarded = tracing::info_span!(
-                    "raft forward to leader",
-                    otel.kind = "client",
-                    command = command.kind(),
-                    leader = %addr,
-                );
-                let reply = self
-                    .cluster
-                    .propose(&addr, &command)
-                    .instrument(forwarded)
-                    .await;
-                ControlFlow::Continue(match reply {
-                    Ok(ClusterReply::Done(response)) => return ControlFlow::Break(Ok(response)),
-                    Ok(ClusterReply::NotLeader(_)) => AttemptError::NoLongerLeader(addr),
-                    Ok(ClusterReply::Failed(reason)) => AttemptError::Refused { addr, reason },
-                    Err(e) => e.into(),
-                })
-            })
+            .retry_when(
+                async |remaining| {
+                    seen.set(self.node.leader_view());
+                    self.propose_once(&command, seen.get(), remaining).await
+                },
+                async || self.node.leader_changed(seen.get()).await,
+            )
             .await
+    }
+
+    /// One attempt: here if this node leads, else at the leader it names.
+    async fn propose_once(
+        &self,
+        command: &StateCommand,
+        seen: LeaderView,
+        remaining: Duration,
+    ) -> ControlFlow<Result<StateResponse, Unavailable>, AttemptError> {
+        // A leader that accepted the command and then lost its quorum keeps it
+        // pending until the partition heals, which may be never: stop waiting when
+        // the patience is spent. Whether it is applied later is then unknown, as
+        // after any `Unavailable`.
+        let Ok(proposed) =
+            tokio::time::timeout(remaining, self.node.propose(command.clone())).await
+        else {
+            return ControlFlow::Break(Err(Unavailable::gave_up(
+                Patience::LEADER.total,
+                AttemptError::CommitTimeout,
+            )));
+        };
+        let leader = match proposed {
+            Ok(response) => return ControlFlow::Break(Ok(response)),
+            Err(ProposeError::ForwardToLeader(leader)) => leader,
+            Err(stopped @ ProposeError::Stopped(_)) => {
+                return ControlFlow::Break(Err(Unavailable::stopped(stopped)));
+            }
+            Err(refused @ ProposeError::Refused(_)) => {
+                return ControlFlow::Break(Err(Unavailable::refused(refused)));
+            }
+            Err(other @ ProposeError::OutcomeUnknown(_)) => {
+                return ControlFlow::Continue(other.into());
+            }
+        };
+        let Some(mut addr) = leader.raft_addr else {
+            return ControlFlow::Continue(AttemptError::NoLeaderYet);
+        };
+        // A node that is no longer the leader names its successor: followed at once,
+        // but only once in a row, so that two nodes naming each other during an
+        // election do not become a busy loop.
+        let mut redirected = false;
+        loop {
+            let forwarded = tracing::info_span!(
+                "raft forward to leader",
+                otel.kind = "client",
+                command = command.kind(),
+                leader = %addr,
+            );
+            let call = tokio::time::timeout(remaining, self.cluster.propose(&addr, command))
+                .instrument(forwarded);
+            let reply = tokio::select! {
+                reply = call => reply,
+                // A new leader (or term) while the call is out: the one called has
+                // been replaced, dead or not, and a dead one may never answer.
+                () = self.node.leader_changed(seen) => {
+                    return ControlFlow::Continue(AttemptError::Replaced(addr));
+                }
+            };
+            return ControlFlow::Continue(match reply {
+                Ok(Ok(ClusterReply::Done(response))) => return ControlFlow::Break(Ok(response)),
+                Ok(Ok(ClusterReply::NotLeader(Some(next)))) if next != addr && !redirected => {
+                    addr = next;
+                    redirected = true;
+                    continue;
+                }
+                Ok(Ok(ClusterReply::NotLeader(_))) => AttemptError::NoLongerLeader(addr),
+                Ok(Ok(ClusterReply::Failed(reason))) => AttemptError::Refused { addr, reason },
+                Ok(Err(e)) => e.into(),
+                Err(_) => AttemptError::NoAnswer(addr),
+            });
+        }
     }
 
     /// Drops expired records every `interval`: while this node is the leader it
@@ -202,29 +240,34 @@ impl ReplicatedState {
             return Ok(());
         }
         let ticket = self.reads.arrived.fetch_add(1, Ordering::SeqCst) + 1;
+        let seen = Cell::new(self.node.leader_view());
         Patience::LEADER
-            .retry(async |_| {
-                let turn = self.reads.turn.lock().await;
-                if self.reads.served.load(Ordering::SeqCst) >= ticket {
-                    return ControlFlow::Break(Ok(()));
-                }
-                // Everyone who arrived before this read starts is served by it.
-                let covers = self.reads.arrived.load(Ordering::SeqCst);
-                match self.node.linearizable_read(|_| Ok(())).await {
-                    Ok(()) => {
-                        self.reads.served.fetch_max(covers, Ordering::SeqCst);
-                        ControlFlow::Break(Ok(()))
+            .retry_when(
+                async |_| {
+                    seen.set(self.node.leader_view());
+                    let turn = self.reads.turn.lock().await;
+                    if self.reads.served.load(Ordering::SeqCst) >= ticket {
+                        return ControlFlow::Break(Ok(()));
                     }
-                    Err(stopped @ ReadError::Stopped(_)) => {
-                        ControlFlow::Break(Err(Unavailable::stopped(stopped)))
+                    // Everyone who arrived before this read starts is served by it.
+                    let covers = self.reads.arrived.load(Ordering::SeqCst);
+                    match self.node.linearizable_read(|_| Ok(())).await {
+                        Ok(()) => {
+                            self.reads.served.fetch_max(covers, Ordering::SeqCst);
+                            ControlFlow::Break(Ok(()))
+                        }
+                        Err(stopped @ ReadError::Stopped(_)) => {
+                            ControlFlow::Break(Err(Unavailable::stopped(stopped)))
+                        }
+                        Err(other) => {
+                            // Let others try while this caller waits out an election.
+                            drop(turn);
+                            ControlFlow::Continue(other.into())
+                        }
                     }
-                    Err(other) => {
-                        // Let others try while this caller waits out an election.
-                        drop(turn);
-                        ControlFlow::Continue(other.into())
-                    }
-                }
-            })
+                },
+                async || self.node.leader_changed(seen.get()).await,
+            )
             .await
     }
 }

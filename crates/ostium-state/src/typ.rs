@@ -28,6 +28,7 @@ pub type SnapshotMeta = openraft::type_config::alias::SnapshotMetaOf<TypeConfig>
 pub type SnapshotData = crate::store::SnapshotFile;
 pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;
 pub type RaftMetrics = openraft::RaftMetrics<TypeConfig>;
+pub type RaftServerMetrics = openraft::metrics::RaftServerMetrics<TypeConfig>;
 
 pub type RPCError = openraft::errors::RPCError<TypeConfig>;
 pub type RaftError<E = openraft::errors::Infallible> = openraft::errors::RaftError<TypeConfig, E>;

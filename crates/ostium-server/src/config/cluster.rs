@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use ostium_state::CacheConfig;
+use ostium_state::node;
 use serde::Deserialize;
 use url::Url;
 
@@ -21,7 +23,36 @@ pub struct ClusterSettings {
     pub secret_file: PathBuf,
     /// Raft address of every core node, by id (a core node among them).
     pub peers: BTreeMap<u64, String>,
+    pub timing: RaftTiming,
 }
+
+/// How soon the cluster notices a silent leader: `[cluster] heartbeat_interval`,
+/// `election_timeout_min` and `election_timeout_max`, in milliseconds. A follower
+/// stands for election after hearing nothing for the longest election timeout plus a
+/// random one between the two (openraft's leader lease, then the timeout itself), so
+/// the defaults, chosen for a LAN, have the survivors of a killed leader commit again
+/// about a second later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftTiming {
+    pub heartbeat_interval: Duration,
+    pub election_timeout: (Duration, Duration),
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: node::HEARTBEAT_INTERVAL,
+            election_timeout: node::ELECTION_TIMEOUT,
+        }
+    }
+}
+
+/// A follower must hear several heartbeats within the shortest election timeout, so
+/// that one late or lost heartbeat does not start an election.
+const HEARTBEATS_PER_ELECTION_TIMEOUT: u64 = 3;
+/// The longest election timeout accepted: a minute without a leader is an outage,
+/// not a timing choice.
+const MAX_ELECTION_TIMEOUT_MS: u64 = 60_000;
 
 /// `[cluster] role`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +75,12 @@ pub(super) struct ClusterSection {
     secret_file: PathBuf,
     /// Raft address of every core node, by node id (TOML keys are strings).
     peers: BTreeMap<String, String>,
+    /// Milliseconds.
+    heartbeat_interval: Option<u64>,
+    /// Milliseconds.
+    election_timeout_min: Option<u64>,
+    /// Milliseconds.
+    election_timeout_max: Option<u64>,
 }
 
 fn core_role() -> String {
@@ -161,11 +198,56 @@ fn check_cluster(c: ClusterSection, listen: SocketAddr) -> Result<ClusterSetting
     if c.secret_file.as_os_str().is_empty() {
         return Err("[cluster] secret_file: must name the file holding the cluster secret".into());
     }
+    let defaults = RaftTiming::default();
+    let timing = check_timing(
+        c.heartbeat_interval
+            .unwrap_or_else(|| millis(defaults.heartbeat_interval)),
+        c.election_timeout_min
+            .unwrap_or_else(|| millis(defaults.election_timeout.0)),
+        c.election_timeout_max
+            .unwrap_or_else(|| millis(defaults.election_timeout.1)),
+    )?;
     Ok(ClusterSettings {
         node_id: c.node_id,
         role,
         secret_file: c.secret_file,
         peers,
+        timing,
+    })
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Checks the Raft timeouts (milliseconds) against each other, naming the field to
+/// change.
+fn check_timing(heartbeat: u64, min: u64, max: u64) -> Result<RaftTiming, String> {
+    if heartbeat == 0 {
+        return Err("[cluster] heartbeat_interval: must be at least 1 (milliseconds)".into());
+    }
+    if heartbeat.saturating_mul(HEARTBEATS_PER_ELECTION_TIMEOUT) > min {
+        return Err(format!(
+            "[cluster] heartbeat_interval: {heartbeat} ms must be at most a third of \
+             election_timeout_min ({min} ms), so that one late heartbeat does not start an \
+             election"
+        ));
+    }
+    if max <= min {
+        return Err(format!(
+            "[cluster] election_timeout_max: {max} ms must be greater than \
+             election_timeout_min ({min} ms); followers draw their timeout between the two, \
+             so that they do not all stand for election at once"
+        ));
+    }
+    if max > MAX_ELECTION_TIMEOUT_MS {
+        return Err(format!(
+            "[cluster] election_timeout_max: {max} ms is more than {MAX_ELECTION_TIMEOUT_MS} ms"
+        ));
+    }
+    Ok(RaftTiming {
+        heartbeat_interval: Duration::from_millis(heartbeat),
+        election_timeout: (Duration::from_millis(min), Duration::from_millis(max)),
     })
 }
 
@@ -247,6 +329,66 @@ mod tests {
             let err = cluster(&good.replace(from, to)).unwrap_err().to_string();
             assert!(err.contains(expected), "{to}: {err}");
         }
+    }
+
+    #[test]
+    fn raft_timeouts_default_to_a_lan_and_are_checked_against_each_other() {
+        let cluster = |extra: &str| {
+            parse(&format!(
+                "{BASE}\n[cluster]\nnode_id = 1\nraft_listen = \"0.0.0.0:9080\"\n\
+                 secret_file = \"/etc/ostium/secret\"\n{extra}\n[cluster.peers]\n1 = \"10.0.0.1:9080\"\n"
+            ))
+        };
+        let timing = cluster("").unwrap().cluster.unwrap().timing;
+        assert_eq!(timing, RaftTiming::default());
+        assert_eq!(timing.heartbeat_interval, Duration::from_millis(50));
+        assert_eq!(
+            timing.election_timeout,
+            (Duration::from_millis(300), Duration::from_millis(600))
+        );
+        let set = cluster(
+            "heartbeat_interval = 100\nelection_timeout_min = 1000\nelection_timeout_max = 1500",
+        )
+        .unwrap()
+        .cluster
+        .unwrap()
+        .timing;
+        assert_eq!(set.heartbeat_interval, Duration::from_millis(100));
+        assert_eq!(
+            set.election_timeout,
+            (Duration::from_millis(1000), Duration::from_millis(1500))
+        );
+        for (extra, expected) in [
+            (
+                "heartbeat_interval = 0",
+                "[cluster] heartbeat_interval: must be at least 1",
+            ),
+            (
+                "heartbeat_interval = 101",
+                "[cluster] heartbeat_interval: 101 ms must be at most a third of \
+                 election_timeout_min (300 ms)",
+            ),
+            (
+                "election_timeout_min = 600",
+                "[cluster] election_timeout_max: 600 ms must be greater than \
+                 election_timeout_min (600 ms)",
+            ),
+            (
+                "election_timeout_min = 700\nelection_timeout_max = 650",
+                "[cluster] election_timeout_max: 650 ms must be greater than",
+            ),
+            (
+                "election_timeout_max = 60001",
+                "[cluster] election_timeout_max: 60001 ms is more than 60000 ms",
+            ),
+            ("election_timeout = 300", "unknown field `election_timeout`"),
+        ] {
+            let err = cluster(extra).unwrap_err().to_string();
+            assert!(err.contains(expected), "{extra}: {err}");
+        }
+        // Exactly a third, and one millisecond between the two, are accepted.
+        cluster("heartbeat_interval = 100").unwrap();
+        cluster("election_timeout_min = 599").unwrap();
     }
 
     #[test]

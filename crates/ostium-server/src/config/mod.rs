@@ -23,7 +23,7 @@ use ostium_protocol::{Client, ResourceCatalog, SecretDigest};
 use ostium_tokens::SigningAlgorithm;
 use serde::Deserialize;
 
-pub use cluster::{ClusterSettings, NodeRole};
+pub use cluster::{ClusterSettings, NodeRole, RaftTiming};
 pub use login::SessionSettings;
 pub use resources::ApiResourceSettings;
 pub use server::{ServerSettings, TlsFiles};

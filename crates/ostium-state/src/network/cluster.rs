@@ -19,7 +19,9 @@ use super::auth::{AuthError, CLUSTER_AUTH_HEADER, ClusterSecret};
 use super::fault;
 use crate::command::{RevokeClient, RevokeSubject, StateCommand, StateResponse};
 use crate::digest::TokenDigest;
-use crate::node::{Leader, MembershipError, NodeMetrics, ProposeError, StateNode};
+use crate::node::{
+    LEARNER_CATCH_UP, Leader, MembershipError, NodeMetrics, ProposeError, StateNode,
+};
 use crate::record::{AuthorizationCodeRecord, Denial, SigningKeyRecord, TokenFacts};
 use crate::typ::NodeId;
 
@@ -111,12 +113,30 @@ impl ClusterServiceError {
 pub struct ClusterService {
     node: Arc<StateNode>,
     secret: ClusterSecret,
+    /// Asks a new learner whether it has applied the log (`add-learner`).
+    peers: ClusterClient,
+    /// How long `add-learner` waits for the learner to catch up.
+    learner_patience: Duration,
 }
 
 impl ClusterService {
-    pub fn new(node: Arc<StateNode>, secret: ClusterSecret) -> Self {
+    /// `peers` calls other nodes' cluster API: a learner being added is asked
+    /// whether it has caught up.
+    pub fn new(node: Arc<StateNode>, secret: ClusterSecret, peers: ClusterClient) -> Self {
         fault::warn_if_enabled();
-        Self { node, secret }
+        Self {
+            node,
+            secret,
+            peers,
+            learner_patience: LEARNER_CATCH_UP,
+        }
+    }
+
+    /// How long `add-learner` waits for the learner to hold and apply the whole log
+    /// ([`LEARNER_CATCH_UP`] unless set).
+    pub fn with_learner_patience(mut self, patience: Duration) -> Self {
+        self.learner_patience = patience;
+        self
     }
 
     pub async fn handle(
@@ -198,7 +218,7 @@ impl ClusterService {
             }
             "add-learner" => {
                 let request: AddLearner = serde_json::from_slice(body)?;
-                membership(node.add_learner(request.id, request.raft_addr).await)
+                membership(self.add_learner(request).await)
             }
             "promote" => {
                 let Member { id } = serde_json::from_slice(body)?;
@@ -223,6 +243,47 @@ impl ClusterService {
         Ok(reply)
     }
 }
+
+impl ClusterService {
+    /// Adds a learner and answers once it holds and has applied every entry the
+    /// leader had when asked, so that the learner serves what was written before it
+    /// joined as soon as the operator is told it has joined. The leader sees what the
+    /// learner holds; only the learner knows what it has applied, so it is asked.
+    async fn add_learner(&self, request: AddLearner) -> Result<(), MembershipError> {
+        let started = tokio::time::Instant::now();
+        let AddLearner { id, raft_addr } = request;
+        let target = self
+            .node
+            .add_learner(id, raft_addr.clone(), self.learner_patience)
+            .await?;
+        // A plain loop rather than `Patience::retry`: its async closure would make
+        // this future, served on a spawned connection, not provably `Send`.
+        let deadline = started + self.learner_patience;
+        let mut applied = None;
+        loop {
+            match self.peers.status(&raft_addr).await {
+                Ok(ClusterReply::Done(view)) if view.applied_index >= Some(target) => {
+                    return Ok(());
+                }
+                Ok(ClusterReply::Done(view)) => applied = view.applied_index,
+                Ok(_) | Err(_) => {}
+            }
+            if tokio::time::Instant::now() + LEARNER_POLL >= deadline {
+                return Err(MembershipError::LearnerBehind {
+                    id,
+                    target,
+                    held: Some(target),
+                    applied,
+                    waited: self.learner_patience,
+                });
+            }
+            tokio::time::sleep(LEARNER_POLL).await;
+        }
+    }
+}
+
+/// How often `add-learner` asks the learner how far it has applied.
+const LEARNER_POLL: Duration = Duration::from_millis(20);
 
 /// An operator revokes every refresh-token family of a user or a client, at the
 /// leader (a follower names it); answered once every node refuses them.
@@ -283,20 +344,44 @@ pub enum ClusterCallError {
     CutOff(#[from] fault::CutOff),
 }
 
-/// Calls the cluster API of other nodes.
+/// The longest a connection to another node may take to open: a node that does not
+/// answer at all (a host that is down drops the SYN rather than refusing it) must not
+/// hold a call for a TCP timeout. Cluster addresses are on one network.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Calls the cluster API of other nodes. Clones share one pool of kept-alive
+/// connections, so that a forwarded write costs one round trip, not a handshake too.
 #[derive(Clone)]
 pub struct ClusterClient {
     http: reqwest::Client,
     secret: ClusterSecret,
+    /// The time limit of one forwarded proposal, when shorter than the client's.
+    propose_timeout: Option<Duration>,
 }
 
 impl ClusterClient {
+    /// `timeout` limits every call.
     pub fn new(secret: ClusterSecret, timeout: Duration) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(timeout)
+            .connect_timeout(timeout.min(CONNECT_TIMEOUT))
+            .tcp_nodelay(true)
             .build()?;
-        Ok(Self { http, secret })
+        Ok(Self {
+            http,
+            secret,
+            propose_timeout: None,
+        })
+    }
+
+    /// Limits each forwarded proposal to `timeout`. A leader that has not answered
+    /// within about an election timeout has either been replaced or is stuck; either
+    /// way the proposal is better tried again (every command is safe to apply twice)
+    /// than waited on for the client's whole patience.
+    pub fn with_propose_timeout(mut self, timeout: Duration) -> Self {
+        self.propose_timeout = Some(timeout);
+        self
     }
 
     /// Asks the node at `addr` to propose `command`.
@@ -305,7 +390,8 @@ impl ClusterClient {
         addr: &str,
         command: &StateCommand,
     ) -> Result<ClusterReply<StateResponse>, ClusterCallError> {
-        self.call(addr, "propose", command).await
+        self.call_within(addr, "propose", command, self.propose_timeout)
+            .await
     }
 
     /// Asks the core at `addr` for a read that sees every acknowledged write.
@@ -361,6 +447,17 @@ impl ClusterClient {
         operation: &str,
         request: &Request,
     ) -> Result<ClusterReply<Reply>, ClusterCallError> {
+        self.call_within(addr, operation, request, None).await
+    }
+
+    /// A call limited to `timeout` if given, else to the client's time limit.
+    async fn call_within<Request: Serialize, Reply: for<'de> Deserialize<'de>>(
+        &self,
+        addr: &str,
+        operation: &str,
+        request: &Request,
+        timeout: Option<Duration>,
+    ) -> Result<ClusterReply<Reply>, ClusterCallError> {
         let url = format!("http://{addr}/cluster/{operation}");
         fault::outgoing(&url)?;
         let body = serde_json::to_vec(request).map_err(|source| ClusterCallError::Decode {
@@ -376,6 +473,9 @@ impl ClusterClient {
         // write: the request, the actor, then the leader's commit).
         if let Some(traceparent) = crate::trace::current_traceparent() {
             request = request.header(crate::trace::TRACEPARENT, traceparent);
+        }
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
         }
         let response =
             request

@@ -56,6 +56,10 @@ pub fn serve(
                     continue;
                 }
             };
+            // A reply is small and awaited: never hold it back for Nagle's algorithm.
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY on a Raft connection");
+            }
             let (raft, cluster) = (raft.clone(), cluster.clone());
             connections.spawn(async move {
                 let handler =

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use openraft::raft::{VoteRequest, VoteResponse};
 use ostium_state::network::{CLUSTER_AUTH_HEADER, ClusterSecret};
+use ostium_state::node::MembershipError;
 use ostium_state::typ::{RaftError, TypeConfig};
 
 use crate::support::{TestCluster, TestNode};
@@ -20,17 +21,15 @@ async fn a_node_with_the_wrong_secret_is_refused() {
     // are its own requests to the cluster, so it never receives the log.
     let wrong = ClusterSecret::new(b"not the secret of this cluster!!").unwrap();
     let intruder = TestNode::start(4, cluster.dir("node-4"), wrong).await;
-    // (A blocking add_learner returns Ok here anyway: openraft counts a learner as caught
-    // up while its lag is under `replication_lag_threshold`, which a short log always is.)
-    let _ = tokio::time::timeout(
-        Duration::from_secs(5),
-        cluster
-            .node(leader)
-            .node()
-            .add_learner(4, intruder.addr.to_string()),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let added = cluster
+        .node(leader)
+        .node()
+        .add_learner(4, intruder.addr.to_string(), Duration::from_secs(2))
+        .await;
+    assert!(
+        matches!(added, Err(MembershipError::LearnerBehind { id: 4, .. })),
+        "{added:?}"
+    );
     let status = intruder.node().metrics();
     assert_eq!(
         status.last_log_index, None,

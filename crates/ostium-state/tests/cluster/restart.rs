@@ -4,6 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+use ostium_state::network::ClusterClient;
+use ostium_state::network::cluster::{AddLearner, ClusterReply};
+use ostium_state::node::MembershipError;
+
 use crate::support::{PATIENCE, TestCluster, TestNode, secret};
 use crate::{T0, issue, redeem, revoke};
 
@@ -129,7 +133,7 @@ async fn a_new_learner_catches_up_by_snapshot() {
     cluster
         .node(leader)
         .node()
-        .add_learner(4, learner.addr.to_string())
+        .add_learner(4, learner.addr.to_string(), PATIENCE)
         .await
         .unwrap();
     let index = cluster
@@ -223,4 +227,70 @@ async fn a_snapshot_taken_under_writes_gives_a_learner_every_record() {
         learner_records == leader_records,
         "a record differs at the learner"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn add_learner_answers_once_the_learner_has_applied_every_entry() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    // More entries than fit in one AppendEntries, behind a snapshot and compaction
+    // (every 10 entries here): the learner needs a snapshot and several rounds.
+    for i in 0..400 {
+        cluster.propose(leader, revoke(&format!("jti-{i}"))).await;
+    }
+    let learner = TestNode::start(4, cluster.dir("node-4"), secret()).await;
+    let operator = ClusterClient::new(secret(), PATIENCE).unwrap();
+    let request = AddLearner {
+        id: 4,
+        raft_addr: learner.addr.to_string(),
+    };
+    let reply = operator
+        .add_learner(&cluster.node(leader).addr.to_string(), &request)
+        .await
+        .unwrap();
+    assert_eq!(reply, ClusterReply::Done(()));
+    // At once, without waiting for anything: the learner's own state has every write
+    // made before it was added, the last one included.
+    let missing: Vec<usize> = learner
+        .node()
+        .read(|state| {
+            Ok((0..400)
+                .filter(|i| {
+                    !state
+                        .deny_list()
+                        .is_revoked(&format!("jti-{i}"), T0)
+                        .unwrap()
+                })
+                .collect())
+        })
+        .unwrap();
+    assert!(
+        missing.is_empty(),
+        "the learner lacks {} writes, such as jti-{:?}",
+        missing.len(),
+        missing.last()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn add_learner_gives_up_on_a_learner_that_never_answers() {
+    let cluster = TestCluster::start(3).await;
+    let leader = cluster.leader().await;
+    cluster.propose(leader, revoke("jti-1")).await;
+    // Nothing listens there: the port was bound and released.
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let added = cluster
+        .node(leader)
+        .node()
+        .add_learner(4, nowhere.to_string(), Duration::from_secs(1))
+        .await;
+    match added {
+        Err(MembershipError::LearnerBehind {
+            id: 4, held: None, ..
+        }) => {}
+        other => panic!("expected the learner to be reported behind, got {other:?}"),
+    }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ostium_state::network::{ClusterSecret, ClusterService, listener};
+use ostium_state::network::{ClusterClient, ClusterSecret, ClusterService, listener};
 use ostium_state::node::{ProposeError, StateNode, StateNodeConfig};
 use ostium_state::{StateCommand, StateResponse};
 use tempfile::TempDir;
@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 pub const SECRET: &[u8] = b"test cluster secret, 32 bytes ok";
 /// Generous: this machine is slow and shared.
 pub const PATIENCE: Duration = Duration::from_secs(30);
+/// How long a node's `add-learner` waits for the learner to catch up.
+pub const LEARNER_PATIENCE: Duration = Duration::from_secs(20);
 
 pub fn secret() -> ClusterSecret {
     ClusterSecret::new(SECRET).unwrap()
@@ -65,7 +67,9 @@ impl TestNode {
         config.snapshot_every = 10;
         config.log_kept_behind_snapshot = 2;
         let state_node = Arc::new(StateNode::start(config).await.unwrap());
-        let cluster = ClusterService::new(state_node.clone(), self.secret.clone());
+        let peers = ClusterClient::new(self.secret.clone(), Duration::from_secs(5)).unwrap();
+        let cluster = ClusterService::new(state_node.clone(), self.secret.clone(), peers)
+            .with_learner_patience(LEARNER_PATIENCE);
         let stop = CancellationToken::new();
         let server = listener::serve(listener, state_node.raft_service(), cluster, stop.clone());
         *self.running.lock().unwrap() = Some((state_node, server, stop));
