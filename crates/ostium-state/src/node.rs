@@ -302,6 +302,11 @@ impl StateNode {
         self.reader.revocations_applied()
     }
 
+    /// Ticks each time the signing keys may have changed here.
+    pub fn keys_changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reader.keys_changed()
+    }
+
     /// The hot cache this node writes through to, if any.
     pub fn cache(&self) -> Option<&HotCache> {
         self.cache.as_deref().map(CacheWriter::cache)

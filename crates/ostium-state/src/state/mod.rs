@@ -174,7 +174,9 @@ impl State {
                 self.references.store(c, cache)
             }
             StateCommand::RevokeReferenceToken(c) => self.references.revoke(c, cache),
+            StateCommand::AddSigningKeyV1(c) => self.signing_keys.add_v1(c, cache),
             StateCommand::AddSigningKey(c) => self.signing_keys.add(c, cache),
+            StateCommand::WithdrawSigningKey(c) => self.signing_keys.withdraw(c, cache),
             // A user or client that is gone keeps nothing that would let a token be
             // issued for it: no unused code, no consent. Neither is in the hot cache.
             StateCommand::RevokeSubject(c) => {

@@ -46,12 +46,19 @@ struct Applied {
 pub struct StateReader {
     applied: Arc<RwLock<Applied>>,
     revocations_applied: Arc<AtomicU64>,
+    keys_changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl StateReader {
     /// Revocation commands applied on this node since it started.
     pub fn revocations_applied(&self) -> u64 {
         self.revocations_applied.load(Ordering::Relaxed)
+    }
+
+    /// Ticks each time the signing keys may have changed (a key command applied, a
+    /// snapshot installed), so that the node loads its keys again at once.
+    pub fn keys_changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.keys_changed.subscribe()
     }
 
     /// Runs `read` on the applied state. Keep `read` short: `apply` waits for it.
@@ -84,6 +91,8 @@ pub struct StateMachineStore {
     /// Revocation commands applied here since the node started (the propagation of
     /// revocations to every node, on a dashboard).
     revocations_applied: Arc<AtomicU64>,
+    /// See [`StateReader::keys_changed`].
+    keys_changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl StateMachineStore {
@@ -102,6 +111,7 @@ impl StateMachineStore {
             applied: Arc::new(RwLock::new(applied)),
             cache,
             revocations_applied: Arc::default(),
+            keys_changed: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 
@@ -109,6 +119,7 @@ impl StateMachineStore {
         StateReader {
             applied: self.applied.clone(),
             revocations_applied: self.revocations_applied.clone(),
+            keys_changed: self.keys_changed.clone(),
         }
     }
 
@@ -183,6 +194,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                         if command.is_revocation() {
                             self.revocations_applied.fetch_add(1, Ordering::Relaxed);
                         }
+                        if command.changes_signing_keys() {
+                            self.keys_changed.send_modify(|n| *n += 1);
+                        }
                         if traced.is_none()
                             && let Some(cache) = &self.cache
                         {
@@ -238,6 +252,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         applied.state = state;
         applied.last_applied = meta.last_log_id;
         applied.membership = meta.last_membership.clone();
+        drop(applied);
+        self.keys_changed.send_modify(|n| *n += 1);
         Ok(())
     }
 
