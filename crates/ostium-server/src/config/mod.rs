@@ -25,7 +25,7 @@ use serde::Deserialize;
 pub use cluster::{ClusterSettings, NodeRole};
 pub use login::SessionSettings;
 pub use resources::ApiResourceSettings;
-pub use server::{ServerSettings, TlsFiles};
+pub use server::{KeyRotation, ServerSettings, TlsFiles};
 pub use users::UserSettings;
 
 /// A configuration error, naming where it is.
@@ -41,6 +41,8 @@ pub struct ConfigError {
 pub struct Config {
     pub server: ServerSettings,
     pub signing_algorithm: SigningAlgorithm,
+    /// `[signing]`: when keys rotate and retire.
+    pub key_rotation: KeyRotation,
     pub clients: Vec<Client>,
     pub catalog: ResourceCatalog,
     pub api_resources: Vec<ApiResourceSettings>,
@@ -146,11 +148,13 @@ impl Checker {
                 "[server] management_listen: must differ from [cluster] raft_listen".into(),
             );
         }
+        let key_rotation = file.signing.rotation()?;
         let session = login::check_session(&file.login)?;
         let login = login::check(file.login)?;
         Ok(Config {
             server,
             signing_algorithm: file.signing.algorithm,
+            key_rotation,
             clients,
             catalog,
             api_resources,

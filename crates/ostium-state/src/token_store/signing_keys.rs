@@ -188,7 +188,7 @@ impl KeyWatch {
     }
 
     /// A core tells the edges that the keys changed; nothing elsewhere.
-    pub async fn announce(&self) {
+    pub async fn announce(&mut self) {
         if let Self::Core {
             cache: Some(cache), ..
         } = self
