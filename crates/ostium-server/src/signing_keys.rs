@@ -141,15 +141,22 @@ impl KeyKeeper {
         // Subscribed before the first read, so that no change after it is missed.
         watch.subscribe().await;
         let mut announced_for = None;
+        let mut last_read: Option<Vec<SigningKeyRecord>> = None;
         loop {
             let records = match self.store.signing_keys().list().await {
                 Ok(records) => records,
                 Err(unavailable) => {
-                    tracing::debug!(reason = %Causes(&unavailable), "cannot read the signing keys yet");
+                    tracing::debug!(reason = %Causes(&unavailable), "cannot read the signing keys now");
+                    // Keys still change phase by the clock while the cluster cannot
+                    // answer (a core without a quorum, an edge without a core).
+                    if let Some(records) = &last_read {
+                        self.load(records, SystemClock.now());
+                    }
                     tokio::time::sleep(RETRY).await;
                     continue;
                 }
             };
+            last_read = Some(records.clone());
             let now = SystemClock.now();
             if self.rotates && self.rotate_if_due(&records, now).await {
                 // The new key comes back through the watch.
@@ -164,7 +171,14 @@ impl KeyKeeper {
                 }
                 announced_for = Some(version);
             }
-            let until_change = key_lifecycle::next_change(&records, now)
+            let next_rotation = self
+                .rotates
+                .then(|| self.rotation_due_at(&records))
+                .flatten();
+            let until_change = [key_lifecycle::next_change(&records, now), next_rotation]
+                .into_iter()
+                .flatten()
+                .min()
                 .map(|at| Duration::from_secs(at.saturating_sub(now)))
                 .unwrap_or(FALLBACK_READ)
                 .min(FALLBACK_READ);
@@ -173,6 +187,16 @@ impl KeyKeeper {
                 () = tokio::time::sleep(until_change) => {}
             }
         }
+    }
+
+    /// When the signing key's successor is due, if none waits already.
+    fn rotation_due_at(&self, records: &[SigningKeyRecord]) -> Option<u64> {
+        let now = SystemClock.now();
+        let alg = self.algorithm.name();
+        let signing = key_lifecycle::signer(records, alg, now)?;
+        let waiting = records.iter().any(|k| k.alg == alg && k.waits_at(now));
+        let age = self.rotation.rotation_interval - self.rotation.publish_ahead;
+        (!waiting).then(|| signing.signs_since().saturating_add(age))
     }
 
     /// Adds the next key if rotation is due; whether a key was added.
@@ -186,11 +210,10 @@ impl KeyKeeper {
         if !key_lifecycle::rotation_due(records, alg, now, rotation_interval, publish_ahead) {
             return false;
         }
-        let signing = key_lifecycle::signer(records, alg, now).is_some();
-        let (delay, addition) = match signing {
-            true => (publish_ahead, Addition::IfNoneWaits),
+        let (delay, addition) = match key_lifecycle::signer(records, alg, now) {
+            Some(signing) => (publish_ahead, Addition::Replacing(signing.kid.clone())),
             // Nothing signs (its keys withdrawn without a replacement): at once.
-            false => (0, Addition::IfNoneSigns),
+            None => (0, Addition::IfNoneSigns),
         };
         let key = match new_key(&self.sealer, self.algorithm, &self.rotation, now, delay) {
             Ok(key) => key,

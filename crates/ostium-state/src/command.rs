@@ -172,13 +172,14 @@ pub struct AddSigningKey {
 }
 
 /// When an `AddSigningKey` changes nothing (answered `Duplicate`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AddUnless {
     /// A key of the algorithm signs at `at` (a node adding the first key at start).
     Signing,
-    /// A key of the algorithm waits to sign after `at` (a scheduled rotation).
-    Waiting,
+    /// The key with this kid, which signed when the proposer decided, has been
+    /// replaced (or withdrawn) since (a scheduled rotation).
+    Replaced(String),
 }
 
 /// Withdraws a signing key (compromised): it stops signing and verifying at once.

@@ -254,6 +254,34 @@ name = "openid"
     }
 
     #[test]
+    fn keys_rotate_every_90_days_unless_configured_otherwise() {
+        let config = parse(&with_client("\"client_credentials\"")).unwrap();
+        let day = 24 * 60 * 60;
+        assert_eq!(
+            config.key_rotation,
+            KeyRotation {
+                rotation_interval: 90 * day,
+                publish_ahead: 2 * day,
+                retire_after: 14 * day,
+            }
+        );
+        let with = |signing: &str| {
+            parse(&format!(
+                "{}\n[signing]\n{signing}\n",
+                with_client("\"client_credentials\"")
+            ))
+        };
+        let short = with("rotation_interval = 6\npublish_ahead = 2\nretire_after = 3").unwrap();
+        assert_eq!(short.key_rotation.rotation_interval, 6);
+        let err = with("rotation_interval = 6\npublish_ahead = 6")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("publish_ahead"), "{err}");
+        let err = with("retire_after = 0").unwrap_err().to_string();
+        assert!(err.contains("retire_after"), "{err}");
+    }
+
+    #[test]
     fn unknown_fields_are_errors() {
         let text = with_client("\"client_credentials\"").replace("allowed_scopes", "allowed_scope");
         let err = parse(&text).unwrap_err().to_string();

@@ -36,15 +36,15 @@ impl SigningKeys {
         if self.signing_keys.contains_key(&c.kid) {
             return StateResponse::Duplicate;
         }
-        let needed = match c.unless {
+        let needed = match &c.unless {
             None => true,
             Some(AddUnless::Signing) => {
                 key_lifecycle::signer(self.signing_keys.values(), &c.alg, c.at).is_none()
             }
-            Some(AddUnless::Waiting) => !self
+            Some(AddUnless::Replaced(kid)) => self
                 .signing_keys
-                .values()
-                .any(|k| k.alg == c.alg && k.waits_at(c.at)),
+                .get(kid)
+                .is_some_and(|k| k.stops_signing_at.is_none() && k.withdrawn_at.is_none()),
         };
         if !needed {
             return StateResponse::Duplicate;
@@ -190,13 +190,15 @@ mod tests {
             state.apply(&rotate("k1b", T0 + 1, 0, Some(AddUnless::Signing))),
             StateResponse::Duplicate
         );
+        let replacing_k1 = || Some(AddUnless::Replaced("k1".into()));
         assert_eq!(
-            state.apply(&rotate("k2", T0 + 50, 10, Some(AddUnless::Waiting))),
+            state.apply(&rotate("k2", T0 + 50, 10, replacing_k1())),
             StateResponse::Issued
         );
-        // The same rotation decided by another core is one key, not two.
+        // The same rotation decided by another core (even later, even once k2
+        // signs) is one key, not two.
         assert_eq!(
-            state.apply(&rotate("k3", T0 + 51, 10, Some(AddUnless::Waiting))),
+            state.apply(&rotate("k3", T0 + 61, 0, replacing_k1())),
             StateResponse::Duplicate
         );
         assert_eq!(signing_at(&state, T0 + 59).as_deref(), Some("k1"));

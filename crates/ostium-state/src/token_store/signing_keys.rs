@@ -35,14 +35,15 @@ pub struct NewSigningKey {
 }
 
 /// Whether a key is added whatever the state holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Addition {
     /// An operator's rotation.
     Always,
     /// Only if no key of the algorithm signs (a node starting).
     IfNoneSigns,
-    /// Only if no key of the algorithm waits to sign (a scheduled rotation).
-    IfNoneWaits,
+    /// Only if the key with this kid, signing now, has not been replaced meanwhile
+    /// (a scheduled rotation: cores that decide at once add one key).
+    Replacing(String),
 }
 
 impl NewSigningKey {
@@ -57,7 +58,7 @@ impl NewSigningKey {
             unless: match addition {
                 Addition::Always => None,
                 Addition::IfNoneSigns => Some(AddUnless::Signing),
-                Addition::IfNoneWaits => Some(AddUnless::Waiting),
+                Addition::Replacing(kid) => Some(AddUnless::Replaced(kid)),
             },
         }
     }
