@@ -227,6 +227,8 @@ pub struct Cluster {
     cache: String,
     /// Environment variables every node is started with.
     env: Vec<(String, String)>,
+    /// The body of every node's `[signing]`.
+    signing: String,
 }
 
 const SECRET: &str = "cluster-secret-0123456789abcdef";
@@ -251,6 +253,18 @@ impl Cluster {
         redis_url: Option<&str>,
         env: &[(&str, String)],
     ) -> Self {
+        Self::start_with_signing(name, size, redis_url, env, "algorithm = \"ES256\"")
+    }
+
+    /// As [`Cluster::start_with_env`], with `signing` as the body of every node's
+    /// `[signing]` (edges started later included).
+    pub fn start_with_signing(
+        name: &str,
+        size: u64,
+        redis_url: Option<&str>,
+        env: &[(&str, String)],
+        signing: &str,
+    ) -> Self {
         let cache = redis_url.map_or(String::new(), |url| {
             format!("[cache]\nredis_url = \"{url}\"\nnamespace = \"{name}\"\n")
         });
@@ -258,7 +272,7 @@ impl Cluster {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
-        let mut cluster = Self::launch(name, size, |_| SECRET.into(), cache, env);
+        let mut cluster = Self::launch(name, size, |_| SECRET.into(), cache, env, signing);
         for node in &mut cluster.nodes {
             node.node.wait_ready();
         }
@@ -269,7 +283,14 @@ impl Cluster {
     /// Launches nodes given each its own secret, without waiting for them: a node
     /// with another secret than a quorum's never becomes ready.
     pub fn launch_with_secrets(name: &str, size: u64, secret: impl Fn(u64) -> String) -> Self {
-        Self::launch(name, size, secret, String::new(), Vec::new())
+        Self::launch(
+            name,
+            size,
+            secret,
+            String::new(),
+            Vec::new(),
+            "algorithm = \"ES256\"",
+        )
     }
 
     fn launch(
@@ -278,6 +299,7 @@ impl Cluster {
         secret: impl Fn(u64) -> String,
         cache: String,
         env: Vec<(String, String)>,
+        signing: &str,
     ) -> Self {
         let ports: Vec<(u64, u16, u16)> = (1..=size)
             .map(|id| (id, free_port(), free_port()))
@@ -293,6 +315,7 @@ impl Cluster {
                 .collect(),
             cache,
             env,
+            signing: signing.to_owned(),
         };
         for (id, http, raft) in ports {
             let peers = cluster.peers.clone();
@@ -341,7 +364,7 @@ impl Cluster {
             .collect();
         let node = Node::launch(
             dir.path(),
-            &config_with_issuer(&self.issuer, http, dir.path(), "ES256", &cluster),
+            &config_with_signing(&self.issuer, http, dir.path(), &self.signing, &cluster),
             &issuer,
             &env,
         );

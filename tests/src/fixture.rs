@@ -117,6 +117,24 @@ pub fn config_with_issuer(
     algorithm: &str,
     extra: &str,
 ) -> String {
+    config_with_signing(
+        issuer,
+        port,
+        dir,
+        &format!("algorithm = \"{algorithm}\""),
+        extra,
+    )
+}
+
+/// As [`config_with_issuer`], with `signing` as the body of `[signing]` (the key
+/// lifecycle, say).
+pub fn config_with_signing(
+    issuer: &str,
+    port: u16,
+    dir: &std::path::Path,
+    signing: &str,
+    extra: &str,
+) -> String {
     format!(
         r#"
 [server]
@@ -126,7 +144,7 @@ data_dir = "{data}"
 workers = 2
 
 [signing]
-algorithm = "{algorithm}"
+{signing}
 
 [[api_scopes]]
 name = "{API_SCOPE}"

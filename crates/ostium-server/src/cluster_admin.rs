@@ -12,8 +12,9 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use ostium_protocol::Causes;
 use ostium_state::ClusterSecret;
+use ostium_state::StateCommand;
 pub use ostium_state::network::cluster::Revocation;
-use ostium_state::network::cluster::{AddLearner, ClusterCallError};
+use ostium_state::network::cluster::{AddLearner, ClusterCallError, StateAnswer, StateRead};
 use ostium_state::network::{ClusterClient, ClusterReply, ClusterSecretError};
 use ostium_state::node::{LEARNER_CATCH_UP, NodeMetrics};
 use ostium_state::typ::NodeId;
@@ -83,6 +84,8 @@ pub struct Admin {
     targets: Vec<(NodeId, String)>,
     /// A node without `[cluster]`: a cluster of one on a loopback port.
     single: bool,
+    /// Seals the signing keys `ostium keys` adds.
+    pub(crate) sealer: ostium_tokens::KeySealer,
 }
 
 impl Admin {
@@ -119,6 +122,8 @@ impl Admin {
                 (secret, vec![(1, addr)], true)
             }
         };
+        let sealer = ostium_tokens::KeySealer::from_cluster_secret(&secret)
+            .map_err(|e| AdminError::Refused(e.to_string()))?;
         let secret = ClusterSecret::new(&secret).map_err(AdminError::SecretRefused)?;
         let client = |timeout| ClusterClient::new(secret.clone(), timeout);
         Ok(Self {
@@ -126,6 +131,7 @@ impl Admin {
             status_client: client(STATUS_TIMEOUT).map_err(AdminError::Client)?,
             targets,
             single,
+            sealer,
         })
     }
 
@@ -199,6 +205,30 @@ impl Admin {
     pub async fn revoke(&self, revocation: &Revocation) -> Result<usize, AdminError> {
         self.at_leader(|addr| async move { self.client.revoke(&addr, revocation).await })
             .await
+    }
+
+    /// The signing keys, read at the first node that answers (after it caught up
+    /// with the leader).
+    pub async fn signing_keys(&self) -> Result<Vec<ostium_state::SigningKeyRecord>, AdminError> {
+        let read = &StateRead::SigningKeys;
+        let answer = self
+            .at_leader(|addr| async move { self.client.read(&addr, read).await })
+            .await?;
+        match answer {
+            StateAnswer::SigningKeys(keys) => Ok(keys),
+            other => Err(AdminError::Refused(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// Has the leader apply a signing-key command (see `ostium_state::token_store::
+    /// signing_keys`); whether it took effect.
+    pub async fn propose_key_change(&self, command: StateCommand) -> Result<bool, AdminError> {
+        let command = &command;
+        let response = self
+            .at_leader(|addr| async move { self.client.propose(&addr, command).await })
+            .await?;
+        ostium_state::token_store::signing_keys::outcome(response)
+            .map_err(|e| AdminError::Refused(Causes(&e).to_string()))
     }
 
     /// Makes `call` at the first node that answers, then once more at the leader it

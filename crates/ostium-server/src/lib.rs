@@ -16,7 +16,9 @@
 //!   resources and users a reload swaps, with their fingerprint.
 //! - `state_link`: this node's link to the replicated state, core or edge, on a
 //!   runtime of its own.
-//! - `signing_keys`: opening (or adding) the cluster's signing keys at start.
+//! - [`signing_keys`]: opening (or adding) the cluster's signing keys at start, and
+//!   the keeper that loads new, retired and withdrawn keys and rotates them;
+//!   [`key_admin`]: `ostium keys …`.
 //! - `routes`: `token` (the token endpoint), `discovery` (metadata and JWKS),
 //!   `ops` (health, readiness, Prometheus), `authorize` and the pages (sign-in,
 //!   consent, sign-out; askama templates in `templates/`), `userinfo`.
@@ -39,12 +41,13 @@ mod connection_limits;
 mod cors;
 mod directory;
 mod http_metrics;
+pub mod key_admin;
 mod raft_metrics;
 pub mod reload;
 mod request_span;
 mod routes;
 pub mod server;
-mod signing_keys;
+pub mod signing_keys;
 mod state;
 mod state_link;
 pub mod tls;

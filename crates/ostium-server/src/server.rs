@@ -323,8 +323,8 @@ impl ServerBuilder {
         if needs_user_store {
             return Err(ServerError::NoUserStore);
         }
-        let link = StateLink::start(&config)?;
-        let keys = Arc::new(link.signing_keys(config.signing_algorithm)?);
+        let mut link = StateLink::start(&config)?;
+        let keys = Arc::new(link.signing_keys(config.signing_algorithm, &config.key_rotation)?);
         let mut shared = Shared::new(
             &config,
             grants,
@@ -334,6 +334,12 @@ impl ServerBuilder {
             keys,
             link.secret(),
         );
+        link.keep_signing_keys(
+            shared.keys.clone(),
+            shared.grant_context.access_tokens.clone(),
+            config.signing_algorithm,
+            config.key_rotation,
+        )?;
         if let Some(meter) = &meter {
             shared.http_metrics.export_with(meter);
         }

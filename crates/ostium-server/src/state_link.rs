@@ -36,8 +36,8 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ClusterSettings, Config, NodeRole, RaftTiming};
-use crate::signing_keys::{KeysError, open_cluster_keys};
+use crate::config::{ClusterSettings, Config, KeyRotation, NodeRole, RaftTiming};
+use crate::signing_keys::{KeyKeeper, KeysError, open_cluster_keys};
 
 /// Raft node id of a single node.
 const SINGLE_NODE_ID: u64 = 1;
@@ -108,8 +108,10 @@ pub struct StateLink {
     waits_for: &'static str,
     stop: CancellationToken,
     /// The Raft listener, the purger, the leader watch and the hot cache's keeper
-    /// (cores only).
+    /// (cores only), and the signing keys' keeper.
     tasks: Vec<JoinHandle<()>>,
+    /// Whether this node adds the next signing key when rotation is due (cores).
+    rotates_keys: bool,
 }
 
 impl StateLink {
@@ -147,7 +149,11 @@ impl StateLink {
     /// The cluster's signing keys (see [`open_cluster_keys`]), once this node can
     /// read the cluster's state: it waits for a quorum (a core) or for a core that
     /// answers (an edge).
-    pub fn signing_keys(&self, algorithm: SigningAlgorithm) -> Result<KeyRing, StateLinkError> {
+    pub fn signing_keys(
+        &self,
+        algorithm: SigningAlgorithm,
+        rotation: &KeyRotation,
+    ) -> Result<KeyRing, StateLinkError> {
         let whom = self.waits_for;
         let mut told = false;
         let wait = CLUSTER_WAIT.retry(async |_| match self.store.signing_keys().list().await {
@@ -164,8 +170,34 @@ impl StateLink {
             .runtime
             .block_on(wait)
             .map_err(StateLinkError::Unavailable)?;
-        let ring = open_cluster_keys(&self.store, &self.secret, algorithm, keys);
+        let ring = open_cluster_keys(&self.store, &self.secret, algorithm, rotation, keys);
         Ok(self.runtime.block_on(ring)?)
+    }
+
+    /// Keeps `ring` current from now on (see [`KeyKeeper`]): new, retired and
+    /// withdrawn keys are picked up without a restart, and cores add the next key
+    /// when rotation is due.
+    pub fn keep_signing_keys(
+        &mut self,
+        ring: Arc<KeyRing>,
+        access_tokens: ostium_tokens::JwtAccessTokens,
+        algorithm: SigningAlgorithm,
+        rotation: KeyRotation,
+    ) -> Result<(), StateLinkError> {
+        let sealer = ostium_tokens::KeySealer::from_cluster_secret(&self.secret)
+            .map_err(|e| StateLinkError::Keys(e.into()))?;
+        let keeper = KeyKeeper {
+            store: self.store.clone(),
+            sealer,
+            algorithm,
+            rotation,
+            ring,
+            access_tokens,
+            rotates: self.rotates_keys,
+        };
+        let _on_state_runtime = self.runtime.enter();
+        self.tasks.push(keeper.spawn(self.stop.clone()));
+        Ok(())
     }
 
     /// Stops the background tasks, then Raft (closing the state database), then the
@@ -299,6 +331,7 @@ fn start_core(runtime: Runtime, config: &Config) -> Result<StateLink, StateLinkE
         waits_for: "a quorum of the cluster",
         stop,
         tasks,
+        rotates_keys: true,
     })
 }
 
@@ -328,6 +361,7 @@ fn start_edge(
         waits_for: "a core node to answer",
         stop: CancellationToken::new(),
         tasks: Vec::new(),
+        rotates_keys: false,
     })
 }
 

@@ -50,8 +50,14 @@ pub enum StateCommand {
     RevokeReferenceToken(RevokeReferenceToken),
     #[serde(rename = "purge/v1")]
     Purge(Purge),
+    /// As written before keys rotated: read from older logs, applied without a
+    /// lifecycle (the key signs from the start and replaces none), never proposed.
     #[serde(rename = "add_signing_key/v1")]
+    AddSigningKeyV1(AddSigningKey),
+    #[serde(rename = "add_signing_key/v2")]
     AddSigningKey(AddSigningKey),
+    #[serde(rename = "withdraw_signing_key/v1")]
+    WithdrawSigningKey(WithdrawSigningKey),
     #[serde(rename = "revoke_subject/v1")]
     RevokeSubject(RevokeSubject),
     #[serde(rename = "revoke_client/v1")]
@@ -157,6 +163,38 @@ pub struct AddSigningKey {
     /// Nonce, ciphertext and tag (AES-256-GCM) of the PKCS#8 document.
     pub sealed: Vec<u8>,
     pub at: u64,
+    /// Since v2: when the key starts signing (`at` plus the propagation delay, or
+    /// `at`). Every key of the algorithm that has not been replaced yet stops signing
+    /// then, and retires `retire_after` seconds later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signs_from: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire_after: Option<u64>,
+    /// Since v2: the key is added only if the state still needs it, so that two
+    /// nodes that decided at once add one key between them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unless: Option<AddUnless>,
+}
+
+/// When an `AddSigningKey` changes nothing (answered `Duplicate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddUnless {
+    /// A key of the algorithm signs at `at` (a node adding the first key at start).
+    Signing,
+    /// The key with this kid, which signed when the proposer decided, has been
+    /// replaced (or withdrawn) since (a scheduled rotation).
+    Replaced(String),
+}
+
+/// Withdraws a signing key (compromised): it stops signing and verifying at once.
+/// If it was signing, the next key waiting takes over at `at`; if none waits,
+/// `replacement` (added by the proposer for that case) is added, signing at `at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawSigningKey {
+    pub kid: String,
+    pub at: u64,
+    pub replacement: Option<AddSigningKey>,
 }
 
 /// Revokes every refresh-token family of a user (an operator's `ostium tokens
@@ -244,7 +282,9 @@ impl StateCommand {
             Self::StoreReferenceToken(_) => "store_reference_token/v2",
             Self::RevokeReferenceToken(_) => "revoke_reference_token/v1",
             Self::Purge(_) => "purge/v1",
-            Self::AddSigningKey(_) => "add_signing_key/v1",
+            Self::AddSigningKeyV1(_) => "add_signing_key/v1",
+            Self::AddSigningKey(_) => "add_signing_key/v2",
+            Self::WithdrawSigningKey(_) => "withdraw_signing_key/v1",
             Self::RevokeSubject(_) => "revoke_subject/v1",
             Self::RevokeClient(_) => "revoke_client/v1",
             Self::StoreAuthorizationCode(_) => "store_authorization_code/v1",
@@ -264,6 +304,15 @@ impl StateCommand {
                 | Self::RevokeReferenceToken(_)
                 | Self::RevokeSubject(_)
                 | Self::RevokeClient(_)
+        )
+    }
+
+    /// Whether the command changes the signing keys, which every node then loads
+    /// again.
+    pub fn changes_signing_keys(&self) -> bool {
+        matches!(
+            self,
+            Self::AddSigningKey(_) | Self::AddSigningKeyV1(_) | Self::WithdrawSigningKey(_)
         )
     }
 }
@@ -300,12 +349,15 @@ impl fmt::Display for StateCommand {
                 )
             }
             Self::Purge(c) => write!(f, "purge(at={})", c.at),
-            Self::AddSigningKey(c) => {
+            Self::AddSigningKey(c) | Self::AddSigningKeyV1(c) => {
                 write!(
                     f,
                     "add_signing_key(kid={}, alg={}, at={})",
                     c.kid, c.alg, c.at
                 )
+            }
+            Self::WithdrawSigningKey(c) => {
+                write!(f, "withdraw_signing_key(kid={}, at={})", c.kid, c.at)
             }
             // Subjects and client ids are not secrets, but they name people and
             // partners: the operator knows whom they revoked.

@@ -15,6 +15,8 @@
 //! - [`record`]: what is remembered about each refresh-token family, reference token,
 //!   authorization code and consent.
 //! - [`command`]: [`StateCommand`], the whole write vocabulary, and [`StateResponse`].
+//! - [`key_lifecycle`]: which signing key is next, signs, retires or is withdrawn at
+//!   a given time.
 //! - [`state`]: [`State`] and its pure `apply`, one file per aggregate.
 //! - [`typ`]: the openraft type configuration; openraft types are named through it.
 //! - [`store`]: the Raft log and the state machine with snapshots, on redb.
@@ -40,6 +42,7 @@ pub mod command;
 pub mod digest;
 pub mod edge;
 pub mod error;
+pub mod key_lifecycle;
 pub mod leader_contact;
 pub mod leader_watch;
 pub mod network;

@@ -108,6 +108,10 @@ impl StateNodeConfig {
             // A node back from a partition must not unseat a healthy leader (the
             // network implements the pre-vote RPC).
             enable_pre_vote: Some(true),
+            // Each chunk of a snapshot is one request, and the last one waits for the
+            // receiver to load every record: a million families take seconds, far
+            // past openraft's default of 200 ms.
+            install_snapshot_timeout: 120_000,
             ..Config::default()
         }
         .validate()
@@ -367,6 +371,11 @@ impl StateNode {
     /// Revocation commands applied on this node since it started.
     pub fn revocations_applied(&self) -> u64 {
         self.reader.revocations_applied()
+    }
+
+    /// Ticks each time the signing keys may have changed here.
+    pub fn keys_changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reader.keys_changed()
     }
 
     /// The hot cache this node writes through to, if any.

@@ -146,9 +146,23 @@ pub struct SigningKeyRecord {
     pub alg: String,
     pub sealed: Vec<u8>,
     pub created_at: u64,
-    /// Position among the keys, in the order they were added: the first key of an
-    /// algorithm is the one every node signs with, whichever node added it.
+    /// Position among the keys, in the order they were added: among keys of an
+    /// algorithm that start signing at the same time, the first signs.
     pub order: u64,
+    /// Since `add_signing_key/v2`: when the key starts signing (published from
+    /// `created_at` on). 0 for keys added before rotation, which sign from the start.
+    #[serde(default)]
+    pub signs_from: u64,
+    /// When a newer key of the algorithm takes over: from then on this key only
+    /// verifies.
+    #[serde(default)]
+    pub stops_signing_at: Option<u64>,
+    /// When the key leaves the JWKS and stops verifying.
+    #[serde(default)]
+    pub retire_at: Option<u64>,
+    /// When an operator withdrew the key: it neither signs nor verifies any more.
+    #[serde(default)]
+    pub withdrawn_at: Option<u64>,
 }
 
 /// Something that stopped being valid before its time, and stays so until it would

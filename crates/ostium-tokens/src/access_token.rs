@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::TokenError;
 use crate::handle::random_id;
-use crate::jws::{sign_compact, verify_compact};
+use crate::jws::{sign_compact, verify_compact_by};
 use crate::key_ring::KeyRing;
 use crate::verified::VerifiedTokens;
 
@@ -111,22 +111,32 @@ impl JwtAccessTokens {
     /// The claims of `token` if this server signed it as an access token with a key
     /// it still publishes. Expiry and revocation are the caller's to check.
     pub fn decode(&self, token: &str) -> Option<AccessTokenClaims> {
-        if let Some(claims) = self.verified.get(token) {
+        // A remembered token counts only while its key is still published: a key
+        // retired or withdrawn since stops vouching for it at once.
+        if let Some((kid, claims)) = self.verified.get(token)
+            && self.keys.find(&kid).is_some()
+        {
             return Some(claims);
         }
-        let payload = verify_compact(&self.keys, token, ACCESS_TOKEN_TYP)?;
+        let (kid, payload) = verify_compact_by(&self.keys, token, ACCESS_TOKEN_TYP)?;
         let claims: AccessTokenClaims = serde_json::from_slice(&payload).ok()?;
         if claims.iss != *self.issuer {
             return None;
         }
-        self.verified.insert(token, &claims);
+        self.verified.insert(token, &kid, &claims);
         Some(claims)
     }
 
-    /// Forgets the tokens remembered as verified. Keys are never withdrawn yet; when
-    /// one is, this must follow, or the tokens it signed would still pass `decode`.
+    /// Forgets every token remembered as verified.
     pub fn forget_verified_tokens(&self) {
         self.verified.clear();
+    }
+
+    /// Forgets the tokens remembered as verified by `kid`: a withdrawn key's tokens
+    /// do not linger in memory (`decode` refuses them anyway once the key is gone
+    /// from the ring).
+    pub fn forget_verified_by(&self, kid: &str) {
+        self.verified.forget_kid(kid);
     }
 }
 
@@ -179,7 +189,8 @@ impl AccessTokenStrategy for JwtAccessTokens {
             amr: grant.amr.map(|m| [m]),
             fam: grant.family,
         };
-        sign_compact(self.keys.active(), ACCESS_TOKEN_TYP, &claims)
+        let key = self.keys.active()?;
+        sign_compact(&key, ACCESS_TOKEN_TYP, &claims)
     }
 }
 
@@ -206,6 +217,7 @@ mod tests {
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
         let jwk: Jwk = serde_json::from_value(
             ring.published()
+                .into_iter()
                 .find(|k| Some(k.kid()) == header.kid.as_deref())
                 .expect("kid is published")
                 .public_jwk()
@@ -325,7 +337,7 @@ mod tests {
         // alg "none" with our kid.
         let header = URL_SAFE_NO_PAD.encode(format!(
             r#"{{"alg":"none","typ":"at+jwt","kid":"{}"}}"#,
-            ring.active().kid()
+            ring.active().unwrap().kid()
         ));
         let unsigned = format!("{header}.{}.", &token[payload_start..payload_end]);
         assert_eq!(tokens.decode(&unsigned), None);
@@ -384,11 +396,11 @@ mod tests {
             fam: None,
         };
         let verified = VerifiedTokens::new(100);
-        verified.insert("introspected", &claims);
+        verified.insert("introspected", "kid", &claims);
         for i in 0..1_000 {
             // A resource server keeps introspecting one token while others pass once.
             assert!(verified.get("introspected").is_some(), "evicted after {i}");
-            verified.insert(&format!("once-{i}"), &claims);
+            verified.insert(&format!("once-{i}"), "kid", &claims);
         }
         assert!(verified.len() <= 100, "{} remembered", verified.len());
         assert!(verified.get("once-999").is_some());
@@ -420,6 +432,47 @@ mod tests {
         assert_eq!(tokens.verified.len(), 0, "clones share what they remember");
         assert_eq!(tokens.decode(&token), Some(claims));
         assert_eq!(tokens.verified.len(), 1);
+    }
+
+    #[test]
+    fn a_remembered_token_fails_once_its_key_leaves_the_ring() {
+        let (old, old_pkcs8) = SigningKey::generate(SigningAlgorithm::ES256).unwrap();
+        let (new, new_pkcs8) = SigningKey::generate(SigningAlgorithm::ES256).unwrap();
+        let copy = |pkcs8: &[u8]| SigningKey::from_pkcs8(SigningAlgorithm::ES256, pkcs8).unwrap();
+        let ring = Arc::new(KeyRing::new(copy(&old_pkcs8), vec![]));
+        let tokens = JwtAccessTokens::new("https://id.example.com", ring.clone());
+        let grant = AccessTokenGrant {
+            client_id: "app",
+            subject: None,
+            scope: "a",
+            audiences: &[],
+            issued_at: now(),
+            lifetime: 60,
+            auth_time: None,
+            amr: None,
+            family: None,
+        };
+        let by_old = tokens.issue(&grant).unwrap();
+        assert!(tokens.decode(&by_old).is_some());
+        // Rotated: the old key verifies, the new one signs.
+        ring.replace(crate::KeySet::new(
+            Some(copy(&new_pkcs8)),
+            vec![copy(&old_pkcs8)],
+        ));
+        let by_new = tokens.issue(&grant).unwrap();
+        assert!(tokens.decode(&by_old).is_some());
+        assert!(tokens.decode(&by_new).is_some());
+        assert_eq!(tokens.verified.len(), 2);
+        // The old key withdrawn: its token fails though it is remembered.
+        ring.replace(crate::KeySet::new(Some(new), vec![]));
+        assert_eq!(tokens.decode(&by_old), None);
+        tokens.forget_verified_by(old.kid());
+        assert_eq!(
+            tokens.verified.len(),
+            1,
+            "only the withdrawn key's tokens go"
+        );
+        assert!(tokens.decode(&by_new).is_some());
     }
 
     #[test]

@@ -115,7 +115,7 @@ impl IdTokens {
     }
 
     pub fn issue(&self, grant: &IdTokenGrant<'_>) -> Result<String, TokenError> {
-        let key = self.keys.active();
+        let key = &self.keys.active()?;
         let hash = |value: Option<&str>| value.map(|v| half_hash(key.algorithm(), v));
         let user_claims = grant
             .user_claims
@@ -220,7 +220,8 @@ mod tests {
             let token = tokens.issue(&grant(&user)).unwrap();
             let header = decode_header(&token).unwrap();
             assert_eq!(header.typ.as_deref(), Some("JWT"));
-            let jwk: Jwk = serde_json::from_value(ring.active().public_jwk().clone()).unwrap();
+            let jwk: Jwk =
+                serde_json::from_value(ring.active().unwrap().public_jwk().clone()).unwrap();
             let mut validation = Validation::new(header.alg);
             validation.set_issuer(&["https://id.example.com"]);
             validation.set_audience(&["web"]);

@@ -39,6 +39,15 @@ struct Header<'a> {
 /// payload. `None` for anything malformed, of another type, signed by an unknown key
 /// or with an algorithm that is not the key's (no `alg: none`, no confusion).
 pub fn verify_compact(keys: &KeyRing, token: &str, typ: &str) -> Option<Vec<u8>> {
+    verify_compact_by(keys, token, typ).map(|(_, payload)| payload)
+}
+
+/// As [`verify_compact`], with the `kid` of the key that verified the token.
+pub(crate) fn verify_compact_by(
+    keys: &KeyRing,
+    token: &str,
+    typ: &str,
+) -> Option<(String, Vec<u8>)> {
     let mut parts = token.splitn(3, '.');
     let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
     if signature.contains('.') {
@@ -55,7 +64,8 @@ pub fn verify_compact(keys: &KeyRing, token: &str, typ: &str) -> Option<Vec<u8>>
     if !key.verify(signing_input.as_bytes(), &signature) {
         return None;
     }
-    URL_SAFE_NO_PAD.decode(payload).ok()
+    let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    Some((parsed.kid.to_owned(), payload))
 }
 
 #[cfg(test)]
@@ -77,7 +87,7 @@ mod tests {
     #[test]
     fn the_access_token_header_is_the_precomputed_one() {
         let ring = ring();
-        let key = ring.active();
+        let key = &ring.active().unwrap();
         let header = key.header(ACCESS_TOKEN_TYP);
         assert!(matches!(header, Cow::Borrowed(_)));
         let decoded: Value =
@@ -91,7 +101,7 @@ mod tests {
     #[test]
     fn a_jwt_of_another_type_verifies_as_that_type_only() {
         let ring = ring();
-        let key = ring.active();
+        let key = &ring.active().unwrap();
         let claims =
             json!({ "iss": "https://id.example.com", "sub": "u", "exp": 4_000_000_000u64 });
         let token = sign_compact(key, "JWT", &claims).unwrap();
@@ -134,7 +144,7 @@ mod tests {
         fn sign_then_verify_gives_back_the_claims(sub in "\\PC{0,40}", n in proptest::prelude::any::<u64>()) {
             let ring = ring();
             let claims = json!({"sub": sub, "n": n});
-            let token = sign_compact(ring.active(), ACCESS_TOKEN_TYP, &claims).unwrap();
+            let token = sign_compact(&ring.active().unwrap(), ACCESS_TOKEN_TYP, &claims).unwrap();
             let payload = verify_compact(&ring, &token, ACCESS_TOKEN_TYP).unwrap();
             proptest::prop_assert_eq!(serde_json::from_slice::<Value>(&payload).unwrap(), claims);
         }

@@ -11,7 +11,8 @@
 //! Layout:
 //! - [`algorithm`]: the supported JWS algorithms.
 //! - [`key`]: one signing key: generate, load, sign, describe as a JWK.
-//! - [`key_ring`]: the active key and the published set (JWKS).
+//! - [`key_ring`]: the signing key and the published set (JWKS), replaced whole when
+//!   the keys change.
 //! - [`sealing`]: private keys sealed for the replicated state.
 //! - [`jws`]: compact JWS serialization.
 //! - [`access_token`]: RFC 9068 claims and the JWT access-token strategy.
@@ -36,7 +37,7 @@ pub use algorithm::SigningAlgorithm;
 pub use browser_session::{BrowserSessions, LoginSession};
 pub use id_token::{IdTokenClaims, IdTokenGrant, IdTokens};
 pub use key::SigningKey;
-pub use key_ring::{KeyRing, SealedKey};
+pub use key_ring::{KeyRing, KeySet, SealedKey};
 pub use sealing::KeySealer;
 
 /// Why a key could not be made, loaded or used.
@@ -46,6 +47,10 @@ pub enum TokenError {
     Crypto,
     #[error("signing key {kid} is not usable: {reason}")]
     InvalidKey { kid: String, reason: String },
+    /// Every signing key of the configured algorithm was withdrawn or retired and no
+    /// new one is loaded yet.
+    #[error("no signing key is in use")]
+    NoSigningKey,
     #[error("could not encode token claims: {0}")]
     Encode(#[from] serde_json::Error),
 }

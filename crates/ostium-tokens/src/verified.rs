@@ -2,9 +2,11 @@
 //! token again (a resource server checks a client's bearer token on each call it
 //! makes) skips the signature check, most of an introspection's cost.
 //!
-//! A token is immutable and, while it lives, the key that signed it stays published
-//! (keys are only ever added), so a token that verified once verifies until it
-//! expires. Only verification is remembered: whether a token is revoked or expired
+//! A token is immutable, so a token that verified once verifies for as long as the
+//! key that signed it is published: each entry keeps that key's `kid`, and the
+//! caller accepts it only while the key is still in the ring (a key retired or
+//! withdrawn stops vouching at once), and a withdrawn key's entries are dropped.
+//! Only verification is remembered: whether a token is revoked or expired
 //! is still decided by the caller on every introspection. Only tokens that verified
 //! are stored (so only tokens this server issued), under the SHA-256 of the token.
 //!
@@ -22,7 +24,7 @@ use quick_cache::sync::Cache;
 use crate::access_token::AccessTokenClaims;
 
 pub(crate) struct VerifiedTokens {
-    entries: Cache<[u8; 32], AccessTokenClaims>,
+    entries: Cache<[u8; 32], (String, AccessTokenClaims)>,
 }
 
 impl VerifiedTokens {
@@ -32,17 +34,23 @@ impl VerifiedTokens {
         }
     }
 
-    pub(crate) fn get(&self, token: &str) -> Option<AccessTokenClaims> {
+    /// The `kid` that verified the token, and its claims.
+    pub(crate) fn get(&self, token: &str) -> Option<(String, AccessTokenClaims)> {
         self.entries.get(&key(token))
     }
 
-    pub(crate) fn insert(&self, token: &str, claims: &AccessTokenClaims) {
-        self.entries.insert(key(token), claims.clone());
+    pub(crate) fn insert(&self, token: &str, kid: &str, claims: &AccessTokenClaims) {
+        self.entries
+            .insert(key(token), (kid.to_owned(), claims.clone()));
     }
 
-    /// Forgets every token, so that a withdrawn key stops vouching for what it signed.
     pub(crate) fn clear(&self) {
         self.entries.clear();
+    }
+
+    /// Forgets the tokens `kid` verified.
+    pub(crate) fn forget_kid(&self, kid: &str) {
+        self.entries.retain(|_, (signed_by, _)| signed_by != kid);
     }
 
     pub(crate) fn len(&self) -> usize {

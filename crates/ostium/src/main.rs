@@ -82,6 +82,15 @@ enum Command {
         #[arg(long, short, global = true)]
         config: Option<PathBuf>,
     },
+    /// List, rotate or withdraw the cluster's signing keys, through the nodes a
+    /// configuration file names.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        /// The configuration file of the node to ask.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+    },
     /// Print the Argon2id PHC string of a user password, for `password_hash`.
     /// Reads the password from standard input if not given.
     HashPassword { password: Option<String> },
@@ -99,6 +108,28 @@ enum TokensCommand {
         /// The client's `client_id`.
         #[arg(long)]
         client: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Every key with its state (next, signing, retiring, retired, withdrawn,
+    /// published) and times (seconds since the Unix epoch), as JSON.
+    List,
+    /// Add the next key now: published at once, signing after `[signing]
+    /// publish_ahead`.
+    Rotate {
+        /// Sign with it at once, without waiting for relying parties to fetch it
+        /// (their cached JWKS will not know it yet).
+        #[arg(long)]
+        now: bool,
+    },
+    /// Withdraw a key (compromised): it leaves the JWKS, and neither signs nor
+    /// verifies any more, on every node at once. If it was signing, the next key
+    /// takes over, or a new one.
+    Withdraw {
+        /// The key's `kid`.
+        kid: String,
     },
 }
 
@@ -144,6 +175,10 @@ fn main() -> anyhow::Result<()> {
         Command::Cluster { command, config } => {
             let file = config.context("--config FILE is required: the node to ask")?;
             cluster(&Config::load(&file, SecretPolicy::AllowPlainText)?, command)
+        }
+        Command::Keys { command, config } => {
+            let file = config.context("--config FILE is required: the node to ask")?;
+            keys(&Config::load(&file, SecretPolicy::AllowPlainText)?, command)
         }
         Command::Tokens { command, config } => {
             let file = config.context("--config FILE is required: the node to ask")?;
@@ -380,6 +415,36 @@ fn cluster(config: &Config, command: ClusterCommand) -> anyhow::Result<()> {
     };
     runtime.block_on(admin.change(&change))?;
     println!("done: {change:?}");
+    Ok(())
+}
+
+fn keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    use ostium_server::key_admin::{KeyAdmin, Withdrawn};
+    let admin = KeyAdmin::for_config(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match command {
+        KeysCommand::List => {
+            let keys = runtime.block_on(admin.list())?;
+            println!("{}", serde_json::to_string_pretty(&keys)?);
+        }
+        KeysCommand::Rotate { now } => {
+            let kid = runtime.block_on(admin.rotate(now))?;
+            let when = match now {
+                true => "signing now".to_owned(),
+                false => format!(
+                    "published now, signing in {} s",
+                    config.key_rotation.publish_ahead
+                ),
+            };
+            println!("added key {kid}: {when}");
+        }
+        KeysCommand::Withdraw { kid } => match runtime.block_on(admin.withdraw(&kid))? {
+            Withdrawn::Withdrawn { kid } => println!("withdrew key {kid}"),
+            Withdrawn::NoSuchKey { kid } => bail!("no signing key {kid}"),
+        },
+    }
     Ok(())
 }
 

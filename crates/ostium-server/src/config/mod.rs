@@ -26,7 +26,7 @@ use serde::Deserialize;
 pub use cluster::{ClusterSettings, NodeRole, RaftTiming};
 pub use login::SessionSettings;
 pub use resources::ApiResourceSettings;
-pub use server::{ServerSettings, TlsFiles};
+pub use server::{KeyRotation, ServerSettings, TlsFiles};
 pub use state::StateSettings;
 pub use users::UserSettings;
 
@@ -43,6 +43,8 @@ pub struct ConfigError {
 pub struct Config {
     pub server: ServerSettings,
     pub signing_algorithm: SigningAlgorithm,
+    /// `[signing]`: when keys rotate and retire.
+    pub key_rotation: KeyRotation,
     pub clients: Vec<Client>,
     pub catalog: ResourceCatalog,
     pub api_resources: Vec<ApiResourceSettings>,
@@ -152,12 +154,14 @@ impl Checker {
                 "[server] management_listen: must differ from [cluster] raft_listen".into(),
             );
         }
+        let key_rotation = file.signing.rotation()?;
         let session = login::check_session(&file.login)?;
         let login = login::check(file.login)?;
         let state = state::check(file.state)?;
         Ok(Config {
             server,
             signing_algorithm: file.signing.algorithm,
+            key_rotation,
             clients,
             catalog,
             api_resources,
@@ -255,6 +259,34 @@ name = "openid"
         assert_eq!(config.clients[0].client_id, "billing-worker");
         assert_eq!(config.signing_algorithm, SigningAlgorithm::ES256);
         assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn keys_rotate_every_90_days_unless_configured_otherwise() {
+        let config = parse(&with_client("\"client_credentials\"")).unwrap();
+        let day = 24 * 60 * 60;
+        assert_eq!(
+            config.key_rotation,
+            KeyRotation {
+                rotation_interval: 90 * day,
+                publish_ahead: 2 * day,
+                retire_after: 14 * day,
+            }
+        );
+        let with = |signing: &str| {
+            parse(&format!(
+                "{}\n[signing]\n{signing}\n",
+                with_client("\"client_credentials\"")
+            ))
+        };
+        let short = with("rotation_interval = 6\npublish_ahead = 2\nretire_after = 3").unwrap();
+        assert_eq!(short.key_rotation.rotation_interval, 6);
+        let err = with("rotation_interval = 6\npublish_ahead = 6")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("publish_ahead"), "{err}");
+        let err = with("retire_after = 0").unwrap_err().to_string();
+        assert!(err.contains("retire_after"), "{err}");
     }
 
     #[test]

@@ -78,11 +78,79 @@ fn default_max_connections_per_address() -> usize {
     256
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SigningSection {
     #[serde(default)]
     pub(super) algorithm: SigningAlgorithm,
+    #[serde(default = "default_rotation_interval")]
+    rotation_interval: u64,
+    #[serde(default = "default_publish_ahead")]
+    publish_ahead: u64,
+    #[serde(default = "default_retire_after")]
+    retire_after: u64,
+}
+
+impl Default for SigningSection {
+    fn default() -> Self {
+        Self {
+            algorithm: SigningAlgorithm::default(),
+            rotation_interval: default_rotation_interval(),
+            publish_ahead: default_publish_ahead(),
+            retire_after: default_retire_after(),
+        }
+    }
+}
+
+/// `[signing]`'s key lifecycle, in seconds (docs/architecture.md, signing keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// How long a key signs before the next one takes over.
+    pub rotation_interval: u64,
+    /// How long a new key is published before it signs.
+    pub publish_ahead: u64,
+    /// How long a replaced key keeps verifying once it stops signing.
+    pub retire_after: u64,
+}
+
+const DAY: u64 = 24 * 60 * 60;
+
+/// 90 days, as Duende IdentityServer's automatic key management.
+fn default_rotation_interval() -> u64 {
+    90 * DAY
+}
+
+/// Two days. Relying parties cache the JWKS: this server says five minutes, but
+/// common libraries refresh it every 12 to 24 hours whatever it says (and fetch it
+/// again early for an unknown `kid` at most every few minutes). A new key must be in
+/// every such cache before the first token it signs arrives; two days cover a daily
+/// refresh with a day of margin for a relying party that was down.
+fn default_publish_ahead() -> u64 {
+    2 * DAY
+}
+
+/// 14 days: longer than any token this server signs lives (access tokens at most a
+/// day), so every token the replaced key signed expires before the key retires.
+fn default_retire_after() -> u64 {
+    14 * DAY
+}
+
+impl SigningSection {
+    pub(super) fn rotation(&self) -> Result<KeyRotation, String> {
+        if self.rotation_interval == 0 || self.retire_after == 0 {
+            return Err(
+                "[signing] rotation_interval and retire_after: must be at least 1 second".into(),
+            );
+        }
+        if self.publish_ahead >= self.rotation_interval {
+            return Err("[signing] publish_ahead: must be shorter than rotation_interval".into());
+        }
+        Ok(KeyRotation {
+            rotation_interval: self.rotation_interval,
+            publish_ahead: self.publish_ahead,
+            retire_after: self.retire_after,
+        })
+    }
 }
 
 pub(super) fn check(s: ServerSection) -> Result<ServerSettings, String> {

@@ -19,7 +19,7 @@ pub(crate) async fn healthz() -> HttpResponse {
 /// fingerprint of the client configuration it serves, which every node of a
 /// cluster should share.
 pub(crate) async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
-    let kid = shared.keys.active().kid();
+    let kid = shared.keys.active().ok().map(|key| key.kid().to_owned());
     let mut body = match shared.grant_context.store.status().await {
         NodeStatus::Core { leader, writable } => serde_json::json!({
             "status": "ready",

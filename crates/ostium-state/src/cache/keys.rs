@@ -49,6 +49,11 @@ impl Keys {
         }
     }
 
+    /// The pub/sub channel on which cores announce a change of the signing keys.
+    pub(crate) fn key_changes(&self) -> String {
+        format!("{}keys", self.prefix)
+    }
+
     pub(crate) fn watermark(&self) -> String {
         format!("{}watermark", self.prefix)
     }

@@ -43,6 +43,9 @@ pub struct HotCache {
 
 struct Inner {
     manager: ConnectionManager,
+    /// For the subscription to signing-key changes, which needs a connection of its
+    /// own.
+    client: Client,
     keys: Keys,
     runtime: Handle,
     command_timeout: Duration,
@@ -93,11 +96,12 @@ impl HotCache {
         // The manager spawns a task at creation, so enter the runtime it belongs to.
         let manager = {
             let _guard = runtime.enter();
-            ConnectionManager::new_lazy_with_config(client, config)?
+            ConnectionManager::new_lazy_with_config(client.clone(), config)?
         };
         Ok(Self {
             inner: Arc::new(Inner {
                 manager,
+                client,
                 keys,
                 runtime,
                 command_timeout,
@@ -234,6 +238,44 @@ impl HotCache {
             tracing::warn!(%error, ?wait, "could not write a revocation to Redis; waiting until edges stop trusting it");
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Tells every node subscribed with [`HotCache::key_changes`] that the signing
+    /// keys changed (docs/architecture.md, signing keys). Best effort: an edge that
+    /// misses it reads the keys again on its own within its fallback period.
+    pub async fn announce_key_change(&self) {
+        let channel = self.inner.keys.key_changes();
+        let published = self
+            .call(CacheOp::Write, |mut con| async move {
+                redis::cmd("PUBLISH")
+                    .arg(channel)
+                    .arg("changed")
+                    .exec_async(&mut con)
+                    .await
+            })
+            .await;
+        if let Err(error) = published {
+            tracing::warn!(%error, "could not tell edges that the signing keys changed; they read them again within their fallback period");
+        }
+    }
+
+    /// A stream that yields each time a core announces a change of the signing keys;
+    /// it ends when the subscription's connection is lost (subscribe again).
+    pub async fn key_changes(
+        &self,
+    ) -> Result<impl futures_util::Stream<Item = ()> + Send + use<>, CacheError> {
+        use futures_util::StreamExt;
+        let channel = self.inner.keys.key_changes();
+        let limit = self.inner.command_timeout;
+        let subscribe = async {
+            let mut pubsub = self.inner.client.get_async_pubsub().await?;
+            pubsub.subscribe(channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let pubsub = tokio::time::timeout(limit, subscribe)
+            .await
+            .map_err(|_| CacheError::Timeout(limit))??;
+        Ok(pubsub.into_on_message().map(|_| ()))
     }
 
     /// Copies a record an edge fetched from a core after a miss, unless a core has

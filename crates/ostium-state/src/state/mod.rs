@@ -141,7 +141,9 @@ impl StateWriter<'_> {
                 self.references.store(c, expiry, cache)
             }
             StateCommand::RevokeReferenceToken(c) => self.references.revoke(c, expiry, cache),
+            StateCommand::AddSigningKeyV1(c) => self.signing_keys.add_v1(c, cache),
             StateCommand::AddSigningKey(c) => self.signing_keys.add(c, cache),
+            StateCommand::WithdrawSigningKey(c) => self.signing_keys.withdraw(c, cache),
             // A user or client that is gone keeps nothing that would let a token be
             // issued for it: no unused code, no consent. Neither is in the hot cache.
             StateCommand::RevokeSubject(c) => {

@@ -79,6 +79,8 @@ struct Shared {
     /// Revocation commands applied here since the node started (the propagation of
     /// revocations to every node, on a dashboard).
     revocations_applied: AtomicU64,
+    /// Ticks each time the signing keys may have changed here.
+    keys_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -133,6 +135,12 @@ impl StateReader {
     pub fn records(&self) -> Arc<StateDb> {
         self.shared.records()
     }
+
+    /// Ticks each time the signing keys may have changed (a key command applied, a
+    /// snapshot installed), so that the node loads its keys again at once.
+    pub fn keys_changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.keys_changed.subscribe()
+    }
 }
 
 pub struct StateMachineStore {
@@ -185,6 +193,7 @@ impl StateMachineStore {
                 records: RwLock::new(Arc::new(records)),
                 applied: Mutex::new(applied.last_applied),
                 revocations_applied: AtomicU64::default(),
+                keys_changed: tokio::sync::watch::Sender::new(0),
             }),
             cache,
             last_sync: Instant::now(),
@@ -270,6 +279,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     {
         let mut batch = Vec::new();
         let mut traced = None;
+        let mut keys_changed = false;
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
             if let EntryPayload::Normal(command) = &entry.payload {
@@ -278,6 +288,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                         .revocations_applied
                         .fetch_add(1, Ordering::Relaxed);
                 }
+                keys_changed |= command.changes_signing_keys();
                 if traced.is_none()
                     && let Some(cache) = &self.cache
                 {
@@ -338,6 +349,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         })
         .await?;
         self.shared.set_applied(Some(last));
+        if keys_changed {
+            self.shared.keys_changed.send_modify(|n| *n += 1);
+        }
         // Answers wait until the batch is written through to the hot cache, so that
         // an answered revocation is in Redis or the cache writer knows it is not.
         if let Some(cache) = &self.cache {
@@ -403,6 +417,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(records);
         self.shared.set_applied(meta.last_log_id);
+        self.shared.keys_changed.send_modify(|n| *n += 1);
         Ok(())
     }
 

@@ -49,7 +49,7 @@ pub use self::consents::{ConsentStorage, NewConsent};
 pub use self::deny::DenyStorage;
 pub use self::reference::{NewReferenceToken, ReferenceStorage};
 pub use self::refresh::{NewRefreshToken, Redeemed, Redemption, RefreshStorage};
-pub use self::signing_keys::{NewSigningKey, SigningKeyStorage};
+pub use self::signing_keys::{Addition, KeyWatch, NewSigningKey, SigningKeyStorage};
 
 /// A handle on the replicated state; clones share it.
 #[derive(Clone)]

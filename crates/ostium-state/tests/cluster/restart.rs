@@ -202,7 +202,9 @@ async fn a_snapshot_taken_under_writes_gives_a_learner_every_record() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let learner = TestNode::start(4, cluster.dir("node-4"), secret()).await;
-    node.add_learner(4, learner.addr.to_string()).await.unwrap();
+    node.add_learner(4, learner.addr.to_string(), PATIENCE)
+        .await
+        .unwrap();
     for writer in writers {
         writer.await.unwrap();
     }
