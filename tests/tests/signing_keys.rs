@@ -212,3 +212,40 @@ fn the_cluster_adds_the_next_key_by_itself_when_rotation_is_due() {
     });
     assert_eq!(state_of(&key_list(first), &old), "retiring");
 }
+
+#[test]
+fn keys_rotate_now_on_a_node_without_cluster() {
+    let node = SingleNode::start("keys-single");
+    let config = node.dir.path().join("ostium.toml");
+    let config = config.to_str().expect("a UTF-8 path");
+    let cli = |args: &[&str]| {
+        let mut all = vec!["keys"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", config]);
+        let (ok, out, err) = run_cli(&all, None);
+        assert!(ok, "ostium {all:?} failed: {err}");
+        out
+    };
+    let list: Vec<Value> = serde_json::from_str(&cli(&["list"])).expect("a JSON key list");
+    let old = list[0]["kid"].as_str().expect("a kid").to_owned();
+    let out = cli(&["rotate", "--now"]);
+    assert!(out.contains("signing now"), "{out}");
+    let list: Vec<Value> = serde_json::from_str(&cli(&["list"])).expect("a JSON key list");
+    assert_eq!(state_of(&list, &old), "retiring", "{list:?}");
+    let new = list
+        .iter()
+        .find(|k| k["kid"] != old.as_str())
+        .expect("the new key")["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_until("the node signs with the new key", AT_ONCE, || {
+        let response = ostium_e2e::post_form(
+            &node.token_endpoint(),
+            Some((MACHINE_ID, MACHINE_SECRET)),
+            &[("grant_type", "client_credentials")],
+        );
+        let body: Value = response.json().expect("a token response");
+        body["access_token"].as_str().map(kid_of) == Some(new.clone())
+    });
+}

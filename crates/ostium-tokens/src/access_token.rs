@@ -114,7 +114,7 @@ impl JwtAccessTokens {
         // A remembered token counts only while its key is still published: a key
         // retired or withdrawn since stops vouching for it at once.
         if let Some((kid, claims)) = self.verified.get(token)
-            && self.keys.find(&kid).is_some()
+            && self.keys.publishes(&kid)
         {
             return Some(claims);
         }

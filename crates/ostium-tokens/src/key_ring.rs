@@ -146,6 +146,11 @@ impl KeyRing {
             .cloned()
     }
 
+    /// Whether the key with this `kid` is published (verifies) now.
+    pub fn publishes(&self, kid: &str) -> bool {
+        self.current.load().published.iter().any(|k| k.kid() == kid)
+    }
+
     /// The JWKS document (RFC 7517 §5) as served at `/.well-known/jwks`.
     pub fn jwks_json(&self) -> Arc<str> {
         self.current.load().jwks.clone()
