@@ -181,7 +181,8 @@ impl KeyKeeper {
                 .min()
                 .map(|at| Duration::from_secs(at.saturating_sub(now)))
                 .unwrap_or(FALLBACK_READ)
-                .min(FALLBACK_READ);
+                // A rotation that is due yet failed is tried again, not at once.
+                .clamp(RETRY, FALLBACK_READ);
             tokio::select! {
                 () = watch.changed() => {}
                 () = tokio::time::sleep(until_change) => {}

@@ -327,5 +327,19 @@ mod tests {
             limit: None,
         }));
         assert_eq!(kids(&state), ["b", "a"]);
+        // Keys from before rotation: the first signs, and a rotation replaces both.
+        assert_eq!(signing_at(&state, T0).as_deref(), Some("b"));
+        state.apply(&rotate(
+            "c",
+            T0 + 10,
+            5,
+            Some(AddUnless::Replaced("b".into())),
+        ));
+        assert_eq!(signing_at(&state, T0 + 14).as_deref(), Some("b"));
+        assert_eq!(signing_at(&state, T0 + 15).as_deref(), Some("c"));
+        let keys = state.read(|s| s.signing_keys().all());
+        for old in ["a", "b"] {
+            assert_eq!(keys[old].retire_at, Some(T0 + 115));
+        }
     }
 }
