@@ -269,6 +269,27 @@ pub struct ForgetConsent {
 /// One line for Raft's logs: the command and the digests or ids it is about, which are
 /// safe to log; never subjects or scopes.
 impl StateCommand {
+    /// When the proposer made the command: the only clock `apply` knows.
+    pub fn at(&self) -> u64 {
+        match self {
+            Self::IssueRefreshTokenV1(c) | Self::IssueRefreshToken(c) => c.at,
+            Self::RedeemRefreshToken(c) => c.at,
+            Self::RevokeRefreshFamily(c) => c.at,
+            Self::RevokeToken(c) => c.at,
+            Self::StoreReferenceTokenV1(c) | Self::StoreReferenceToken(c) => c.at,
+            Self::RevokeReferenceToken(c) => c.at,
+            Self::Purge(c) => c.at,
+            Self::AddSigningKeyV1(c) | Self::AddSigningKey(c) => c.at,
+            Self::WithdrawSigningKey(c) => c.at,
+            Self::RevokeSubject(c) => c.at,
+            Self::RevokeClient(c) => c.at,
+            Self::StoreAuthorizationCode(c) => c.at,
+            Self::RedeemAuthorizationCode(c) => c.at,
+            Self::RememberConsent(c) => c.at,
+            Self::ForgetConsent(c) => c.at,
+        }
+    }
+
     /// The command's kind as the log names it (`redeem_refresh_token/v1`): for spans,
     /// which must not carry digests or ids.
     pub fn kind(&self) -> &'static str {

@@ -23,6 +23,7 @@
 //! index), and the reads that answer for any opaque token or any denial.
 //! [`legacy`] reads the JSON snapshot the releases before the tables wrote.
 
+pub mod clock;
 pub mod codes;
 pub mod consents;
 pub mod deny_list;
@@ -38,6 +39,7 @@ use crate::command::{StateCommand, StateResponse};
 use crate::digest::TokenDigest;
 use crate::record::{Denial, FamilyId, TokenFacts};
 
+use self::clock::Clock;
 use self::codes::AuthorizationCodes;
 use self::consents::Consents;
 use self::deny_list::DenyList;
@@ -46,7 +48,7 @@ use self::reference::ReferenceTokens;
 use self::refresh::RefreshTokens;
 use self::signing_keys::SigningKeys;
 pub use self::tables::StoreError;
-use self::tables::{Definition, Readable, Result, Writable};
+use self::tables::{Definition, Readable, Result, Table, Writable};
 
 /// The replicated state over the tables `T`: a write transaction's while a batch of
 /// commands is applied ([`StateWriter`]), a read transaction's for reads
@@ -59,6 +61,7 @@ pub struct State<T> {
     codes: AuthorizationCodes<T>,
     consents: Consents<T>,
     expiry: Expiry<T>,
+    clock: Table<T, str, Clock>,
 }
 
 /// The state as `apply` changes it, inside one write transaction.
@@ -92,6 +95,7 @@ impl<T> State<T> {
             ),
             consents: Consents::new(open(tables::CONSENTS)?),
             expiry: Expiry::new(open(tables::EXPIRY)?),
+            clock: Table::new(open(tables::CLOCK)?, tables::CLOCK),
         })
     }
 
@@ -120,7 +124,18 @@ impl<T> State<T> {
     }
 }
 
+/// The one key of the clock's table.
+const CLOCK_KEY: &str = "clock";
+
 impl StateWriter<'_> {
+    /// A new leader's first entry (openraft's blank entry) is applied: the clock
+    /// notes that the cluster may not have answered since the last command.
+    pub fn new_term(&mut self) -> Result<()> {
+        let mut clock = self.clock.get(CLOCK_KEY)?.unwrap_or_default();
+        clock.new_term();
+        self.clock.insert(CLOCK_KEY, &clock)
+    }
+
     /// Applies one command and notes in `cache` what the hot cache must learn of it.
     /// An error is the disk's, never the command's: the batch it was in is not
     /// committed, and the node stops applying.
@@ -129,12 +144,18 @@ impl StateWriter<'_> {
         command: &StateCommand,
         cache: &mut CacheWrites,
     ) -> Result<StateResponse> {
+        let mut clock = self.clock.get(CLOCK_KEY)?.unwrap_or_default();
+        let before = clock;
+        clock.observe(command.at());
+        if clock != before {
+            self.clock.insert(CLOCK_KEY, &clock)?;
+        }
         let expiry = &mut self.expiry;
         match command {
             StateCommand::IssueRefreshToken(c) | StateCommand::IssueRefreshTokenV1(c) => {
                 self.refresh.issue(c, expiry, cache)
             }
-            StateCommand::RedeemRefreshToken(c) => self.refresh.redeem(c, expiry, cache),
+            StateCommand::RedeemRefreshToken(c) => self.refresh.redeem(c, &clock, expiry, cache),
             StateCommand::RevokeRefreshFamily(c) => self.refresh.revoke_family(c, cache),
             StateCommand::RevokeToken(c) => self.deny_list.revoke(c, expiry, cache),
             StateCommand::StoreReferenceToken(c) | StateCommand::StoreReferenceTokenV1(c) => {
@@ -300,7 +321,9 @@ impl TestState {
     pub fn holds_nothing(&self) -> bool {
         let kept = |table: &usize| {
             let name = tables::ALL[*table];
-            name.name() != tables::EXPIRY.name() && name.name() != tables::META.name()
+            ![tables::EXPIRY, tables::META, tables::CLOCK]
+                .iter()
+                .any(|t| t.name() == name.name())
         };
         !self.dump().iter().any(|(table, _, _)| kept(table))
     }
@@ -320,9 +343,23 @@ impl TestState {
         restored
     }
 
-    /// Every record of every table, to compare two states.
+    /// A new leader's term begins, as its blank entry does on a node.
+    pub fn new_term(&mut self) {
+        self.0
+            .write(redb::Durability::Immediate, |batch| batch.state.new_term())
+            .expect("an in-memory state does not fail");
+    }
+
+    /// Every record of every table but the clock, to compare two states: every
+    /// command moves the clock, one refused included, and "changes nothing" is
+    /// about the records.
     pub fn dump(&self) -> Vec<tables::RawRecord> {
-        self.0.dump().expect("an in-memory state does not fail")
+        let clock = tables::ALL
+            .iter()
+            .position(|t| t.name() == tables::CLOCK.name());
+        let mut records = self.0.dump().expect("an in-memory state does not fail");
+        records.retain(|(table, _, _)| Some(*table) != clock);
+        records
     }
 }
 
@@ -473,8 +510,7 @@ mod tests {
         let mut state = TestState::default();
         let responses: Vec<_> = recorded.log.iter().map(|c| state.apply(c)).collect();
         assert_eq!(responses, recorded.responses);
-        // The snapshot turned into records holds what replaying the log wrote; only
-        // the expiry index differs (replaying notes every expiry a record ever had).
+        // The snapshot turned into records holds what replaying the log wrote.
         let snapshot = serde_json::to_vec(&recorded.snapshot).unwrap();
         let restored = TestState::default();
         restored
@@ -482,13 +518,17 @@ mod tests {
             .load(legacy::records(&snapshot).unwrap().into_iter().map(Ok))
             .unwrap();
         let records = |state: &TestState| -> Vec<_> {
-            let expiry = tables::ALL
-                .iter()
-                .position(|t| t.name() == tables::EXPIRY.name());
+            // The expiry index differs (replaying notes every expiry a record ever
+            // had), and the clock, which a format-1 snapshot did not keep.
+            let left_out = |table: usize| {
+                [tables::EXPIRY, tables::CLOCK]
+                    .iter()
+                    .any(|t| t.name() == tables::ALL[table].name())
+            };
             state
                 .dump()
                 .into_iter()
-                .filter(|(table, _, _)| Some(*table) != expiry)
+                .filter(|(table, _, _)| !left_out(*table))
                 .collect()
         };
         assert_eq!(records(&restored), records(&state));

@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::clock::Clock;
 use super::expiry::{Due, Expiry, Kind};
 use super::tables::{self, Result, Table, Writable, composite};
 use crate::cache::{CacheWrite, CacheWrites};
@@ -223,6 +224,7 @@ impl RefreshTokens<Writable<'_>> {
     pub(super) fn redeem(
         &mut self,
         c: &RedeemRefreshToken,
+        clock: &Clock,
         expiry_index: &mut Expiry<Writable<'_>>,
         cache: &mut CacheWrites,
     ) -> Result<StateResponse> {
@@ -237,8 +239,11 @@ impl RefreshTokens<Writable<'_>> {
 
         if let Some(rotation) = &token.rotation {
             // The window is [rotated_at, rotated_at + grace): a grace period of 0 allows
-            // no retry at all, not one within the same second.
-            let within_grace = c.at.saturating_sub(rotation.rotated_at) < u64::from(c.grace_period);
+            // no retry at all, not one within the same second. A change of leader
+            // that began within it moves its end to `grace` after the cluster
+            // answered again: the client could not retry before.
+            let within_grace =
+                c.at < clock.retry_until(rotation.rotated_at, u64::from(c.grace_period));
             if within_grace && rotation.successor == c.successor {
                 return Ok(match self.get(&c.successor)? {
                     Some(record) => StateResponse::AlreadyRotated { record },
@@ -838,5 +843,40 @@ mod tests {
         let mut state = state_with(TokenUsage::ReUse, TokenExpiration::Sliding);
         let writes = applied(&mut state, redeem("rt0", "app", "ignored", T0 + 50));
         assert!(matches!(&writes[..], [CacheWrite::Refresh(r)] if r.expires_at == T0 + 150));
+    }
+
+    #[test]
+    fn a_retry_after_a_change_of_leader_gets_its_grace_from_the_new_leader() {
+        let grace = u64::from(GRACE);
+        let mut state = state_with(TokenUsage::OneTimeOnly, TokenExpiration::Sliding);
+        state.apply(&redeem("rt0", "app", "rt1", T0 + 10));
+        // The leader dies with the answer unsent; the next one answers 20 s later.
+        state.new_term();
+        for at in [T0 + 30, T0 + 30 + grace - 1] {
+            assert_eq!(
+                kind(&state.apply(&redeem("rt0", "app", "rt1", at))),
+                "already_rotated",
+                "a retry at {at}"
+            );
+        }
+        assert_eq!(
+            kind(&state.apply(&redeem("rt0", "app", "rt1", T0 + 30 + grace))),
+            "reuse_detected"
+        );
+    }
+
+    #[test]
+    fn without_a_change_of_leader_a_late_retry_is_reuse() {
+        let mut state = state_with(TokenUsage::OneTimeOnly, TokenExpiration::Sliding);
+        state.apply(&redeem("rt0", "app", "rt1", T0 + 10));
+        state.apply(&StateCommand::RevokeToken(crate::command::RevokeToken {
+            token_id: "other".into(),
+            expires_at: T0 + 100,
+            at: T0 + 29,
+        }));
+        assert_eq!(
+            kind(&state.apply(&redeem("rt0", "app", "rt1", T0 + 30))),
+            "reuse_detected"
+        );
     }
 }

@@ -25,7 +25,7 @@ pub type Readable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 /// Every table of the state, in the order a snapshot writes them. The position in
 /// this list is the table's number in a snapshot: append, never reorder.
-pub const ALL: [Definition; 13] = [
+pub const ALL: [Definition; 14] = [
     META,
     REFRESH_TOKENS,
     FAMILIES,
@@ -39,6 +39,7 @@ pub const ALL: [Definition; 13] = [
     REPLAYED_FAMILIES,
     CONSENTS,
     EXPIRY,
+    CLOCK,
 ];
 
 /// The applied position, the membership, and the state's own counters.
@@ -56,6 +57,8 @@ pub const REPLAYED_FAMILIES: Definition = TableDefinition::new("replayed_familie
 pub const CONSENTS: Definition = TableDefinition::new("consents");
 /// When each record expires: the purge walks it from the oldest.
 pub const EXPIRY: Definition = TableDefinition::new("expiry");
+/// The cluster's time as the log tells it (`state/clock.rs`): one entry.
+pub const CLOCK: Definition = TableDefinition::new("clock");
 
 /// Why a table could not be read or written: the disk, or a record that does not
 /// decode (a corrupt file, or one written by a release this one cannot read).

@@ -320,7 +320,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     let mut answers = Vec::with_capacity(batch.len());
                     for (entry, responder) in batch {
                         let response = match &entry.payload {
-                            EntryPayload::Blank => StateResponse::Empty,
+                            EntryPayload::Blank => {
+                                tx.state.new_term()?;
+                                StateResponse::Empty
+                            }
                             EntryPayload::Normal(command) => {
                                 tx.state.apply(command, &mut cache_writes)?
                             }
