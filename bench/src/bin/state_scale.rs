@@ -201,8 +201,8 @@ async fn main() {
     let node = start(dir.path()).await;
     propose_all(&node, vec![issue(families)], 1).await;
     println!(
-        "restarted and took a write in {:.2} s",
-        started.elapsed().as_secs_f64()
+        "restarted and took a write in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
     );
     node.shutdown().await.expect("the node stops");
 }
