@@ -1,6 +1,7 @@
 //! Ostium's replicated state (docs/architecture.md §4): the tokens that must never be
-//! lost or double-spent, kept by openraft with its log and snapshots in a redb
-//! database in the data directory, and the Redis hot cache in front of it. Every change
+//! lost or double-spent, kept by openraft in the data directory (the log in one redb
+//! database, the records in the tables of another, snapshots as files), and the
+//! Redis hot cache in front of it. Every change
 //! is one [`StateCommand`] in the Raft log; `apply` checks and changes in one step, so
 //! invariants such as "a refresh token is redeemed at most once" hold across the
 //! cluster. The rest of Ostium uses it through [`TokenStore`], a storage API per flow
@@ -17,9 +18,11 @@
 //! - [`command`]: [`StateCommand`], the whole write vocabulary, and [`StateResponse`].
 //! - [`key_lifecycle`]: which signing key is next, signs, retires or is withdrawn at
 //!   a given time.
-//! - [`state`]: [`State`] and its pure `apply`, one file per aggregate.
+//! - [`state`]: [`State`] over redb tables and its pure `apply`, one file per
+//!   aggregate.
 //! - [`typ`]: the openraft type configuration; openraft types are named through it.
-//! - [`store`]: the Raft log and the state machine with snapshots, on redb.
+//! - [`store`]: the Raft log, the state's records and the state machine over them,
+//!   and the snapshot format.
 //! - [`network`]: Raft RPCs over HTTP, signed with the cluster secret; the client
 //!   for openraft and the server side for whatever HTTP server hosts the Raft listener.
 //! - [`node`]: [`StateNode`]: start, propose, read, membership, status, shutdown.
