@@ -182,9 +182,8 @@ impl AuthorizationCodes<Writable<'_>> {
             Ok(true)
         })?;
         for key in keys {
-            if let Ok(digest) = <[u8; 32]>::try_from(key.as_slice()) {
-                self.authorization_codes
-                    .remove(&TokenDigest::from_bytes(digest))?;
+            if let Some(digest) = tables::digest_key(&key) {
+                self.authorization_codes.remove(&digest)?;
             }
         }
         Ok(())
@@ -194,10 +193,9 @@ impl AuthorizationCodes<Writable<'_>> {
     pub(super) fn purge(&mut self, due: &Due, at: u64) -> Result<bool> {
         match due.kind {
             Kind::AuthorizationCode => {
-                let Ok(digest) = <[u8; 32]>::try_from(due.key.as_slice()) else {
+                let Some(digest) = tables::digest_key(&due.key) else {
                     return Ok(false);
                 };
-                let digest = TokenDigest::from_bytes(digest);
                 match self.authorization_codes.get(&digest)? {
                     Some(code) if at >= code.kept_until() => {
                         self.authorization_codes.remove(&digest)
@@ -206,7 +204,7 @@ impl AuthorizationCodes<Writable<'_>> {
                 }
             }
             Kind::ReplayedFamily => {
-                let family = FamilyId(String::from_utf8_lossy(&due.key).into_owned());
+                let family = tables::family_key(&due.key);
                 match self.replayed_families.get(&family)? {
                     Some(until) if at >= until => self.replayed_families.remove(&family),
                     _ => Ok(false),
@@ -237,8 +235,7 @@ impl<T: redb::ReadableTable<&'static [u8], &'static [u8]>> AuthorizationCodes<T>
 
     pub(super) fn denials(&self, visit: &mut impl FnMut(Denial, u64) -> Result<()>) -> Result<()> {
         self.replayed_families.scan(|family, until| {
-            let family = FamilyId(String::from_utf8_lossy(family).into_owned());
-            visit(Denial::Family(family), until)?;
+            visit(Denial::Family(tables::family_key(family)), until)?;
             Ok(true)
         })
     }

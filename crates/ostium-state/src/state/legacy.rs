@@ -53,11 +53,7 @@ impl Records {
         key: &(impl KeyBytes + ?Sized),
         value: &impl serde::Serialize,
     ) {
-        let name = redb::TableHandle::name(&table);
-        let number = tables::ALL
-            .iter()
-            .position(|t| redb::TableHandle::name(t) == name)
-            .unwrap_or(usize::MAX);
+        let number = tables::number(table);
         // postcard cannot fail on these records: no maps with non-string keys, no
         // skipped fields.
         if let Ok(value) = postcard::to_stdvec(value) {

@@ -25,10 +25,6 @@ impl<T> ReferenceTokens<T> {
     }
 }
 
-fn digest_of(key: &[u8]) -> Option<TokenDigest> {
-    <[u8; 32]>::try_from(key).ok().map(TokenDigest::from_bytes)
-}
-
 impl ReferenceTokens<Writable<'_>> {
     pub(super) fn store(
         &mut self,
@@ -82,7 +78,7 @@ impl ReferenceTokens<Writable<'_>> {
     /// Drops the token or revocation `due` names if it has expired by `at`; whether
     /// it went.
     pub(super) fn purge(&mut self, due: &Due, at: u64) -> Result<bool> {
-        let Some(digest) = digest_of(&due.key) else {
+        let Some(digest) = tables::digest_key(&due.key) else {
             return Ok(false);
         };
         match due.kind {
@@ -118,7 +114,7 @@ impl<T: redb::ReadableTable<&'static [u8], &'static [u8]>> ReferenceTokens<T> {
 
     pub(super) fn denials(&self, visit: &mut impl FnMut(Denial, u64) -> Result<()>) -> Result<()> {
         self.revoked_references.scan(|digest, until| {
-            if let Some(digest) = digest_of(digest) {
+            if let Some(digest) = tables::digest_key(digest) {
                 visit(Denial::Reference(digest), until)?;
             }
             Ok(true)

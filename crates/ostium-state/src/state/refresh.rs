@@ -142,19 +142,18 @@ impl<T: redb::ReadableTable<&'static [u8], &'static [u8]>> RefreshTokens<T> {
     pub(super) fn denials(&self, visit: &mut impl FnMut(Denial, u64) -> Result<()>) -> Result<()> {
         self.families.scan(|id, family| {
             if family.revoked_at.is_some() {
-                let id = FamilyId(String::from_utf8_lossy(id).into_owned());
-                visit(Denial::Family(id), family.absolute_expires_at)?;
+                visit(
+                    Denial::Family(tables::family_key(id)),
+                    family.absolute_expires_at,
+                )?;
             }
             Ok(true)
         })?;
         self.tokens.scan(|digest, token| {
             if token.rotation.is_some()
-                && let Ok(digest) = <[u8; 32]>::try_from(digest)
+                && let Some(digest) = tables::digest_key(digest)
             {
-                visit(
-                    Denial::Spent(TokenDigest::from_bytes(digest)),
-                    token.expires_at,
-                )?;
+                visit(Denial::Spent(digest), token.expires_at)?;
             }
             Ok(true)
         })
@@ -166,7 +165,7 @@ impl<T: redb::ReadableTable<&'static [u8], &'static [u8]>> RefreshTokens<T> {
         let mut families = Vec::new();
         table.scan_prefix(&prefix, |key, ()| {
             if let [_, family] = tables::parts(key)[..] {
-                families.push(FamilyId(String::from_utf8_lossy(family).into_owned()));
+                families.push(tables::family_key(family));
             }
             Ok(true)
         })?;
@@ -394,17 +393,16 @@ impl RefreshTokens<Writable<'_>> {
     pub(super) fn purge(&mut self, due: &Due, at: u64) -> Result<bool> {
         match due.kind {
             Kind::RefreshToken => {
-                let Ok(digest) = <[u8; 32]>::try_from(due.key.as_slice()) else {
+                let Some(digest) = tables::digest_key(&due.key) else {
                     return Ok(false);
                 };
-                let digest = TokenDigest::from_bytes(digest);
                 match self.tokens.get(&digest)? {
                     Some(token) if at >= token.expires_at => self.tokens.remove(&digest),
                     _ => Ok(false),
                 }
             }
             Kind::RefreshFamily => {
-                let id = FamilyId(String::from_utf8_lossy(&due.key).into_owned());
+                let id = tables::family_key(&due.key);
                 match self.families.get(&id)? {
                     Some(family) if at >= family.absolute_expires_at => {
                         let (by_subject, by_client) = index_keys(&id, &family);

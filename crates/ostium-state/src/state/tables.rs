@@ -137,6 +137,26 @@ impl KeyBytes for crate::record::FamilyId {
     }
 }
 
+/// The digest a key holds: its 32 bytes (`None` for a key of another length, which
+/// no table of digests has).
+pub fn digest_key(key: &[u8]) -> Option<crate::digest::TokenDigest> {
+    <[u8; 32]>::try_from(key)
+        .ok()
+        .map(crate::digest::TokenDigest::from_bytes)
+}
+
+/// The family id a key holds: its UTF-8.
+pub fn family_key(key: &[u8]) -> crate::record::FamilyId {
+    crate::record::FamilyId(String::from_utf8_lossy(key).into_owned())
+}
+
+/// The number of `definition` in snapshots: its place in [`ALL`].
+pub fn number(definition: Definition) -> usize {
+    ALL.iter()
+        .position(|t| t.name() == definition.name())
+        .unwrap_or(usize::MAX)
+}
+
 /// A table of keys `K` and values `V` over the redb table `T`.
 pub struct Table<T, K: ?Sized, V> {
     raw: T,

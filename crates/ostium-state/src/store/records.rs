@@ -98,9 +98,7 @@ impl StateDb {
         durability: Durability,
         write: impl FnOnce(&mut Batch<'_>) -> Result<R>,
     ) -> Result<R> {
-        let mut tx = self.db.begin_write()?;
-        tx.set_durability(durability)
-            .map_err(|e| redb::Error::Io(io::Error::other(e)))?;
+        let tx = self.begin_write(durability)?;
         let result = {
             let mut batch = Batch {
                 state: StateWriter::open(|table| Ok(tx.open_table(table)?))?,
@@ -120,11 +118,17 @@ impl StateDb {
         })
     }
 
+    /// A write transaction that commits with `durability`.
+    fn begin_write(&self, durability: Durability) -> Result<WriteTransaction> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(durability)
+            .map_err(|e| redb::Error::Io(io::Error::other(e)))?;
+        Ok(tx)
+    }
+
     /// Makes every commit so far durable.
     pub fn sync(&self) -> Result<()> {
-        let mut tx = self.db.begin_write()?;
-        tx.set_durability(Durability::Immediate)
-            .map_err(|e| redb::Error::Io(io::Error::other(e)))?;
+        let tx = self.begin_write(Durability::Immediate)?;
         tx.commit()?;
         Ok(())
     }
@@ -148,9 +152,7 @@ impl StateDb {
         let mut loaded = 0;
         let mut records = records.into_iter().peekable();
         while records.peek().is_some() {
-            let mut tx = self.db.begin_write()?;
-            tx.set_durability(Durability::None)
-                .map_err(|e| redb::Error::Io(io::Error::other(e)))?;
+            let tx = self.begin_write(Durability::None)?;
             let mut in_batch = 0;
             while in_batch < LOAD_BATCH {
                 let Some(first) = records.next() else { break };
@@ -229,15 +231,6 @@ pub struct Batch<'t> {
 }
 
 impl Batch<'_> {
-    /// Where the records stood before this batch.
-    pub fn applied(&self) -> Result<Applied> {
-        let table: Writable<'_> = self.tx.open_table(tables::META)?;
-        match meta(table).get(APPLIED)? {
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string())),
-            None => Ok(Applied::default()),
-        }
-    }
-
     /// Records the position the batch reaches, committed with it.
     pub fn set_applied(&mut self, applied: &Applied) -> Result<()> {
         let bytes = serde_json::to_vec(applied)

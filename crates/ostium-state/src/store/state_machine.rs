@@ -91,6 +91,10 @@ impl Shared {
             .clone()
     }
 
+    fn applied(&self) -> Option<LogId> {
+        *self.applied.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn set_applied(&self, applied: Option<LogId>) {
         *self.applied.lock().unwrap_or_else(PoisonError::into_inner) = applied;
     }
@@ -124,11 +128,7 @@ impl StateReader {
 
     /// The id of the last applied log entry, with the leader that proposed it.
     pub fn last_applied(&self) -> Option<LogId> {
-        *self
-            .shared
-            .applied
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shared.applied()
     }
 
     /// The records as they stand, for reads that walk them (a cache refill).
@@ -150,6 +150,9 @@ pub struct StateMachineStore {
     /// Copies what each command changed into the hot cache, when there is one.
     cache: Option<Arc<CacheWriter>>,
     last_sync: Instant,
+    /// The membership the records hold, kept here so that a batch without a
+    /// membership entry writes it back without reading it first.
+    membership: StoredMembership,
 }
 
 fn io_error(e: StoreError) -> io::Error {
@@ -197,6 +200,7 @@ impl StateMachineStore {
             }),
             cache,
             last_sync: Instant::now(),
+            membership: applied.membership,
         })
     }
 
@@ -268,9 +272,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
-        let records = self.shared.records();
-        let applied = blocking(move || records.applied().map_err(io_error)).await?;
-        Ok((applied.last_applied, applied.membership))
+        Ok((self.shared.applied(), self.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> io::Result<()>
@@ -308,7 +310,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         };
         let collecting = self.cache.is_some();
         let records = self.shared.records();
-        let (batch, writes) = blocking(move || {
+        let mut membership = self.membership.clone();
+        let (batch, writes, membership) = blocking(move || {
             let mut cache_writes = if collecting {
                 CacheWrites::collecting()
             } else {
@@ -316,7 +319,6 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             };
             let answered = records
                 .write(durability, |tx| {
-                    let mut applied = None;
                     let mut answers = Vec::with_capacity(batch.len());
                     for (entry, responder) in batch {
                         let response = match &entry.payload {
@@ -327,30 +329,25 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                             EntryPayload::Normal(command) => {
                                 tx.state.apply(command, &mut cache_writes)?
                             }
-                            EntryPayload::Membership(membership) => {
-                                applied = Some(StoredMembership::new(
-                                    Some(entry.log_id()),
-                                    membership.clone(),
-                                ));
+                            EntryPayload::Membership(changed) => {
+                                membership =
+                                    StoredMembership::new(Some(entry.log_id()), changed.clone());
                                 StateResponse::Empty
                             }
                         };
                         answers.push((responder, response));
                     }
-                    let membership = match applied {
-                        Some(membership) => membership,
-                        None => records_membership(tx)?,
-                    };
                     tx.set_applied(&Applied {
                         last_applied: Some(last),
-                        membership,
+                        membership: membership.clone(),
                     })?;
                     Ok(answers)
                 })
                 .map_err(io_error)?;
-            Ok((answered, cache_writes.take()))
+            Ok((answered, cache_writes.take(), membership))
         })
         .await?;
+        self.membership = membership;
         self.shared.set_applied(Some(last));
         if keys_changed {
             self.shared.keys_changed.send_modify(|n| *n += 1);
@@ -420,6 +417,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(records);
         self.shared.set_applied(meta.last_log_id);
+        self.membership = meta.last_membership.clone();
         self.shared.keys_changed.send_modify(|n| *n += 1);
         Ok(())
     }
@@ -439,11 +437,6 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         })
         .await
     }
-}
-
-/// The membership the records hold, for a batch without a membership entry.
-fn records_membership(batch: &super::records::Batch<'_>) -> Result<StoredMembership, StoreError> {
-    batch.applied().map(|applied| applied.membership)
 }
 
 fn sync_dir(dir: Option<&Path>) -> io::Result<()> {
