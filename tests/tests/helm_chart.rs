@@ -279,6 +279,102 @@ fn each_core_is_a_peer_with_its_ordinal_as_node_id() {
     }
 }
 
+/// `[signing]`'s key lifecycle reaches every node and `[state] cache_mb` every core,
+/// as numbers (values files give them as floats, which a template may print as
+/// 2.592e+06); unset, they are left to Ostium's defaults.
+#[test]
+fn key_rotation_and_the_state_cache_reach_the_configuration() {
+    let rendering = Rendering::of("five cores and edges", Some("five-cores-edges-values.yaml"));
+    let files = rendering.config_files();
+    assert_eq!(
+        files.len(),
+        6,
+        "five cores and the edges: {:?}",
+        files.keys()
+    );
+    for (file, text) in &files {
+        let config: toml::Value = toml::from_str(text).unwrap();
+        let field = |table: &str, key: &str| config.get(table)?.get(key)?.as_integer();
+        assert_eq!(
+            field("signing", "rotation_interval"),
+            Some(2_592_000),
+            "{file}"
+        );
+        assert_eq!(field("signing", "publish_ahead"), Some(86_400), "{file}");
+        assert_eq!(field("signing", "retire_after"), Some(604_800), "{file}");
+        if file == "edge.toml" {
+            assert!(
+                config.get("state").is_none(),
+                "{file}: edges hold no records"
+            );
+        } else {
+            assert_eq!(field("state", "cache_mb"), Some(128), "{file}");
+        }
+    }
+    // The cores' memory request leaves room for the cache and the rest of a core.
+    let request = container(rendering.statefulset())["resources"]["requests"]["memory"]
+        .as_str()
+        .expect("the cores request memory")
+        .to_owned();
+    let mib: i64 = match request.split_at(request.len() - 2) {
+        (n, "Mi") => n.parse().unwrap(),
+        (n, "Gi") => n.parse::<i64>().unwrap() * 1024,
+        _ => panic!("a memory request in Mi or Gi: {request}"),
+    };
+    assert!(mib >= 128 + 160, "{request} for a 128 MiB cache");
+
+    for (file, text) in Rendering::of("defaults", None).config_files() {
+        let config: toml::Value = toml::from_str(&text).unwrap();
+        let signing = config.get("signing").expect("[signing]");
+        for key in ["rotation_interval", "publish_ahead", "retire_after"] {
+            assert!(signing.get(key).is_none(), "{file}: {key}");
+        }
+        let state = config.get("state").and_then(|s| s.get("cache_mb"));
+        assert!(state.is_none(), "{file}: cache_mb");
+    }
+}
+
+/// Every Ostium container caps glibc's malloc arenas as the image does, unless the
+/// values' extraEnv sets it otherwise.
+#[test]
+fn every_ostium_container_caps_malloc_arenas() {
+    // The values, as text: `--set` gives a number where a values file would quote.
+    let arenas = |workload: &Value| -> Vec<String> {
+        container(workload)["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"] == "MALLOC_ARENA_MAX")
+            .map(|e| e["value"].to_string().trim_matches('"').to_owned())
+            .collect()
+    };
+    for rendering in Rendering::all() {
+        let name = rendering.name;
+        for workload in rendering
+            .kind("StatefulSet")
+            .chain(rendering.kind("Deployment"))
+            .filter(|w| container(w)["name"] == "ostium")
+        {
+            assert_eq!(
+                arenas(workload),
+                ["2"],
+                "{name}: {}",
+                workload["metadata"]["name"]
+            );
+        }
+    }
+    let yaml = helm_template(
+        None,
+        &["extraEnv[0].name=MALLOC_ARENA_MAX", "extraEnv[0].value=4"],
+    )
+    .unwrap();
+    let sts = serde_norway::Deserializer::from_str(&yaml)
+        .map(|doc| Value::deserialize(doc).unwrap())
+        .find(|doc| doc["kind"] == "StatefulSet")
+        .unwrap();
+    assert_eq!(arenas(&sts), ["4"], "extraEnv wins, once");
+}
+
 /// Without the management listener, metrics are scraped from the public port, which
 /// serves TLS with the issuer's certificate: the scrape must ask for that name (or
 /// what the values give), not the pod's address.
@@ -585,6 +681,23 @@ fn the_schema_refuses_what_cannot_run() {
             "an issuer with a path",
         ),
         (&["core.replica=3"][..], "a misspelt value"),
+        (&["state.cacheMb=3"][..], "a records cache under 4 MiB"),
+        (&["state.cacheMb=-64"][..], "a negative records cache"),
+        (
+            &["state.cacheMb=big"][..],
+            "a records cache that is no number",
+        ),
+        (&["signing.rotationInterval=0"][..], "keys that never sign"),
+        (&["signing.retireAfter=0"][..], "keys retired at once"),
+        (&["signing.publishAhead=-1"][..], "a negative publication"),
+        (
+            &["signing.rotationInterval=86400"][..],
+            "a key that signs before it is published (the default two days ahead)",
+        ),
+        (
+            &["signing.rotationInterval=600", "signing.publishAhead=600"][..],
+            "a key that signs before it is published",
+        ),
     ] {
         assert!(
             helm_template(None, sets).is_err(),
@@ -592,6 +705,19 @@ fn the_schema_refuses_what_cannot_run() {
         );
     }
     assert!(helm_template(None, &["core.replicas=5"]).is_ok());
+    let minimal = helm_template(
+        None,
+        &[
+            "state.cacheMb=4",
+            "signing.rotationInterval=6",
+            "signing.publishAhead=0",
+            "signing.retireAfter=1",
+        ],
+    )
+    .expect("the smallest lifecycle and cache Ostium accepts");
+    for line in ["cache_mb = 4", "rotation_interval = 6", "publish_ahead = 0"] {
+        assert!(minimal.contains(line), "{line} not rendered");
+    }
 }
 
 /// Every value's path in values.yaml: `a.b.c` for leaves and for empty maps.

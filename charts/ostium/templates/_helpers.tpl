@@ -143,6 +143,18 @@ max_waiting_per_address = {{ . }}
 
 [signing]
 algorithm = {{ .Values.signingAlgorithm | toJson }}
+{{- include "ostium.checkKeyRotation" . }}
+{{- with .Values.signing }}
+{{- if not (kindIs "invalid" .rotationInterval) }}
+rotation_interval = {{ int64 .rotationInterval }}
+{{- end }}
+{{- if not (kindIs "invalid" .publishAhead) }}
+publish_ahead = {{ int64 .publishAhead }}
+{{- end }}
+{{- if not (kindIs "invalid" .retireAfter) }}
+retire_after = {{ int64 .retireAfter }}
+{{- end }}
+{{- end }}
 {{- if .Values.redis.enabled }}
 
 [cache]
@@ -191,6 +203,23 @@ client_secrets_file = "{{ include "ostium.secretsDir" $root }}/clients/{{ $i }}"
 {{- end }}
 {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/*
+Refuses a key lifecycle Ostium would refuse at start: a new key must be published
+before it signs, so `publish_ahead` is shorter than `rotation_interval` (either one
+unset is Ostium's default: 2 days and 90 days). Numbers are written with int64,
+since values files give them as floats (7776000 would print as 7.776e+06).
+*/}}
+{{- define "ostium.checkKeyRotation" -}}
+{{- $signing := .Values.signing | default dict -}}
+{{- $rotation := int64 7776000 -}}
+{{- $publish := int64 172800 -}}
+{{- if not (kindIs "invalid" $signing.rotationInterval) }}{{ $rotation = int64 $signing.rotationInterval }}{{ end -}}
+{{- if not (kindIs "invalid" $signing.publishAhead) }}{{ $publish = int64 $signing.publishAhead }}{{ end -}}
+{{- if ge $publish $rotation -}}
+{{- fail (printf "signing.publishAhead (%d seconds) must be shorter than signing.rotationInterval (%d seconds): Ostium refuses [signing] publish_ahead otherwise (null: Ostium's defaults, 172800 and 7776000)" $publish $rotation) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* `[cluster.peers]`: core i (pod ordinal i) is node i + 1 at its headless name. */}}
