@@ -302,6 +302,13 @@ fn key_rotation_and_the_state_cache_reach_the_configuration() {
         );
         assert_eq!(field("signing", "publish_ahead"), Some(86_400), "{file}");
         assert_eq!(field("signing", "retire_after"), Some(604_800), "{file}");
+        // Numbers stay integers however the values file writes them, and 0 is a value.
+        assert_eq!(
+            field("login", "max_failures_per_address"),
+            Some(2_592_000),
+            "{file}"
+        );
+        assert_eq!(field("login", "max_waiting_per_address"), Some(0), "{file}");
         if file == "edge.toml" {
             assert!(
                 config.get("state").is_none(),

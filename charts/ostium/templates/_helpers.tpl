@@ -102,16 +102,16 @@ issuer = {{ .Values.issuer | toJson }}
 listen = "0.0.0.0:{{ .Values.ports.http }}"
 data_dir = "/var/lib/ostium"
 {{- with .Values.server.workers }}
-workers = {{ . }}
+workers = {{ int64 . }}
 {{- end }}
 {{- with .Values.server.maxBodyBytes }}
-max_body_bytes = {{ . }}
+max_body_bytes = {{ int64 . }}
 {{- end }}
 {{- with .Values.server.bodyTimeout }}
-body_timeout = {{ . }}
+body_timeout = {{ int64 . }}
 {{- end }}
 {{- with .Values.server.maxConnectionsPerAddress }}
-max_connections_per_address = {{ . }}
+max_connections_per_address = {{ int64 . }}
 {{- end }}
 {{- with .Values.server.trustedProxies }}
 trusted_proxies = {{ . | toJson }}
@@ -126,19 +126,19 @@ tls_key_file = "{{ include "ostium.tlsDir" . }}/tls.key"
 
 [login]
 {{- with .Values.login.maxFailuresPerUsername }}
-max_failures_per_username = {{ . }}
+max_failures_per_username = {{ int64 . }}
 {{- end }}
 {{- with .Values.login.maxFailuresPerAddress }}
-max_failures_per_address = {{ . }}
+max_failures_per_address = {{ int64 . }}
 {{- end }}
 {{- with .Values.login.failureWindow }}
-failure_window = {{ . }}
+failure_window = {{ int64 . }}
 {{- end }}
 {{- with .Values.login.maxConcurrentPerAddress }}
-max_concurrent_per_address = {{ . }}
+max_concurrent_per_address = {{ int64 . }}
 {{- end }}
-{{- with .Values.login.maxWaitingPerAddress }}
-max_waiting_per_address = {{ . }}
+{{- if not (kindIs "invalid" .Values.login.maxWaitingPerAddress) }}
+max_waiting_per_address = {{ int64 .Values.login.maxWaitingPerAddress }}
 {{- end }}
 
 [signing]
