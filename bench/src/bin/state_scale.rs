@@ -1,34 +1,50 @@
-//! The replicated state at scale: a core's memory, rotation throughput and restart
-//! time with N live refresh families, built through the Raft API.
+//! The replicated state at scale: a core's memory, rotation throughput, a learner's
+//! memory while it receives the state, and restart time with N live refresh
+//! families, built through the Raft API.
 //!
 //!     cargo build --release -p ostium-bench --bin state_scale
-//!     target/release/state_scale --families 1000000 --rotations 20000
+//!     MALLOC_ARENA_MAX=2 target/release/state_scale --families 1000000 --rotations 100000
 //!
 //! One core node (a cluster of one) runs in this process, with its data directory in
-//! a temporary folder and the default `[state] cache_mb` (64). The program:
+//! a temporary folder and `[state] cache_mb` from `--cache-mb` (default 64, as the
+//! server's). Commands are made as they are proposed, so the process's memory is the
+//! node's. The program:
 //! 1. issues `--small` families (10,000), then rotates `--rotations` random ones of
-//!    them, `--in-flight` proposals at a time, and prints rotations per second;
+//!    them (in rounds of distinct families), `--in-flight` proposals at a time, and
+//!    prints rotations per second;
 //! 2. issues families up to `--families`, in the same way, and prints how long that
 //!    took;
 //! 3. rotates `--rotations` random families of all of them and prints rotations per
 //!    second, and the ratio to step 1;
-//! 4. prints this process's resident memory (VmRSS, VmHWM: its peak);
-//! 5. stops the node and starts it again on the same data, and prints how long until
+//! 4. prints this process's resident memory (VmRSS, VmHWM: its peak) and the size of
+//!    the records file;
+//! 5. starts a learner, this program again in a process of its own, adds it and
+//!    waits until it has applied everything (it gets the state as a snapshot, since
+//!    the log behind the last snapshot is gone), and prints how long that took and
+//!    the learner's peak memory;
+//! 6. stops the node and starts it again on the same data, and prints how long until
 //!    it takes a write.
 //!
 //! Every proposal is a Raft client write: appended to the log (fsync), committed and
-//! applied to the records, exactly as a token request's.
+//! applied to the records, exactly as a token request's. Snapshots (every 100,000
+//! entries) and log compaction happen during the run as they would in a server.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ostium_bench::argument;
 use ostium_state::command::{IssueRefreshToken, RedeemRefreshToken};
+use ostium_state::network::{ClusterClient, ClusterService, listener};
 use ostium_state::node::{StateNode, StateNodeConfig};
+use ostium_state::store::records::RECORDS_FILE;
 use ostium_state::{
     ClusterSecret, FamilyId, StateCommand, StateResponse, TokenDigest, TokenExpiration, TokenUsage,
 };
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 const T0: u64 = 1_800_000_000;
 const DAY: u64 = 86_400;
@@ -63,27 +79,92 @@ impl Random {
     }
 }
 
-async fn start(dir: &Path) -> Arc<StateNode> {
-    let secret = ClusterSecret::new(b"scale benchmark cluster secret!!").expect("a long secret");
-    let config = StateNodeConfig::new(1, "127.0.0.1:1", dir, secret);
-    let node = StateNode::start(config).await.expect("the node starts");
-    if !node.is_initialized().await.expect("the log reads") {
-        node.initialize([(1, "127.0.0.1:1".to_owned())].into())
+const SECRET: &[u8] = b"scale benchmark cluster secret!!";
+
+fn secret() -> ClusterSecret {
+    ClusterSecret::new(SECRET).expect("a long secret")
+}
+
+/// Starts node `id` on `dir`, serving Raft on a loopback port of its own (a learner
+/// must be reached); forms a cluster of one with it when `form` and the log is new.
+async fn start(id: u64, dir: &Path, form: bool) -> (Arc<StateNode>, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let addr = listener.local_addr().expect("a bound port").to_string();
+    let mut config = StateNodeConfig::new(id, addr.clone(), dir, secret());
+    config.state_cache_bytes = argument("--cache-mb", 64) << 20;
+    let node = Arc::new(StateNode::start(config).await.expect("the node starts"));
+    if form && !node.is_initialized().await.expect("the log reads") {
+        node.initialize([(id, addr)].into())
             .await
             .expect("a cluster of one forms");
     }
-    Arc::new(node)
+    let peers = ClusterClient::new(secret(), Duration::from_secs(5)).expect("a cluster client");
+    let cluster = ClusterService::new(node.clone(), secret(), peers);
+    let stop = CancellationToken::new();
+    listener::serve(listener, node.raft_service(), cluster, stop.clone());
+    (node, stop)
+}
+
+/// The learner, in a process of its own so that its memory is its own: it prints
+/// its Raft address and serves until its standard input closes.
+async fn learner() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (node, stop) = start(2, dir.path(), false).await;
+    println!("{}", node.raft_addr());
+    let _ = tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new())).await;
+    stop.cancel();
+    node.shutdown().await.expect("the learner stops");
+}
+
+/// Adds a learner process and waits until it has applied the whole state, which it
+/// receives as a snapshot (the log behind the last snapshot is gone); prints how
+/// long that took and the learner's peak memory.
+async fn add_learner(node: &Arc<StateNode>, dir: &Path) {
+    let mut child = Command::new(std::env::current_exe().expect("this program"))
+        .env(LEARNER, "1")
+        .env(
+            "MALLOC_ARENA_MAX",
+            std::env::var("MALLOC_ARENA_MAX").unwrap_or_default(),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the learner starts");
+    let mut addr = String::new();
+    BufReader::new(child.stdout.take().expect("its output"))
+        .read_line(&mut addr)
+        .expect("the learner names its address");
+    let started = Instant::now();
+    node.add_learner(2, addr.trim().to_owned(), Duration::from_secs(600))
+        .await
+        .expect("the learner catches up");
+    println!(
+        "a learner received the state in {:.1} s; learner: {}; snapshot file {} MB",
+        started.elapsed().as_secs_f64(),
+        memory(child.id()),
+        megabytes(&dir.join("snapshots")),
+    );
+    drop(child.stdin.take());
+    let _ = child.wait();
 }
 
 /// Proposes `commands`, `in_flight` at a time, retrying while no leader is known.
-async fn propose_all(node: &Arc<StateNode>, commands: Vec<StateCommand>, in_flight: usize) {
+/// The commands are made as they are proposed, so that the benchmark's own memory
+/// stays out of the node's figures.
+async fn propose_all(
+    node: &Arc<StateNode>,
+    commands: impl Iterator<Item = StateCommand> + Send + 'static,
+    in_flight: usize,
+) {
     let queue = Arc::new(std::sync::Mutex::new(commands));
     let workers: Vec<_> = (0..in_flight)
         .map(|_| {
             let (node, queue) = (node.clone(), queue.clone());
             tokio::spawn(async move {
                 loop {
-                    let Some(command) = queue.lock().expect("not poisoned").pop() else {
+                    let Some(command) = queue.lock().expect("not poisoned").next() else {
                         return;
                     };
                     loop {
@@ -102,40 +183,57 @@ async fn propose_all(node: &Arc<StateNode>, commands: Vec<StateCommand>, in_flig
     }
 }
 
-/// Rotates `count` random families among `families`; rotations per second.
+/// Rotates `count` random families among `families`, in rounds of distinct families
+/// (two rotations of one family in flight at once would race); rotations per second.
+/// The families come in random order, as a platform's clients do, and the clock moves
+/// on by a second every thousand rotations, as it would under that load: the expiry
+/// index is ordered by time, and a fixed clock would make its inserts random.
 async fn rotate(
     node: &Arc<StateNode>,
     generations: &mut [u32],
     count: usize,
     in_flight: usize,
     random: &mut Random,
+    clock: &mut u64,
 ) -> f64 {
-    let mut chosen = std::collections::BTreeSet::new();
-    while chosen.len() < count.min(generations.len()) {
-        chosen.insert(random.below(generations.len()));
-    }
-    let commands: Vec<_> = chosen
-        .into_iter()
-        .map(|family| {
-            let generation = generations[family];
-            generations[family] += 1;
+    let started = Instant::now();
+    let mut done = 0;
+    while done < count {
+        let round = (count - done).min(generations.len() / 2);
+        let mut chosen = std::collections::HashSet::with_capacity(round);
+        let mut order = Vec::with_capacity(round);
+        while order.len() < round {
+            let family = random.below(generations.len());
+            if chosen.insert(family) {
+                order.push(family);
+            }
+        }
+        let rotations: Vec<_> = order
+            .into_iter()
+            .map(|family| {
+                generations[family] += 1;
+                *clock += 1;
+                (family, generations[family] - 1, T0 + 60 + *clock / 1000)
+            })
+            .collect();
+        let commands = rotations.into_iter().map(|(family, generation, at)| {
             StateCommand::RedeemRefreshToken(RedeemRefreshToken {
                 digest: TokenDigest::of_handle(&format!("{family}-{generation}")),
                 client_id: format!("client-{}", family % 100),
                 successor: TokenDigest::of_handle(&format!("{family}-{}", generation + 1)),
                 grace_period: 5,
-                at: T0 + 60,
+                at,
             })
-        })
-        .collect();
-    let started = Instant::now();
-    let n = commands.len();
-    propose_all(node, commands, in_flight).await;
-    n as f64 / started.elapsed().as_secs_f64()
+        });
+        propose_all(node, commands, in_flight).await;
+        done += round;
+    }
+    count as f64 / started.elapsed().as_secs_f64()
 }
 
-fn memory() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// Resident memory of process `pid`: now (VmRSS) and at its peak (VmHWM).
+fn memory(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
         .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
@@ -144,19 +242,42 @@ fn memory() -> String {
         .join(", ")
 }
 
+/// Megabytes of the files under `path` (or of the file `path`).
+fn megabytes(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len() >> 20;
+    }
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| megabytes(&entry.path()))
+        .sum()
+}
+
+/// Set in the environment of the learner this program starts.
+const LEARNER: &str = "STATE_SCALE_LEARNER";
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    if std::env::var_os(LEARNER).is_some() {
+        return learner().await;
+    }
     let families = argument("--families", 1_000_000);
     let small = argument("--small", 10_000);
     let rotations = argument("--rotations", 20_000);
     let in_flight = argument("--in-flight", 256);
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let node = start(dir.path()).await;
+    let (node, stop) = start(1, dir.path(), true).await;
     let mut random = Random(0x9e37_79b9_7f4a_7c15);
     let mut generations = vec![0u32; families];
+    let mut clock = 0;
 
     let started = Instant::now();
-    propose_all(&node, (0..small).map(issue).collect(), in_flight).await;
+    propose_all(&node, (0..small).map(issue), in_flight).await;
     println!(
         "issued {small} families in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -167,6 +288,7 @@ async fn main() {
         rotations,
         in_flight,
         &mut random,
+        &mut clock,
     )
     .await;
     println!("rotations/s with {small} families: {at_small:.0}");
@@ -176,30 +298,49 @@ async fn main() {
     let mut issued = small;
     while issued < families {
         let upto = (issued + batch).min(families);
-        propose_all(&node, (issued..upto).map(issue).collect(), in_flight).await;
+        propose_all(&node, (issued..upto).map(issue), in_flight).await;
         issued = upto;
         println!(
             "  {issued} families after {:.0} s; {}",
             started.elapsed().as_secs_f64(),
-            memory()
+            memory(std::process::id())
         );
     }
     println!(
         "issued up to {families} families in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let at_large = rotate(&node, &mut generations, rotations, in_flight, &mut random).await;
+    let at_large = rotate(
+        &node,
+        &mut generations,
+        rotations,
+        in_flight,
+        &mut random,
+        &mut clock,
+    )
+    .await;
     println!(
         "rotations/s with {families} families: {at_large:.0} ({:.0}% of the rate with {small})",
         100.0 * at_large / at_small
     );
-    println!("memory with {families} families: {}", memory());
+    println!(
+        "memory with {families} families: {}; records {} MB on disk",
+        memory(std::process::id()),
+        megabytes(&dir.path().join(RECORDS_FILE)),
+    );
 
+    add_learner(&node, dir.path()).await;
+    println!(
+        "memory of the leader after sending its snapshot: {}",
+        memory(std::process::id())
+    );
+
+    stop.cancel();
     node.shutdown().await.expect("the node stops");
     drop(node);
     let started = Instant::now();
-    let node = start(dir.path()).await;
-    propose_all(&node, vec![issue(families)], 1).await;
+    let (node, _stop) = start(1, dir.path(), true).await;
+    propose_all(&node, std::iter::once(issue(families)), 1).await;
     println!(
         "restarted and took a write in {:.1} ms",
         started.elapsed().as_secs_f64() * 1000.0
