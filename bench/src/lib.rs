@@ -13,6 +13,9 @@
 //! - `src/bin/failover.rs`: on a local cluster started through the end-to-end
 //!   harness, the time from a `kill -9` of the leader until the survivors commit a
 //!   write, and a follower's forwarded writes against the leader's (p50, p99, max).
+//! - `src/bin/rotation_latency.rs`: on a local cluster started through the end-to-end
+//!   harness, refresh-token rotation at a fixed rate (open loop) for minutes, through
+//!   the nodes' snapshots: p50 to p99.9 and max from each request's due time.
 //! - `src/bin/login_flood.rs` and `src/bin/sign_in.rs`: password logins (the grant,
 //!   and the sign-in page) against a node started through the end-to-end harness.
 //! - `src/bin/state_scale.rs`: a core's memory, rotation throughput and restart time
