@@ -70,6 +70,10 @@ pub struct NodeView {
     /// How many committed entries this node has yet to apply: the highest commit
     /// index any node reported, less this node's applied index.
     pub lag: Option<u64>,
+    /// The last entry this node's latest snapshot holds, and the last entry it has
+    /// dropped from its log since (compaction keeps a little behind the snapshot).
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
     /// The fingerprint of the client configuration this node serves.
     pub configuration: Option<String>,
     /// Whether it is the cluster's `configuration`.
@@ -195,6 +199,8 @@ impl NodeView {
             committed_index: None,
             applied_index: None,
             lag: None,
+            snapshot_index: None,
+            purged_index: None,
             configuration: None,
             configuration_agrees: None,
         };
@@ -216,6 +222,8 @@ impl NodeView {
             committed_index: view.committed_index,
             applied_index: view.applied_index,
             lag: committed.map(|c| c.saturating_sub(view.applied_index.unwrap_or(0))),
+            snapshot_index: view.snapshot_index,
+            purged_index: view.purged_index,
             configuration: view.configuration.clone(),
             configuration_agrees: None,
         }
@@ -269,6 +277,7 @@ mod tests {
     fn a_node_that_is_down_is_shown_unreachable_beside_the_others() {
         let mut lagging = view(3, ServerState::Follower, 4, Some(2));
         lagging.applied_index = Some(15);
+        (lagging.snapshot_index, lagging.purged_index) = (Some(12), Some(7));
         let answers = answers(vec![
             (1, Err("could not reach node1:9080".into())),
             (2, Ok(view(2, ServerState::Leader, 4, Some(2)))),
@@ -290,6 +299,12 @@ mod tests {
             Some(5),
             "five committed entries to apply"
         );
+        let lagging = &status.nodes[&3];
+        assert_eq!(
+            (lagging.snapshot_index, lagging.purged_index),
+            (Some(12), Some(7))
+        );
+        assert_eq!((down.snapshot_index, down.purged_index), (None, None));
         assert!(status.any_reachable());
     }
 
