@@ -3,7 +3,8 @@
 //! families, built through the Raft API.
 //!
 //!     cargo build --release -p ostium-bench --bin state_scale
-//!     MALLOC_ARENA_MAX=2 target/release/state_scale --families 1000000 --rotations 100000
+//!     MALLOC_ARENA_MAX=2 target/release/state_scale --families 1000000 --rotations 100000 \
+//!       --steady-seconds 3000
 //!
 //! One core node (a cluster of one) runs in this process, with its data directory in
 //! a temporary folder and `[state] cache_mb` from `--cache-mb` (default 64, as the
@@ -16,13 +17,16 @@
 //!    took;
 //! 3. rotates `--rotations` random families of all of them and prints rotations per
 //!    second, and the ratio to step 1;
-//! 4. prints this process's resident memory (VmRSS, VmHWM: its peak) and the size of
+//! 4. with `--steady-seconds N`, puts a steady load on top for N seconds of the
+//!    log's clock: short-lived families issued, rotated and purged (`steady`), and
+//!    prints the size of the records and of the last snapshot each minute;
+//! 5. prints this process's resident memory (VmRSS, VmHWM: its peak) and the size of
 //!    the records file;
-//! 5. starts a learner, this program again in a process of its own, adds it and
+//! 6. starts a learner, this program again in a process of its own, adds it and
 //!    waits until it has applied everything (it gets the state as a snapshot, since
 //!    the log behind the last snapshot is gone), and prints how long that took and
 //!    the learner's peak memory;
-//! 6. stops the node and starts it again on the same data, and prints how long until
+//! 7. stops the node and starts it again on the same data, and prints how long until
 //!    it takes a write.
 //!
 //! Every proposal is a Raft client write: appended to the log (fsync), committed and
@@ -36,10 +40,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ostium_bench::argument;
-use ostium_state::command::{IssueRefreshToken, RedeemRefreshToken};
+use ostium_state::command::{IssueRefreshToken, Purge, RedeemRefreshToken};
 use ostium_state::network::{ClusterClient, ClusterService, listener};
 use ostium_state::node::{StateNode, StateNodeConfig};
 use ostium_state::store::records::RECORDS_FILE;
+use ostium_state::store::state_machine::SNAPSHOT_DIR;
 use ostium_state::{
     ClusterSecret, FamilyId, StateCommand, StateResponse, TokenDigest, TokenExpiration, TokenUsage,
 };
@@ -50,20 +55,48 @@ const T0: u64 = 1_800_000_000;
 const DAY: u64 = 86_400;
 
 fn issue(family: usize) -> StateCommand {
+    issue_family(
+        format!("family-{family:08}"),
+        &format!("{family}-0"),
+        family,
+        T0,
+        (30 * DAY, 15 * DAY as u32),
+    )
+}
+
+/// The first token of a family: `handle`, issued at `at`, with an (absolute,
+/// sliding) lifetime; client and subject follow from `n`.
+fn issue_family(
+    id: String,
+    handle: &str,
+    n: usize,
+    at: u64,
+    (absolute, sliding): (u64, u32),
+) -> StateCommand {
     StateCommand::IssueRefreshToken(IssueRefreshToken {
-        family: FamilyId(format!("family-{family:08}")),
-        digest: TokenDigest::of_handle(&format!("{family}-0")),
-        client_id: format!("client-{}", family % 100),
-        subject: format!("user-{}", family % 500_000),
+        family: FamilyId(id),
+        digest: TokenDigest::of_handle(handle),
+        client_id: format!("client-{}", n % 100),
+        subject: format!("user-{}", n % 500_000),
         scope: "openid profile offline_access api.read".into(),
         audiences: vec!["api".into()],
         usage: TokenUsage::OneTimeOnly,
         expiration: TokenExpiration::Sliding,
-        absolute_expires_at: T0 + 30 * DAY,
-        sliding_lifetime: Some(15 * DAY as u32),
-        at: T0,
-        auth_time: Some(T0),
+        absolute_expires_at: at + absolute,
+        sliding_lifetime: Some(sliding),
+        at,
+        auth_time: Some(at),
         amr: Some("pwd".into()),
+    })
+}
+
+fn rotation(handle: &str, client: usize, successor: &str, at: u64) -> StateCommand {
+    StateCommand::RedeemRefreshToken(RedeemRefreshToken {
+        digest: TokenDigest::of_handle(handle),
+        client_id: format!("client-{}", client % 100),
+        successor: TokenDigest::of_handle(successor),
+        grace_period: 5,
+        at,
     })
 }
 
@@ -124,10 +157,6 @@ async fn learner() {
 async fn add_learner(node: &Arc<StateNode>, dir: &Path) {
     let mut child = Command::new(std::env::current_exe().expect("this program"))
         .env(LEARNER, "1")
-        .env(
-            "MALLOC_ARENA_MAX",
-            std::env::var("MALLOC_ARENA_MAX").unwrap_or_default(),
-        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -144,7 +173,7 @@ async fn add_learner(node: &Arc<StateNode>, dir: &Path) {
         "a learner received the state in {:.1} s; learner: {}; snapshot file {} MB",
         started.elapsed().as_secs_f64(),
         memory(child.id()),
-        megabytes(&dir.join("snapshots")),
+        megabytes(&dir.join(SNAPSHOT_DIR)),
     );
     drop(child.stdin.take());
     let _ = child.wait();
@@ -217,18 +246,111 @@ async fn rotate(
             })
             .collect();
         let commands = rotations.into_iter().map(|(family, generation, at)| {
-            StateCommand::RedeemRefreshToken(RedeemRefreshToken {
-                digest: TokenDigest::of_handle(&format!("{family}-{generation}")),
-                client_id: format!("client-{}", family % 100),
-                successor: TokenDigest::of_handle(&format!("{family}-{}", generation + 1)),
-                grace_period: 5,
-                at,
-            })
+            let handle = format!("{family}-{generation}");
+            rotation(&handle, family, &format!("{family}-{}", generation + 1), at)
         });
         propose_all(node, commands, in_flight).await;
         done += round;
     }
     count as f64 / started.elapsed().as_secs_f64()
+}
+
+/// How long a family of the steady load lives, and its tokens unused, in seconds.
+const STEADY_LIFETIME: (u64, u32) = (600, 300);
+/// Families the steady load issues per second of the log's clock; it rotates nine
+/// times as many.
+const STEADY_ISSUES: usize = 100;
+
+/// A steady load on top of the families already there, for `seconds` of the log's
+/// clock (a thousand commands each): every second, new families that live ten
+/// minutes and rotations of the live ones, each rotated every minute or so, and
+/// every ten seconds the purges the leader's purger would propose, in batches.
+/// Prints each minute the size of the records file and of the last snapshot (which
+/// holds the live records and nothing else): once the first families expire, as
+/// much expires as is written, and neither should grow any more.
+async fn steady(
+    node: &Arc<StateNode>,
+    dir: &Path,
+    seconds: u64,
+    in_flight: usize,
+    clock: &mut u64,
+) {
+    let start = T0 + 60 + *clock / 1000 + 1;
+    // Families issued so far, their generations, and the oldest still alive.
+    let mut generations: Vec<u32> = Vec::new();
+    let mut oldest = 0;
+    let mut next_rotated = 0;
+    for second in 0..seconds {
+        let at = start + second;
+        let (absolute, _) = STEADY_LIFETIME;
+        // A family's last rotation is a second before its absolute expiry.
+        while oldest < generations.len()
+            && start + (oldest / STEADY_ISSUES) as u64 + absolute <= at + 1
+        {
+            oldest += 1;
+        }
+        let live = generations.len() - oldest;
+        let rotated = (9 * STEADY_ISSUES).min(live);
+        let mut commands = Vec::with_capacity(STEADY_ISSUES + rotated);
+        for _ in 0..rotated {
+            next_rotated = next_rotated.max(oldest);
+            if next_rotated >= generations.len() {
+                next_rotated = oldest;
+            }
+            let n = next_rotated;
+            next_rotated += 1;
+            let generation = generations[n];
+            generations[n] += 1;
+            commands.push((n, Some(generation)));
+        }
+        for _ in 0..STEADY_ISSUES {
+            commands.push((generations.len(), None));
+            generations.push(0);
+        }
+        let commands = commands
+            .into_iter()
+            .map(move |(n, generation)| match generation {
+                None => issue_family(
+                    format!("steady-{n:08}"),
+                    &format!("s{n}-0"),
+                    n,
+                    at,
+                    STEADY_LIFETIME,
+                ),
+                Some(g) => rotation(&format!("s{n}-{g}"), n, &format!("s{n}-{}", g + 1), at),
+            });
+        propose_all(node, commands, in_flight).await;
+        if second % 10 == 9 {
+            purge(node, at).await;
+        }
+        if second % 60 == 59 {
+            println!(
+                "  steady load, {} s of log time: {live} live families of its own; records {} MB on disk, last snapshot {} MB",
+                second + 1,
+                megabytes(&dir.join(RECORDS_FILE)),
+                megabytes(&dir.join(SNAPSHOT_DIR)),
+            );
+        }
+    }
+    *clock += seconds * 1000;
+}
+
+/// What the leader's purger does: batches of expired records until one comes back
+/// short.
+async fn purge(node: &Arc<StateNode>, at: u64) {
+    const BATCH: u64 = 10_000;
+    loop {
+        let command = StateCommand::Purge(Purge {
+            at,
+            limit: Some(BATCH),
+        });
+        match node.propose(command).await {
+            Ok(StateResponse::Purged { removed }) if removed < BATCH => return,
+            Ok(StateResponse::Purged { .. }) => {}
+            Ok(other) => panic!("unexpected answer {other:?}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
 }
 
 /// Resident memory of process `pid`: now (VmRSS) and at its peak (VmHWM).
@@ -323,6 +445,10 @@ async fn main() {
         "rotations/s with {families} families: {at_large:.0} ({:.0}% of the rate with {small})",
         100.0 * at_large / at_small
     );
+    let seconds = argument("--steady-seconds", 0) as u64;
+    if seconds > 0 {
+        steady(&node, dir.path(), seconds, in_flight, &mut clock).await;
+    }
     println!(
         "memory with {families} families: {}; records {} MB on disk",
         memory(std::process::id()),
