@@ -26,14 +26,16 @@
 //!
 //! It prints count, achieved rate, p50, p90, p99, p99.9 and max for all requests and
 //! per node (with the node that led at the start marked), the CPU the nodes, the
-//! clients and other work on the machine took over the window, and the snapshots each node
-//! took during the run with how far its log advanced. `ostium cluster status` does
-//! not report snapshot or purged indexes, so the snapshots are read from each node's
-//! log ("took a snapshot of the state; the log before it can be compacted"): after
-//! each one openraft compacts the log to `log_kept_behind_snapshot` entries behind it.
+//! clients and other work on the machine took over the window, and the snapshots
+//! each node took during the run with how far its log advanced. The snapshots are
+//! read from each node's log ("took a snapshot of the state; the log before it can
+//! be compacted"); after each one openraft compacts the log to
+//! `log_kept_behind_snapshot` entries behind it. To show whether the tail is the
+//! snapshots', it also lists the seconds of the window with requests slower than
+//! 50 ms, slowest first, beside the times each node finished a snapshot.
 
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ostium_bench::argument;
 use ostium_e2e::cluster::Cluster;
@@ -48,12 +50,18 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// the leader's instead (ostium-state).
 const SNAPSHOT_LINE: &str = "took a snapshot of the state";
 const INSTALLED_LINE: &str = "installed a snapshot from the leader";
+/// Requests slower than this are listed by the second they were due in, beside the
+/// times the nodes finished their snapshots, to show whether the tail is theirs.
+const SLOW: Duration = Duration::from_millis(50);
 
 /// What one chain measured.
 struct Chain {
     node: u64,
     /// Due-to-answer times of the recorded requests, in microseconds.
     latencies: Vec<u64>,
+    /// The recorded requests slower than [`SLOW`]: when each was due (seconds into
+    /// the measured window) and its time in microseconds.
+    slow: Vec<(f64, u64)>,
     /// When its last recorded answer came.
     last_answer: Option<Instant>,
     /// The error that stopped it: when it was answered (seconds into the measured
@@ -103,6 +111,7 @@ fn run_chain(
     let mut chain = Chain {
         node,
         latencies: Vec::new(),
+        slow: Vec::new(),
         last_answer: None,
         error: None,
     };
@@ -130,7 +139,12 @@ fn run_chain(
             }
         }
         if due >= record_from {
-            chain.latencies.push((answered - due).as_micros() as u64);
+            let took = answered - due;
+            if took > SLOW {
+                let at = (due - record_from).as_secs_f64();
+                chain.slow.push((at, took.as_micros() as u64));
+            }
+            chain.latencies.push(took.as_micros() as u64);
             chain.last_answer = Some(answered);
         }
     }
@@ -175,6 +189,24 @@ fn row(label: &str, chains: &[&Chain], window_start: Instant) -> String {
         quantile(&times, 0.999),
         times[times.len() - 1] as f64 / 1000.0,
     )
+}
+
+/// When each snapshot line of a node's log text was written, in seconds after
+/// `window_start` (a UTC time of day, in seconds, as the log's timestamps are).
+fn snapshot_times(log: &str, window_start: f64) -> Vec<f64> {
+    log.lines()
+        .filter(|line| line.contains(SNAPSHOT_LINE))
+        .filter_map(|line| {
+            // `2026-12-01T15:12:22.123456Z  INFO ...`
+            let time = line.split_whitespace().next()?.split_once('T')?.1;
+            let mut parts = time.trim_end_matches('Z').split(':');
+            let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+            let of_day = h.parse::<f64>().ok()? * 3600.0
+                + m.parse::<f64>().ok()? * 60.0
+                + s.parse::<f64>().ok()?;
+            Some(of_day - window_start)
+        })
+        .collect()
 }
 
 /// The indexes in the snapshot lines of a node's log text.
@@ -323,6 +355,14 @@ fn main() {
     let interval = Duration::from_secs_f64(chains as f64 / rate as f64);
     let start = Instant::now() + Duration::from_millis(200);
     let record_from = start + Duration::from_secs(warmup as u64);
+    // The same moment as a UTC time of day, as the nodes' log lines give times.
+    let record_from_of_day = {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs_f64();
+        (now + (record_from - Instant::now()).as_secs_f64()) % 86_400.0
+    };
     let end = record_from + Duration::from_secs(seconds as u64);
     let nodes = children();
     let (results, cpu) = thread::scope(|s| {
@@ -403,6 +443,41 @@ fn main() {
             node.id,
             taken.len(),
             at.join(", ")
+        );
+    }
+
+    // The tail by the second it fell in, slowest seconds first, beside the snapshots.
+    let mut by_second: std::collections::BTreeMap<u64, (usize, u64)> = Default::default();
+    for (at, took) in results.iter().flat_map(|c| c.slow.iter()) {
+        let entry = by_second.entry(*at as u64).or_default();
+        entry.0 += 1;
+        entry.1 = entry.1.max(*took);
+    }
+    let mut seconds: Vec<_> = by_second.into_iter().collect();
+    seconds.sort_by_key(|(_, (_, max))| std::cmp::Reverse(*max));
+    println!(
+        "\nrequests over {} ms: {} in {} seconds of the window; the slowest seconds (second: count, max ms):",
+        SLOW.as_millis(),
+        seconds.iter().map(|(_, (n, _))| n).sum::<usize>(),
+        seconds.len()
+    );
+    let slowest: Vec<String> = seconds
+        .iter()
+        .take(15)
+        .map(|(second, (n, max))| format!("{second}: {n}, {:.0}", *max as f64 / 1000.0))
+        .collect();
+    println!("  {}", slowest.join("; "));
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let log = node.node.log_text();
+        let during = log.get(logs_before[i]..).unwrap_or_default();
+        let times: Vec<String> = snapshot_times(during, record_from_of_day)
+            .iter()
+            .map(|t| format!("{t:.1}"))
+            .collect();
+        println!(
+            "  node {} finished snapshots at (s into the window): {}",
+            node.id,
+            times.join(", ")
         );
     }
 
