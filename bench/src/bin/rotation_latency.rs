@@ -390,6 +390,19 @@ fn main() {
     let cores = |ticks: u64| ticks as f64 / 100.0 / seconds as f64;
 
     let indexes_after = last_log_indexes(&cluster);
+    // What each node logged from just before the run.
+    let logs_during: Vec<String> = cluster
+        .nodes
+        .iter()
+        .zip(&logs_before)
+        .map(|(n, &before)| {
+            n.node
+                .log_text()
+                .get(before..)
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
     let leader_after = cluster.wait_for_leader();
     println!(
         "\n{seconds} s measured at {rate}/s scheduled, {chains} chains; leader after: node \
@@ -429,8 +442,7 @@ fn main() {
     );
     println!("|---|---:|---:|---|---:|");
     for (i, node) in cluster.nodes.iter().enumerate() {
-        let log = node.node.log_text();
-        let during = log.get(logs_before[i]..).unwrap_or_default();
+        let during = &logs_during[i];
         let taken = snapshot_indexes(during);
         let installed = during.matches(INSTALLED_LINE).count();
         let entries = match (indexes_before[i], indexes_after[i]) {
@@ -468,9 +480,7 @@ fn main() {
         .collect();
     println!("  {}", slowest.join("; "));
     for (i, node) in cluster.nodes.iter().enumerate() {
-        let log = node.node.log_text();
-        let during = log.get(logs_before[i]..).unwrap_or_default();
-        let times: Vec<String> = snapshot_times(during, record_from_of_day)
+        let times: Vec<String> = snapshot_times(&logs_during[i], record_from_of_day)
             .iter()
             .map(|t| format!("{t:.1}"))
             .collect();
