@@ -180,7 +180,9 @@ pub struct AddSigningKey {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AddUnless {
-    /// A key of the algorithm signs at `at` (a node adding the first key at start).
+    /// A key of the algorithm signs at `at` or will from later, not stopped by then
+    /// (a node adding the first key at start, while another node may have just
+    /// added one with its clock ahead).
     Signing,
     /// The key with this kid, which signed when the proposer decided, has been
     /// replaced (or withdrawn) since (a scheduled rotation).

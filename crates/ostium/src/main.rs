@@ -128,7 +128,9 @@ enum KeysCommand {
     /// verifies any more, on every node at once. If it was signing, the next key
     /// takes over, or a new one.
     Withdraw {
-        /// The key's `kid`.
+        /// The key's `kid`. A kid is base64url, so it may begin with `-`: taken as
+        /// the kid, not as an option.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
 }
@@ -521,4 +523,26 @@ fn argument_or_stdin(value: Option<String>, what: &str) -> anyhow::Result<String
         bail!("the {what} must not be empty");
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kid_that_begins_with_a_hyphen_is_a_kid() {
+        let kid = "-bE0F2_2iDrJi5s64DJge7FhbJTooX8A3qDzpUmRsc8";
+        let cli = Cli::try_parse_from(["ostium", "keys", "withdraw", kid, "--config", "f.toml"])
+            .expect("the command parses");
+        match cli.command {
+            Command::Keys {
+                command: KeysCommand::Withdraw { kid: parsed },
+                config,
+            } => {
+                assert_eq!(parsed, kid);
+                assert_eq!(config, Some(PathBuf::from("f.toml")));
+            }
+            _ => panic!("not `keys withdraw`"),
+        }
+    }
 }

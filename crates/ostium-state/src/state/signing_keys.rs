@@ -113,9 +113,13 @@ impl Keys<'_> {
         }
         let needed = match &c.unless {
             None => true,
-            Some(AddUnless::Signing) => {
-                key_lifecycle::signer(self.0.values(), &c.alg, c.at).is_none()
-            }
+            // Signing at `at` or from later: two cores adding the first key at
+            // once, their clocks a second apart, must still make one key.
+            Some(AddUnless::Signing) => !self.0.values().any(|k| {
+                k.alg == c.alg
+                    && k.withdrawn_at.is_none()
+                    && k.stops_signing_at.is_none_or(|stop| stop > c.at)
+            }),
             Some(AddUnless::Replaced(kid)) => self
                 .0
                 .get(kid)
@@ -247,11 +251,15 @@ mod tests {
     fn a_rotated_key_signs_after_the_delay_and_its_predecessor_retires() {
         let mut state = TestState::default();
         state.apply(&rotate("k1", T0, 0, Some(AddUnless::Signing)));
-        // A second node starting at once adds nothing.
-        assert_eq!(
-            state.apply(&rotate("k1b", T0 + 1, 0, Some(AddUnless::Signing))),
-            StateResponse::Duplicate
-        );
+        // A second node starting at once adds nothing, whether its clock is a
+        // second ahead or a second behind.
+        for (kid, at) in [("k1b", T0 + 1), ("k1c", T0 - 1)] {
+            assert_eq!(
+                state.apply(&rotate(kid, at, 0, Some(AddUnless::Signing))),
+                StateResponse::Duplicate,
+                "{kid}"
+            );
+        }
         let replacing_k1 = || Some(AddUnless::Replaced("k1".into()));
         assert_eq!(
             state.apply(&rotate("k2", T0 + 50, 10, replacing_k1())),
