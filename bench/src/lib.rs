@@ -16,6 +16,9 @@
 //! - `src/bin/rotation_latency.rs`: on a local cluster started through the end-to-end
 //!   harness, refresh-token rotation at a fixed rate (open loop) for minutes, through
 //!   the nodes' snapshots: p50 to p99.9 and max from each request's due time.
+//! - `src/bin/rotation_scale.rs`: on a local cluster started through the end-to-end
+//!   harness, refresh-token rotation through the token endpoint with ten thousand
+//!   and then a million live families (built through the cluster API) in one run.
 //! - `src/bin/login_flood.rs` and `src/bin/sign_in.rs`: password logins (the grant,
 //!   and the sign-in page) against a node started through the end-to-end harness.
 //! - `src/bin/state_scale.rs`: a core's memory, rotation throughput and restart time
@@ -25,6 +28,8 @@
 //! - `wrk/`: the load scripts, which share one reporter (`wrk/report.lua`).
 //!
 //! Results go to `RESULTS.md`.
+
+pub mod load;
 
 /// The value of the command-line option `name` (`--name VALUE`), or `default`.
 pub fn argument(name: &str, default: usize) -> usize {

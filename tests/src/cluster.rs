@@ -231,7 +231,9 @@ pub struct Cluster {
     signing: String,
 }
 
-const SECRET: &str = "cluster-secret-0123456789abcdef";
+/// The secret every node of a cluster started with [`Cluster::start`] shares: what a
+/// benchmark signs its calls to the cluster API with.
+pub const CLUSTER_SECRET: &str = "cluster-secret-0123456789abcdef";
 
 impl Cluster {
     /// Starts `size` core nodes (ids 1..=size) that list each other as peers, and
@@ -272,7 +274,7 @@ impl Cluster {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
-        let mut cluster = Self::launch(name, size, |_| SECRET.into(), cache, env, signing);
+        let mut cluster = Self::launch(name, size, |_| CLUSTER_SECRET.into(), cache, env, signing);
         for node in &mut cluster.nodes {
             node.node.wait_ready();
         }
@@ -329,7 +331,7 @@ impl Cluster {
     pub fn launch_newcomer(&mut self, id: u64) -> &mut ClusterNode {
         let raft = free_port();
         let peers = format!("{}{id} = \"127.0.0.1:{raft}\"\n", self.peers);
-        self.launch_node(id, free_port(), raft, SECRET, &peers)
+        self.launch_node(id, free_port(), raft, CLUSTER_SECRET, &peers)
     }
 
     fn launch_node(
@@ -383,7 +385,7 @@ impl Cluster {
     /// cluster's core nodes, and waits until it is ready. Needs a cluster started
     /// with a cache.
     pub fn start_edge(&mut self, id: u64) -> &mut ClusterNode {
-        let edge = self.launch_edge(id, SECRET);
+        let edge = self.launch_edge(id, CLUSTER_SECRET);
         edge.node.wait_ready();
         edge
     }
@@ -468,7 +470,7 @@ impl Cluster {
             .post(format!("http://127.0.0.1:{}/cluster/fault", node.raft_port))
             .header(
                 "x-ostium-cluster-auth",
-                cluster_auth(SECRET, "fault", body.as_bytes()),
+                cluster_auth(CLUSTER_SECRET, "fault", body.as_bytes()),
             )
             .header("content-type", "application/json")
             .body(body)

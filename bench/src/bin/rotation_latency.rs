@@ -38,8 +38,9 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ostium_bench::argument;
+use ostium_bench::load::{Cpu, children, load_average, quantile, rotate};
 use ostium_e2e::cluster::Cluster;
-use ostium_e2e::fixture::{OFFLINE_ID, OFFLINE_SECRET};
+use ostium_e2e::fixture::OFFLINE_ID;
 use reqwest::blocking::Client;
 use serde_json::Value;
 
@@ -67,30 +68,6 @@ struct Chain {
     /// The error that stopped it: when it was answered (seconds into the measured
     /// window, negative in the warm-up), its time from due, and what it was.
     error: Option<(f64, Duration, String)>,
-}
-
-/// One rotation: the successor of `token`, or what went wrong.
-fn rotate(client: &Client, url: &str, token: &str) -> Result<String, String> {
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([("grant_type", "refresh_token"), ("refresh_token", token)])
-        .finish();
-    let response = client
-        .post(url)
-        .basic_auth(OFFLINE_ID, Some(OFFLINE_SECRET))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .map_err(|e| format!("no answer: {e}"))?;
-    let status = response.status().as_u16();
-    let text = response.text().map_err(|e| format!("HTTP {status}: {e}"))?;
-    if status != 200 {
-        return Err(format!("HTTP {status}: {text}"));
-    }
-    let body: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON ({e})"))?;
-    match body["refresh_token"].as_str() {
-        Some(next) if next != token => Ok(next.to_owned()),
-        _ => Err(format!("HTTP 200 without a new refresh token: {text}")),
-    }
 }
 
 /// Runs one chain from `start` until `end`; requests due before `record_from` are
@@ -149,12 +126,6 @@ fn run_chain(
         }
     }
     chain
-}
-
-/// The value at quantile `q` of sorted `times` (nearest rank), in milliseconds.
-fn quantile(times: &[u64], q: f64) -> f64 {
-    let rank = ((q * times.len() as f64).ceil() as usize).clamp(1, times.len());
-    times[rank - 1] as f64 / 1000.0
 }
 
 /// A table row for the chains in `chains`; `window_start` is when recording began.
@@ -233,90 +204,6 @@ fn last_log_indexes(cluster: &Cluster) -> Vec<Option<u64>> {
         .iter()
         .map(|n| status["nodes"][n.id.to_string()]["last_log_index"].as_u64())
         .collect()
-}
-
-/// CPU time so far, in clock ticks (`/proc`, 100 a second on Linux): the
-/// machine's busy and total time, the nodes' (this process's children) and this
-/// process's own (the clients). The machine is shared, so its busy time alone does
-/// not say how much of it the benchmark took.
-#[derive(Clone, Copy, Default)]
-struct Cpu {
-    busy: u64,
-    total: u64,
-    nodes: u64,
-    clients: u64,
-}
-
-impl Cpu {
-    fn now(nodes: &[u32]) -> Self {
-        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        let ticks: Vec<u64> = stat
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .skip(1)
-            .take(8)
-            .filter_map(|t| t.parse().ok())
-            .collect();
-        let total: u64 = ticks.iter().sum();
-        // Fields 4 and 5 are idle and iowait.
-        let idle = ticks.get(3).unwrap_or(&0) + ticks.get(4).unwrap_or(&0);
-        Self {
-            busy: total - idle,
-            total,
-            nodes: nodes
-                .iter()
-                .map(|pid| process_ticks(&pid.to_string()))
-                .sum(),
-            clients: process_ticks("self"),
-        }
-    }
-
-    fn since(self, before: Self) -> Self {
-        Self {
-            busy: self.busy - before.busy,
-            total: self.total - before.total,
-            nodes: self.nodes - before.nodes,
-            clients: self.clients - before.clients,
-        }
-    }
-}
-
-/// User and system time of process `pid`, in clock ticks; 0 if it is gone.
-fn process_ticks(pid: &str) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // After the command name in parentheses: state is the first field, utime the
-    // 12th and stime the 13th.
-    let fields: Vec<u64> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    fields.iter().sum()
-}
-
-/// The processes this one started and that still run: the nodes.
-fn children() -> Vec<u32> {
-    let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten();
-    tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
-        .flat_map(|list| {
-            list.split_whitespace()
-                .filter_map(|pid| pid.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 fn main() {

@@ -53,6 +53,7 @@ pub mod node;
 pub mod patience;
 pub mod record;
 pub mod replicated;
+pub mod snapshot_schedule;
 pub mod state;
 pub mod store;
 pub mod token_store;

@@ -27,6 +27,7 @@ use crate::network::incoming_snapshot::IncomingSnapshots;
 use crate::network::{ClusterSecret, RaftNetwork, RaftService};
 use crate::patience::Patience;
 use crate::record::Denial;
+use crate::snapshot_schedule;
 use crate::state::{StateView, StoreError};
 use crate::store::{self, LogStore, StateMachineStore, StateReader};
 use crate::typ::{
@@ -59,7 +60,8 @@ pub struct StateNodeConfig {
     pub secret: ClusterSecret,
     pub heartbeat_interval: Duration,
     pub election_timeout: (Duration, Duration),
-    /// A snapshot is taken after this many log entries, and the log compacted.
+    /// A snapshot is taken every this many log entries, at indexes offset per node
+    /// (`snapshot_schedule`), and the log compacted.
     pub snapshot_every: u64,
     /// Entries kept in the log behind a snapshot, so that a slightly lagging follower
     /// catches up from the log rather than by a full snapshot.
@@ -103,7 +105,9 @@ impl StateNodeConfig {
             heartbeat_interval: millis(self.heartbeat_interval),
             election_timeout_min: millis(self.election_timeout.0),
             election_timeout_max: millis(self.election_timeout.1),
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            // Taken on this node's own schedule (`snapshot_schedule`), not at the
+            // same index as every other node.
+            snapshot_policy: SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: self.log_kept_behind_snapshot,
             // A node back from a partition must not unseat a healthy leader (the
             // network implements the pre-vote RPC).
@@ -335,6 +339,7 @@ impl StateNode {
             state_machine,
         )
         .await?;
+        snapshot_schedule::spawn(raft.clone(), config.node_id, config.snapshot_every);
         let contact = LeaderContact::default();
         let incoming =
             IncomingSnapshots::new(config.data_dir.join(store::state_machine::SNAPSHOT_DIR));

@@ -1,0 +1,121 @@
+//! What the load benchmarks share: one refresh-token rotation through the token
+//! endpoint, latency quantiles, and the machine's CPU split between the nodes, the
+//! benchmark's own clients and other work (the machine is shared).
+
+use ostium_e2e::fixture::{OFFLINE_ID, OFFLINE_SECRET};
+use reqwest::blocking::Client;
+use serde_json::Value;
+
+/// One rotation: the successor of `token`, or what went wrong.
+pub fn rotate(client: &Client, url: &str, token: &str) -> Result<String, String> {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("grant_type", "refresh_token"), ("refresh_token", token)])
+        .finish();
+    let response = client
+        .post(url)
+        .basic_auth(OFFLINE_ID, Some(OFFLINE_SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .map_err(|e| format!("no answer: {e}"))?;
+    let status = response.status().as_u16();
+    let text = response.text().map_err(|e| format!("HTTP {status}: {e}"))?;
+    if status != 200 {
+        return Err(format!("HTTP {status}: {text}"));
+    }
+    let body: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON ({e})"))?;
+    match body["refresh_token"].as_str() {
+        Some(next) if next != token => Ok(next.to_owned()),
+        _ => Err(format!("HTTP 200 without a new refresh token: {text}")),
+    }
+}
+
+/// The value at quantile `q` of sorted `times` (nearest rank), in milliseconds.
+pub fn quantile(times: &[u64], q: f64) -> f64 {
+    let rank = ((q * times.len() as f64).ceil() as usize).clamp(1, times.len());
+    times[rank - 1] as f64 / 1000.0
+}
+
+/// CPU time so far, in clock ticks (`/proc`, 100 a second on Linux): the
+/// machine's busy and total time, the nodes' (this process's children) and this
+/// process's own (the clients). The machine is shared, so its busy time alone does
+/// not say how much of it the benchmark took.
+#[derive(Clone, Copy, Default)]
+pub struct Cpu {
+    pub busy: u64,
+    pub total: u64,
+    pub nodes: u64,
+    pub clients: u64,
+}
+
+impl Cpu {
+    pub fn now(nodes: &[u32]) -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        let total: u64 = ticks.iter().sum();
+        // Fields 4 and 5 are idle and iowait.
+        let idle = ticks.get(3).unwrap_or(&0) + ticks.get(4).unwrap_or(&0);
+        Self {
+            busy: total - idle,
+            total,
+            nodes: nodes
+                .iter()
+                .map(|pid| process_ticks(&pid.to_string()))
+                .sum(),
+            clients: process_ticks("self"),
+        }
+    }
+
+    pub fn since(self, before: Self) -> Self {
+        Self {
+            busy: self.busy - before.busy,
+            total: self.total - before.total,
+            nodes: self.nodes - before.nodes,
+            clients: self.clients - before.clients,
+        }
+    }
+}
+
+/// User and system time of process `pid`, in clock ticks; 0 if it is gone.
+fn process_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command name in parentheses: state is the first field, utime the
+    // 12th and stime the 13th.
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    fields.iter().sum()
+}
+
+/// The processes this one started and that still run: the nodes.
+pub fn children() -> Vec<u32> {
+    let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten();
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
