@@ -6,6 +6,10 @@ use ostium_e2e::fixture::{OFFLINE_ID, OFFLINE_SECRET};
 use reqwest::blocking::Client;
 use serde_json::Value;
 
+/// What each node logs when it has taken a snapshot, and when it has installed
+/// the leader's instead (ostium-state).
+pub const SNAPSHOT_LINE: &str = "took a snapshot of the state";
+pub const INSTALLED_LINE: &str = "installed a snapshot from the leader";
 /// One rotation: the successor of `token`, or what went wrong.
 pub fn rotate(client: &Client, url: &str, token: &str) -> Result<String, String> {
     let body: String = form_urlencoded::Serializer::new(String::new())
@@ -118,4 +122,36 @@ pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
+}
+
+/// When each snapshot line of a node's log text was written, in seconds after
+/// `window_start` (a UTC time of day, in seconds, as the log's timestamps are).
+pub fn snapshot_times(log: &str, window_start: f64) -> Vec<f64> {
+    log.lines()
+        .filter(|line| line.contains(SNAPSHOT_LINE))
+        .filter_map(|line| {
+            // `2026-12-01T15:12:22.123456Z  INFO ...`
+            let time = line.split_whitespace().next()?.split_once('T')?.1;
+            let mut parts = time.trim_end_matches('Z').split(':');
+            let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+            let of_day = h.parse::<f64>().ok()? * 3600.0
+                + m.parse::<f64>().ok()? * 60.0
+                + s.parse::<f64>().ok()?;
+            Some(of_day - window_start)
+        })
+        .collect()
+}
+
+/// The values of `field` (`index`, `records`, `total_ms`, …) in the snapshot lines
+/// of a node's log text.
+pub fn snapshot_field(log: &str, field: &str) -> Vec<u64> {
+    let key = format!(" {field}=");
+    log.lines()
+        .filter(|line| line.contains(SNAPSHOT_LINE))
+        .filter_map(|line| {
+            let rest = &line[line.find(&key)? + key.len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
 }

@@ -38,7 +38,9 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ostium_bench::argument;
-use ostium_bench::load::{Cpu, children, load_average, quantile, rotate};
+use ostium_bench::load::{
+    Cpu, INSTALLED_LINE, children, load_average, quantile, rotate, snapshot_field, snapshot_times,
+};
 use ostium_e2e::cluster::Cluster;
 use ostium_e2e::fixture::OFFLINE_ID;
 use reqwest::blocking::Client;
@@ -47,10 +49,6 @@ use serde_json::Value;
 /// The client's limit for one request: above a node's own 5-second patience, so
 /// that a slow answer is measured rather than cut short.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// What each node logs when it has taken a snapshot, and when it has installed
-/// the leader's instead (ostium-state).
-const SNAPSHOT_LINE: &str = "took a snapshot of the state";
-const INSTALLED_LINE: &str = "installed a snapshot from the leader";
 /// Requests slower than this are listed by the second they were due in, beside the
 /// times the nodes finished their snapshots, to show whether the tail is theirs.
 const SLOW: Duration = Duration::from_millis(50);
@@ -160,36 +158,6 @@ fn row(label: &str, chains: &[&Chain], window_start: Instant) -> String {
         quantile(&times, 0.999),
         times[times.len() - 1] as f64 / 1000.0,
     )
-}
-
-/// When each snapshot line of a node's log text was written, in seconds after
-/// `window_start` (a UTC time of day, in seconds, as the log's timestamps are).
-fn snapshot_times(log: &str, window_start: f64) -> Vec<f64> {
-    log.lines()
-        .filter(|line| line.contains(SNAPSHOT_LINE))
-        .filter_map(|line| {
-            // `2026-12-01T15:12:22.123456Z  INFO ...`
-            let time = line.split_whitespace().next()?.split_once('T')?.1;
-            let mut parts = time.trim_end_matches('Z').split(':');
-            let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
-            let of_day = h.parse::<f64>().ok()? * 3600.0
-                + m.parse::<f64>().ok()? * 60.0
-                + s.parse::<f64>().ok()?;
-            Some(of_day - window_start)
-        })
-        .collect()
-}
-
-/// The indexes in the snapshot lines of a node's log text.
-fn snapshot_indexes(log: &str) -> Vec<u64> {
-    log.lines()
-        .filter(|line| line.contains(SNAPSHOT_LINE))
-        .filter_map(|line| {
-            let rest = &line[line.find("index=")? + "index=".len()..];
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse().ok()
-        })
-        .collect()
 }
 
 /// Each node's last log index as `ostium cluster status` reports it (node id order);
@@ -330,7 +298,7 @@ fn main() {
     println!("|---|---:|---:|---|---:|");
     for (i, node) in cluster.nodes.iter().enumerate() {
         let during = &logs_during[i];
-        let taken = snapshot_indexes(during);
+        let taken = snapshot_field(during, "index");
         let installed = during.matches(INSTALLED_LINE).count();
         let entries = match (indexes_before[i], indexes_after[i]) {
             (Some(before), Some(after)) => (after - before).to_string(),

@@ -26,8 +26,9 @@
 //! chains hold one family) through the `refresh_token` grant, one request after
 //! another, for `--seconds`. Every answer must be a 200 with a new refresh token;
 //! anything else is printed and stops that chain. It prints each measurement's
-//! rotations a second, p50, p99 and max, and the CPU the nodes took, and the ratio of
-//! the second rate to the first.
+//! rotations a second, p50, p99 and max, and the CPU the nodes took, the ratio of
+//! the second rate to the first, and the snapshots each node took during each
+//! measurement (from its log), with their records and how long each took.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,7 +38,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostium_bench::argument;
-use ostium_bench::load::{Cpu, children, load_average, quantile, rotate};
+use ostium_bench::load::{Cpu, children, load_average, quantile, rotate, snapshot_field};
 use ostium_e2e::cluster::{CLUSTER_SECRET, Cluster};
 use ostium_e2e::fixture::OFFLINE_ID;
 use ostium_state::command::IssueRefreshToken;
@@ -199,14 +200,20 @@ fn run_chain(
 }
 
 /// One measurement over the first `families` families: their rotations a second.
+/// The snapshots the nodes took meanwhile go to `snapshots`, one line per node.
 fn measure(
     cluster: &Cluster,
     shares: &mut [Vec<String>],
     families: usize,
-    seconds: u64,
-    warmup: u64,
+    (seconds, warmup): (u64, u64),
+    snapshots: &mut Vec<String>,
 ) -> f64 {
     let chains = shares.len();
+    let logs_before: Vec<usize> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.node.log_text().len())
+        .collect();
     let nodes = children();
     let record_from = Instant::now() + Duration::from_secs(warmup);
     let end = record_from + Duration::from_secs(seconds);
@@ -232,6 +239,18 @@ fn measure(
             .collect();
         (results, cpu)
     });
+    for (node, before) in cluster.nodes.iter().zip(logs_before) {
+        let log = node.node.log_text();
+        let during = log.get(before..).unwrap_or_default();
+        snapshots.push(format!(
+            "with {families} families, node {}: snapshots at indexes {:?}, of {:?} records, \
+             taking {:?} ms",
+            node.id,
+            snapshot_field(during, "index"),
+            snapshot_field(during, "records"),
+            snapshot_field(during, "total_ms"),
+        ));
+    }
     let mut times: Vec<u64> = results
         .iter()
         .flat_map(|m| m.latencies.iter().copied())
@@ -322,13 +341,26 @@ fn main() {
         "\n| live families | rotations | rotations/s | p50 ms | p99 ms | max ms | CPU cores busy | chains stopped |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---|---:|");
-    let small_rate = measure(&cluster, &mut shares, small, seconds, warmup);
+    let mut snapshots = Vec::new();
+    let small_rate = measure(
+        &cluster,
+        &mut shares,
+        small,
+        (seconds, warmup),
+        &mut snapshots,
+    );
 
     let started = Instant::now();
     runtime.block_on(api.build(&handles, small, families, &template, in_flight));
     let built = started.elapsed().as_secs_f64();
     drop(handles);
-    let large_rate = measure(&cluster, &mut shares, families, seconds, warmup);
+    let large_rate = measure(
+        &cluster,
+        &mut shares,
+        families,
+        (seconds, warmup),
+        &mut snapshots,
+    );
 
     println!(
         "\nbuilt {} more families in {built:.0} s ({:.0}/s); rotations with {families} live \
@@ -338,4 +370,7 @@ fn main() {
         large_rate / small_rate * 100.0,
         load_average()
     );
+    for line in snapshots {
+        println!("{line}");
+    }
 }

@@ -60,8 +60,8 @@ pub struct StateNodeConfig {
     pub secret: ClusterSecret,
     pub heartbeat_interval: Duration,
     pub election_timeout: (Duration, Duration),
-    /// A snapshot is taken every this many log entries, at indexes offset per node
-    /// (`snapshot_schedule`), and the log compacted.
+    /// A snapshot is taken every this many log entries (more as the state grows), at
+    /// indexes offset per node (`snapshot_schedule`), and the log compacted.
     pub snapshot_every: u64,
     /// Entries kept in the log behind a snapshot, so that a slightly lagging follower
     /// catches up from the log rather than by a full snapshot.
@@ -339,7 +339,12 @@ impl StateNode {
             state_machine,
         )
         .await?;
-        snapshot_schedule::spawn(raft.clone(), config.node_id, config.snapshot_every);
+        snapshot_schedule::spawn(
+            raft.clone(),
+            config.node_id,
+            config.snapshot_every,
+            store::state_machine::current_snapshot(&config.data_dir),
+        );
         let contact = LeaderContact::default();
         let incoming =
             IncomingSnapshots::new(config.data_dir.join(store::state_machine::SNAPSHOT_DIR));

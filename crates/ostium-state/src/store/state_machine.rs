@@ -45,6 +45,11 @@ const INSTALLING: &str = "records.redb.installing";
 /// at 1,000 rotations a second, it held each node up for 25–40 ms every second.
 const SYNC_EVERY: Duration = Duration::from_millis(100);
 
+/// The file the last snapshot of the state in `data_dir` is in.
+pub fn current_snapshot(data_dir: &Path) -> PathBuf {
+    data_dir.join(SNAPSHOT_DIR).join(CURRENT_SNAPSHOT)
+}
+
 pub(super) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(LEGACY_SNAPSHOT)?;
     Ok(())
@@ -213,7 +218,7 @@ impl StateMachineStore {
     }
 
     fn snapshot_path(&self) -> PathBuf {
-        self.data_dir.join(SNAPSHOT_DIR).join(CURRENT_SNAPSHOT)
+        current_snapshot(&self.data_dir)
     }
 }
 
