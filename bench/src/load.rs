@@ -1,6 +1,10 @@
 //! What the load benchmarks share: one refresh-token rotation through the token
-//! endpoint, latency quantiles, and the machine's CPU split between the nodes, the
-//! benchmark's own clients and other work (the machine is shared).
+//! endpoint, latency quantiles, the machine's CPU split between the nodes, the
+//! benchmark's own clients and other work (the machine is shared), the snapshots a
+//! node's log tells of, and a small random generator.
+
+use std::thread;
+use std::time::Instant;
 
 use ostium_e2e::fixture::{OFFLINE_ID, OFFLINE_SECRET};
 use reqwest::blocking::Client;
@@ -76,6 +80,14 @@ impl Cpu {
                 .sum(),
             clients: process_ticks("self"),
         }
+    }
+
+    /// The CPU time used from `from` to `end`, sampled at each: waits until `end`.
+    pub fn over(nodes: &[u32], from: Instant, end: Instant) -> Self {
+        thread::sleep(from.saturating_duration_since(Instant::now()));
+        let before = Self::now(nodes);
+        thread::sleep(end.saturating_duration_since(Instant::now()));
+        Self::now(nodes).since(before)
     }
 
     pub fn since(self, before: Self) -> Self {
@@ -154,4 +166,18 @@ pub fn snapshot_field(log: &str, field: &str) -> Vec<u64> {
             digits.parse().ok()
         })
         .collect()
+}
+
+/// A small, fast generator (xorshift): which family a benchmark rotates next needs
+/// only be spread out, not unpredictable.
+pub struct Random(pub u64);
+
+impl Random {
+    /// A number below `n`, which must not be 0.
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
 }

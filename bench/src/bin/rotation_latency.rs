@@ -229,11 +229,7 @@ fn main() {
                 s.spawn(move || run_chain(node, &url, token, own_start, interval, record_from, end))
             })
             .collect();
-        // CPU time over the measured window, sampled from here.
-        thread::sleep(record_from.saturating_duration_since(Instant::now()));
-        let before = Cpu::now(&nodes);
-        thread::sleep(end.saturating_duration_since(Instant::now()));
-        let cpu = Cpu::now(&nodes).since(before);
+        let cpu = Cpu::over(&nodes, record_from, end);
         let results: Vec<Chain> = threads
             .into_iter()
             .map(|t| t.join().expect("a chain"))

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostium_bench::argument;
-use ostium_bench::load::{Cpu, children, load_average, quantile, rotate, snapshot_field};
+use ostium_bench::load::{Cpu, Random, children, load_average, quantile, rotate, snapshot_field};
 use ostium_e2e::cluster::{CLUSTER_SECRET, Cluster};
 use ostium_e2e::fixture::OFFLINE_ID;
 use ostium_state::command::IssueRefreshToken;
@@ -146,18 +146,6 @@ impl Api {
     }
 }
 
-/// A small, fast generator: which family a chain rotates next.
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
-
 /// What one chain measured.
 #[derive(Default)]
 struct Measured {
@@ -166,9 +154,8 @@ struct Measured {
     error: Option<String>,
 }
 
-/// Rotates random families of `share` (this chain's current handles; only the
-/// first `families` of them are live yet) at `url` until `end`, recording from
-/// `record_from`.
+/// Rotates random families of `share` (the current handles of this chain's live
+/// families) at `url` until `end`, recording from `record_from`.
 fn run_chain(
     url: &str,
     share: &mut [String],
@@ -182,7 +169,8 @@ fn run_chain(
         .expect("HTTP client");
     let mut random = Random(seed);
     let mut measured = Measured::default();
-    while Instant::now() < end {
+    // With fewer families than chains, some chains have none.
+    while !share.is_empty() && Instant::now() < end {
         let k = random.below(share.len());
         let sent = Instant::now();
         match rotate(&client, url, &share[k]) {
@@ -229,10 +217,7 @@ fn measure(
                 s.spawn(move || run_chain(&url, &mut share[..live], c as u64 + 1, record_from, end))
             })
             .collect();
-        thread::sleep(record_from.saturating_duration_since(Instant::now()));
-        let before = Cpu::now(&nodes);
-        thread::sleep(end.saturating_duration_since(Instant::now()));
-        let cpu = Cpu::now(&nodes).since(before);
+        let cpu = Cpu::over(&nodes, record_from, end);
         let results: Vec<Measured> = threads
             .into_iter()
             .map(|t| t.join().expect("a chain"))

@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ostium_bench::argument;
+use ostium_bench::load::Random;
 use ostium_state::command::{IssueRefreshToken, Purge, RedeemRefreshToken};
 use ostium_state::network::{ClusterClient, ClusterService, listener};
 use ostium_state::node::{StateNode, StateNodeConfig};
@@ -98,18 +99,6 @@ fn rotation(handle: &str, client: usize, successor: &str, at: u64) -> StateComma
         grace_period: 5,
         at,
     })
-}
-
-/// A small, fast generator: the families to rotate need only be spread out.
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
 }
 
 const SECRET: &[u8] = b"scale benchmark cluster secret!!";

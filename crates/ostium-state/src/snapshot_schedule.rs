@@ -68,9 +68,10 @@ pub fn spawn(raft: Raft, node: NodeId, every: u64, current_snapshot: PathBuf) ->
     tokio::spawn(async move {
         let mut metrics = raft.data_metrics();
         let mut requested_at = 0;
-        // The base the due index was worked out from, and that index: the snapshot's
-        // size is looked at once per snapshot, not on every applied batch.
-        let mut planned: Option<(u64, u64)> = None;
+        // The last snapshot and request the due index was worked out from, and that
+        // index: the snapshot's size is looked at once per snapshot, not on every
+        // applied batch.
+        let mut planned: Option<((Option<u64>, u64), u64)> = None;
         loop {
             let (applied, snapshot) = {
                 let now = metrics.borrow_watched();
@@ -82,10 +83,10 @@ pub fn spawn(raft: Raft, node: NodeId, every: u64, current_snapshot: PathBuf) ->
             if let Some(applied) = applied {
                 let base = snapshot.unwrap_or(0).max(requested_at);
                 let due = match planned {
-                    Some((planned_base, due)) if planned_base == base => due,
+                    Some((from, due)) if from == (snapshot, requested_at) => due,
                     _ => {
                         let due = due_after(base);
-                        planned = Some((base, due));
+                        planned = Some(((snapshot, requested_at), due));
                         due
                     }
                 };
