@@ -338,6 +338,7 @@ fn main() {
     let started = Instant::now();
     runtime.block_on(api.build(&handles, small, families, &template, in_flight));
     let built = started.elapsed().as_secs_f64();
+    eprintln!("built {} more families in {built:.0} s", families - small);
     drop(handles);
     let large_rate = measure(
         &cluster,
