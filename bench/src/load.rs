@@ -6,6 +6,7 @@
 use std::thread;
 use std::time::Instant;
 
+use ostium_e2e::cluster::Cluster;
 use ostium_e2e::fixture::{OFFLINE_ID, OFFLINE_SECRET};
 use reqwest::blocking::Client;
 use serde_json::Value;
@@ -179,5 +180,30 @@ impl Random {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         (self.0 % n as u64) as usize
+    }
+}
+
+/// How far each node's log had got at a moment, to read what each logged since.
+pub struct LogMarks(Vec<usize>);
+
+impl LogMarks {
+    pub fn now(cluster: &Cluster) -> Self {
+        Self(
+            cluster
+                .nodes
+                .iter()
+                .map(|n| n.node.log_text().len())
+                .collect(),
+        )
+    }
+
+    /// What each node (in `cluster.nodes` order) has logged since the marks.
+    pub fn since(&self, cluster: &Cluster) -> Vec<String> {
+        cluster
+            .nodes
+            .iter()
+            .zip(&self.0)
+            .map(|(n, &mark)| n.node.log_text().get(mark..).unwrap_or_default().to_owned())
+            .collect()
     }
 }

@@ -39,7 +39,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ostium_bench::argument;
 use ostium_bench::load::{
-    Cpu, INSTALLED_LINE, children, load_average, quantile, rotate, snapshot_field, snapshot_times,
+    Cpu, INSTALLED_LINE, LogMarks, children, load_average, quantile, rotate, snapshot_field,
+    snapshot_times,
 };
 use ostium_e2e::cluster::Cluster;
 use ostium_e2e::fixture::OFFLINE_ID;
@@ -194,11 +195,7 @@ fn main() {
         })
         .collect();
 
-    let logs_before: Vec<usize> = cluster
-        .nodes
-        .iter()
-        .map(|n| n.node.log_text().len())
-        .collect();
+    let logs_before = LogMarks::now(&cluster);
     let indexes_before = last_log_indexes(&cluster);
     eprintln!(
         "leader: node {leader}; {chains} chains, {rate}/s in all, {warmup} s warm-up, \
@@ -242,18 +239,7 @@ fn main() {
 
     let indexes_after = last_log_indexes(&cluster);
     // What each node logged from just before the run.
-    let logs_during: Vec<String> = cluster
-        .nodes
-        .iter()
-        .zip(&logs_before)
-        .map(|(n, &before)| {
-            n.node
-                .log_text()
-                .get(before..)
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect();
+    let logs_during = logs_before.since(&cluster);
     let leader_after = cluster.wait_for_leader();
     println!(
         "\n{seconds} s measured at {rate}/s scheduled, {chains} chains; leader after: node \

@@ -38,7 +38,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostium_bench::argument;
-use ostium_bench::load::{Cpu, Random, children, load_average, quantile, rotate, snapshot_field};
+use ostium_bench::load::{
+    Cpu, LogMarks, Random, children, load_average, quantile, rotate, snapshot_field,
+};
 use ostium_e2e::cluster::{CLUSTER_SECRET, Cluster};
 use ostium_e2e::fixture::OFFLINE_ID;
 use ostium_state::command::IssueRefreshToken;
@@ -197,11 +199,7 @@ fn measure(
     snapshots: &mut Vec<String>,
 ) -> f64 {
     let chains = shares.len();
-    let logs_before: Vec<usize> = cluster
-        .nodes
-        .iter()
-        .map(|n| n.node.log_text().len())
-        .collect();
+    let logs_before = LogMarks::now(cluster);
     let nodes = children();
     let record_from = Instant::now() + Duration::from_secs(warmup);
     let end = record_from + Duration::from_secs(seconds);
@@ -224,16 +222,14 @@ fn measure(
             .collect();
         (results, cpu)
     });
-    for (node, before) in cluster.nodes.iter().zip(logs_before) {
-        let log = node.node.log_text();
-        let during = log.get(before..).unwrap_or_default();
+    for (node, during) in cluster.nodes.iter().zip(logs_before.since(cluster)) {
         snapshots.push(format!(
             "with {families} families, node {}: snapshots at indexes {:?}, of {:?} records, \
              taking {:?} ms",
             node.id,
-            snapshot_field(during, "index"),
-            snapshot_field(during, "records"),
-            snapshot_field(during, "total_ms"),
+            snapshot_field(&during, "index"),
+            snapshot_field(&during, "records"),
+            snapshot_field(&during, "total_ms"),
         ));
     }
     let mut times: Vec<u64> = results
