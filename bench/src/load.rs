@@ -1,13 +1,17 @@
 //! What the load benchmarks share: one refresh-token rotation through the token
 //! endpoint, latency quantiles, the machine's CPU split between the nodes, the
 //! benchmark's own clients and other work (the machine is shared), the snapshots a
-//! node's log tells of, and a small random generator.
+//! node's log tells of, a small random generator, and refresh-token handles made
+//! as the server makes them.
 
 use std::thread;
 use std::time::Instant;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostium_e2e::cluster::Cluster;
 use ostium_e2e::fixture::{OFFLINE_ID, OFFLINE_SECRET};
+use ostium_state::TokenDigest;
 use reqwest::blocking::Client;
 use serde_json::Value;
 
@@ -167,6 +171,20 @@ pub fn snapshot_field(log: &str, field: &str) -> Vec<u64> {
             digits.parse().ok()
         })
         .collect()
+}
+
+/// The handle of token `generation` of the family `family`, located as the server
+/// makes refresh tokens (`ostium_tokens::handle`): 8 bytes that every token of the
+/// family shares, spread over the key space as the server's random ones are, then
+/// 32 of the token's own. A function of its arguments, so that a benchmark can
+/// name a family's next token without keeping it.
+pub fn located_handle(family: &str, generation: u32) -> String {
+    let locator = TokenDigest::of_handle(&format!("locator of {family}"));
+    let own = TokenDigest::of_handle(&format!("{family} {generation}"));
+    let mut bytes = [0u8; 40];
+    bytes[..8].copy_from_slice(&locator.as_bytes()[..8]);
+    bytes[8..].copy_from_slice(own.as_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// A small, fast generator (xorshift): which family a benchmark rotates next needs

@@ -30,16 +30,14 @@
 //! the second rate to the first, and the snapshots each node took during each
 //! measurement (from its log), with their records and how long each took.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostium_bench::argument;
 use ostium_bench::load::{
-    Cpu, LogMarks, Random, children, load_average, quantile, rotate, snapshot_field,
+    Cpu, LogMarks, Random, children, load_average, located_handle, quantile, rotate, snapshot_field,
 };
 use ostium_e2e::cluster::{CLUSTER_SECRET, Cluster};
 use ostium_e2e::fixture::OFFLINE_ID;
@@ -58,13 +56,10 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// The first handle of family `i`: 32 bytes, base64url, as the server makes them.
-/// `salt` keeps two runs' handles apart.
-fn first_handle(i: usize, salt: &[u8; 24]) -> String {
-    let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&(i as u64).to_be_bytes());
-    bytes[8..].copy_from_slice(salt);
-    URL_SAFE_NO_PAD.encode(bytes)
+/// The first handle of family `i`, located as the server makes them. `salt` keeps
+/// two runs' handles apart.
+fn first_handle(i: usize, salt: u128) -> String {
+    located_handle(&format!("{salt}-{i}"), 0)
 }
 
 /// The first token of family `i`, granted as `template` was, issued now.
@@ -89,17 +84,56 @@ fn issue(i: usize, handle: &str, template: &RefreshTokenRecord, at: u64) -> Stat
 /// The cluster API, at the leader's Raft address.
 struct Api {
     client: ClusterClient,
-    leader: String,
+    /// Where proposals go: the leader as last heard of.
+    leader: Mutex<String>,
+    /// Proposals that met no leader (an election) and were made again.
+    retried: AtomicUsize,
 }
 
 impl Api {
+    fn leader(&self) -> String {
+        self.leader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Proposes the first token of family `i` until the cluster has it, through a
+    /// change of leader: a retry whose first attempt was applied is a duplicate.
+    async fn issue(&self, i: usize, handle: &str, template: &RefreshTokenRecord) {
+        let command = issue(i, handle, template, unix_now());
+        let mut attempts = 0;
+        loop {
+            let leader = self.leader();
+            match self.client.propose(&leader, &command).await {
+                Ok(ClusterReply::Done(StateResponse::Issued)) => return,
+                Ok(ClusterReply::Done(StateResponse::Duplicate)) if attempts > 0 => return,
+                Ok(ClusterReply::NotLeader(known)) if attempts < 100 => {
+                    if let Some(known) = known {
+                        *self.leader.lock().unwrap_or_else(PoisonError::into_inner) = known;
+                    }
+                    self.retried.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                // The leader changed under the proposal, or could not be reached:
+                // ask again, and the node answers with the leader it knows.
+                Ok(ClusterReply::Failed(_)) | Err(_) if attempts < 100 => {
+                    self.retried.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => panic!("issuing family {i}: {other:?}"),
+            }
+            attempts += 1;
+        }
+    }
+
     /// The record of the refresh token `handle`, read through the cluster API.
     async fn refresh_record(&self, handle: &str) -> RefreshTokenRecord {
         let read = StateRead::Lookup {
             digest: TokenDigest::of_handle(handle),
             now: unix_now(),
         };
-        match self.client.read(&self.leader, &read).await {
+        match self.client.read(&self.leader(), &read).await {
             Ok(ClusterReply::Done(StateAnswer::Facts(facts))) => facts
                 .refresh
                 .expect("the login's refresh token is in the state"),
@@ -133,11 +167,7 @@ impl Api {
                         if i >= to {
                             return;
                         }
-                        let command = issue(i, &handles[i], &template, unix_now());
-                        match api.client.propose(&api.leader, &command).await {
-                            Ok(ClusterReply::Done(StateResponse::Issued)) => {}
-                            other => panic!("issuing family {i}: {other:?}"),
-                        }
+                        api.issue(i, &handles[i], &template).await;
                     }
                 })
             })
@@ -287,19 +317,15 @@ fn main() {
     let secret = ClusterSecret::new(CLUSTER_SECRET.as_bytes()).expect("a long secret");
     let api = Arc::new(Api {
         client: ClusterClient::new(secret, Duration::from_secs(30)).expect("a cluster client"),
-        leader: format!("127.0.0.1:{}", leader_node.raft_port),
+        leader: Mutex::new(format!("127.0.0.1:{}", leader_node.raft_port)),
+        retried: AtomicUsize::new(0),
     });
     let template = runtime.block_on(api.refresh_record(&leader_node.login(OFFLINE_ID)));
-    let salt: [u8; 24] = {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("after 1970")
-            .as_nanos();
-        let mut salt = [0u8; 24];
-        salt[..16].copy_from_slice(&nanos.to_be_bytes());
-        salt
-    };
-    let handles: Vec<String> = (0..families).map(|i| first_handle(i, &salt)).collect();
+    let salt = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos();
+    let handles: Vec<String> = (0..families).map(|i| first_handle(i, salt)).collect();
     eprintln!(
         "leader: node {leader}; {chains} chains, {seconds} s measured after {warmup} s of \
          warm-up; load average {}",
@@ -334,7 +360,12 @@ fn main() {
     let started = Instant::now();
     runtime.block_on(api.build(&handles, small, families, &template, in_flight));
     let built = started.elapsed().as_secs_f64();
-    eprintln!("built {} more families in {built:.0} s", families - small);
+    eprintln!(
+        "built {} more families in {built:.0} s; {} proposals made again after meeting no \
+         leader",
+        families - small,
+        api.retried.load(Ordering::Relaxed)
+    );
     drop(handles);
     let large_rate = measure(
         &cluster,

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ostium_bench::argument;
-use ostium_bench::load::Random;
+use ostium_bench::load::{Random, located_handle};
 use ostium_state::command::{IssueRefreshToken, Purge, RedeemRefreshToken};
 use ostium_state::network::{ClusterClient, ClusterService, listener};
 use ostium_state::node::{StateNode, StateNodeConfig};
@@ -58,7 +58,7 @@ const DAY: u64 = 86_400;
 fn issue(family: usize) -> StateCommand {
     issue_family(
         format!("family-{family:08}"),
-        &format!("{family}-0"),
+        &located_handle(&family.to_string(), 0),
         family,
         T0,
         (30 * DAY, 15 * DAY as u32),
@@ -235,8 +235,11 @@ async fn rotate(
             })
             .collect();
         let commands = rotations.into_iter().map(|(family, generation, at)| {
-            let handle = format!("{family}-{generation}");
-            rotation(&handle, family, &format!("{family}-{}", generation + 1), at)
+            let (handle, next) = (
+                located_handle(&family.to_string(), generation),
+                located_handle(&family.to_string(), generation + 1),
+            );
+            rotation(&handle, family, &next, at)
         });
         propose_all(node, commands, in_flight).await;
         done += round;
@@ -301,12 +304,17 @@ async fn steady(
             .map(move |(n, generation)| match generation {
                 None => issue_family(
                     format!("steady-{n:08}"),
-                    &format!("s{n}-0"),
+                    &located_handle(&format!("s{n}"), 0),
                     n,
                     at,
                     STEADY_LIFETIME,
                 ),
-                Some(g) => rotation(&format!("s{n}-{g}"), n, &format!("s{n}-{}", g + 1), at),
+                Some(g) => {
+                    let family = format!("s{n}");
+                    let (handle, next) =
+                        (located_handle(&family, g), located_handle(&family, g + 1));
+                    rotation(&handle, n, &next, at)
+                }
             });
         propose_all(node, commands, in_flight).await;
         if second % 10 == 9 {

@@ -14,7 +14,7 @@ use ostium_protocol::{
 use ostium_state::token_store::{NewRefreshToken, Redeemed, Redemption};
 use ostium_state::{FamilyId, RefreshTokenRecord, TokenDigest, TokenExpiration, TokenUsage};
 use ostium_tokens::AccessTokenGrant;
-use ostium_tokens::handle::{new_handle, random_id};
+use ostium_tokens::handle::{new_located_handle, random_id};
 
 use crate::context::{GrantContext, state_failed, unexpected, users_failed};
 use crate::grant::TokenGrant;
@@ -51,7 +51,7 @@ pub(crate) fn first_of_family(
     family: &str,
     grant: &AccessTokenGrant<'_>,
 ) -> Result<(String, NewRefreshToken), OAuthError> {
-    let handle = new_handle().map_err(unexpected)?;
+    let handle = new_located_handle().map_err(unexpected)?;
     let policy = client.refresh_tokens;
     let at = grant.issued_at;
     let token = NewRefreshToken {

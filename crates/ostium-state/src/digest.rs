@@ -2,11 +2,17 @@
 //! reference token is ever stored or replicated (docs/architecture.md §4), written as
 //! lowercase hex in JSON (the log, the hot cache) and as its 32 bytes in the state's
 //! tables.
+//!
+//! The digest of a located handle (a refresh token, `ostium_tokens::handle`) is its
+//! locator, then the first 24 bytes of its SHA-256: the records of one family then
+//! sort together, and 192 bits of the hash still make a digest no one can match
+//! without the handle.
 
 use std::fmt;
 
 use aws_lc_rs::digest::{SHA256, digest};
 use hex::FromHex;
+use ostium_tokens::handle::locator;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The SHA-256 digest of an opaque handle.
@@ -46,8 +52,16 @@ pub struct DigestParseError;
 impl TokenDigest {
     /// The digest of the handle a client presents.
     pub fn of_handle(handle: &str) -> Self {
+        let hash = digest(&SHA256, handle.as_bytes());
         let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(digest(&SHA256, handle.as_bytes()).as_ref());
+        match locator(handle) {
+            Some(locator) => {
+                let (front, back) = bytes.split_at_mut(locator.len());
+                front.copy_from_slice(&locator);
+                back.copy_from_slice(&hash.as_ref()[..back.len()]);
+            }
+            None => bytes.copy_from_slice(hash.as_ref()),
+        }
         Self(bytes)
     }
 
@@ -95,6 +109,27 @@ mod tests {
         assert_eq!(
             TokenDigest::of_handle("abc").to_hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn a_located_handle_s_digest_begins_with_its_locator() {
+        let handles = ostium_tokens::handle::RefreshHandles::new(&[7u8; 32]);
+        let first = ostium_tokens::handle::new_located_handle().unwrap();
+        let successor = handles.successor(&first);
+        let (one, two) = (
+            TokenDigest::of_handle(&first),
+            TokenDigest::of_handle(&successor),
+        );
+        assert_eq!(one.as_bytes()[..8], locator(&first).unwrap());
+        assert_eq!(one.as_bytes()[..8], two.as_bytes()[..8]);
+        assert_ne!(one, two);
+        let hash = digest(&SHA256, first.as_bytes());
+        assert_eq!(one.as_bytes()[8..], hash.as_ref()[..24]);
+        assert_eq!(
+            TokenDigest::of_handle(&first),
+            one,
+            "a function of the handle"
         );
     }
 

@@ -98,9 +98,11 @@ pub(crate) fn expiry(
 }
 
 /// The family a refresh token belongs to: what the grant that started it decided,
-/// which token is current, and whether the family was revoked (by the client, an
-/// administrator, or reuse detection). Its tokens' records hold only their own times
-/// and successor; everything else is read from here.
+/// and whether the family was revoked (by the client, an administrator, or reuse
+/// detection). Its tokens' records hold only their own times and successor;
+/// everything else is read from here. The family's current token is its one token
+/// not rotated yet: the family does not name it, so that a rotation writes only
+/// its tokens' records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshFamily {
     pub client_id: String,
@@ -114,7 +116,6 @@ pub struct RefreshFamily {
     pub sliding_lifetime: Option<u32>,
     pub auth_time: Option<u64>,
     pub amr: Option<String>,
-    pub current: TokenDigest,
     pub revoked_at: Option<u64>,
 }
 

@@ -4,6 +4,12 @@
 //! A handle is 256 random bits, base64url. The server keeps only its SHA-256
 //! digest (`ostium_state::TokenDigest`), so a copy of the replicated state or the
 //! cache yields no usable token.
+//!
+//! A refresh token is a *located* handle: 64 random bits that every token of its
+//! family shares (its [`Locator`]), then 256 bits of its own. The locator leads the
+//! token's digest, so that the records of one family sit side by side in the state's
+//! tables and a rotation, which writes the spent token and its successor, changes one
+//! page of them rather than two far apart (docs/architecture.md §4 "Records on disk").
 //! A rotated refresh token's successor is derived from the presented handle with a
 //! cluster-wide key ([`RefreshHandles::successor`]): a client retrying a refresh
 //! whose answer it lost gets the same successor from any node, so a retry never
@@ -30,6 +36,37 @@ pub fn new_handle() -> Result<String, TokenError> {
     random_id::<32>()
 }
 
+/// What the tokens of one refresh-token family share at the start of their handles.
+pub type Locator = [u8; LOCATOR_BYTES];
+
+/// The length of a [`Locator`].
+pub const LOCATOR_BYTES: usize = 8;
+
+/// The bytes of a located handle: its locator, then 32 of its own.
+const LOCATED_BYTES: usize = LOCATOR_BYTES + 32;
+
+/// A new located handle, the first of its family: 40 random bytes, base64url (54
+/// characters, a length no other handle has).
+pub fn new_located_handle() -> Result<String, TokenError> {
+    random_id::<LOCATED_BYTES>()
+}
+
+/// The locator `handle` begins with, if it is a located handle. Any other string,
+/// a handle of an older release among them, has none.
+pub fn locator(handle: &str) -> Option<Locator> {
+    if handle.len() != URL_SAFE_NO_PAD_LEN {
+        return None;
+    }
+    let mut bytes = [0u8; LOCATED_BYTES];
+    match URL_SAFE_NO_PAD.decode_slice(handle, &mut bytes) {
+        Ok(LOCATED_BYTES) => bytes[..LOCATOR_BYTES].try_into().ok(),
+        _ => None,
+    }
+}
+
+/// How long a located handle is, written.
+const URL_SAFE_NO_PAD_LEN: usize = (LOCATED_BYTES * 4).div_ceil(3);
+
 /// Derives refresh-token successors with a key every node of a cluster shares.
 pub struct RefreshHandles {
     key: hmac::Key,
@@ -50,12 +87,22 @@ impl RefreshHandles {
         Self::new(hmac::sign(&root, b"ostium refresh-token successor key v1").as_ref())
     }
 
-    /// The handle that replaces `presented` when it is rotated.
+    /// The handle that replaces `presented` when it is rotated: located as
+    /// `presented` is, so that a family keeps its locator from its first token on.
     pub fn successor(&self, presented: &str) -> String {
         let mut context = hmac::Context::with_key(&self.key);
         context.update(b"ostium refresh-token successor v1\0");
         context.update(presented.as_bytes());
-        URL_SAFE_NO_PAD.encode(context.sign().as_ref())
+        let tag = context.sign();
+        match locator(presented) {
+            Some(locator) => {
+                let mut bytes = [0u8; LOCATED_BYTES];
+                bytes[..LOCATOR_BYTES].copy_from_slice(&locator);
+                bytes[LOCATOR_BYTES..].copy_from_slice(tag.as_ref());
+                URL_SAFE_NO_PAD.encode(bytes)
+            }
+            None => URL_SAFE_NO_PAD.encode(tag.as_ref()),
+        }
     }
 }
 
@@ -97,6 +144,39 @@ mod tests {
             RefreshHandles::from_cluster_secret(b"cluster secret of 32 bytes or so")
                 .successor(&handle)
         );
+    }
+
+    #[test]
+    fn a_located_handle_keeps_its_locator_through_every_successor() {
+        let handles = RefreshHandles::new(&[7u8; 32]);
+        let first = new_located_handle().unwrap();
+        assert_eq!(first.len(), 54);
+        let located = locator(&first).expect("a located handle");
+        let second = handles.successor(&first);
+        let third = handles.successor(&second);
+        assert_eq!(second.len(), 54);
+        assert_eq!(locator(&second), Some(located));
+        assert_eq!(locator(&third), Some(located));
+        assert_ne!(second, first);
+        assert_ne!(third, second);
+        assert_ne!(
+            locator(&new_located_handle().unwrap()),
+            Some(located),
+            "each family draws its own"
+        );
+    }
+
+    #[test]
+    fn other_strings_have_no_locator() {
+        assert_eq!(locator(&new_handle().unwrap()), None);
+        assert_eq!(locator(""), None);
+        // The right length, but not base64url.
+        assert_eq!(locator(&"*".repeat(54)), None);
+        // 54 characters whose last one carries bits past the 40 bytes.
+        let mut overlong = new_located_handle().unwrap();
+        overlong.replace_range(53.., "B");
+        assert_eq!(locator(&overlong), None);
+        assert_eq!(locator(&"A".repeat(55)), None);
     }
 
     #[test]

@@ -82,6 +82,9 @@ impl IncomingSnapshots {
             }
         };
         incoming.file.write_all(data)?;
+        // On disk before the next chunk, so that a snapshot never piles up unwritten
+        // for the log's fsyncs to wait behind (`store/paced.rs`).
+        incoming.file.sync_data()?;
         incoming.written += data.len() as u64;
         if !chunk.done {
             return Ok(None);

@@ -95,7 +95,6 @@ pub fn records(json: &[u8]) -> Result<Vec<RawRecord>, serde_json::Error> {
                     sliding_lifetime: None,
                     auth_time: None,
                     amr: None,
-                    current: family.current,
                     revoked_at: family.revoked_at,
                 },
             );
@@ -113,7 +112,6 @@ pub fn records(json: &[u8]) -> Result<Vec<RawRecord>, serde_json::Error> {
             sliding_lifetime: token.sliding_lifetime,
             auth_time: token.auth_time,
             amr: token.amr.clone(),
-            current: family.current,
             revoked_at: family.revoked_at,
         };
         let family_id = id.0.as_bytes();

@@ -114,14 +114,15 @@ impl<T: redb::ReadableTable<&'static [u8], &'static [u8]>> RefreshTokens<T> {
         self.families.get(family)
     }
 
-    /// Whether `token` can be redeemed at `now`: not spent, its family not revoked
-    /// and still pointing at it, not expired.
+    /// Whether `token` can be redeemed at `now`: not spent, its family not revoked,
+    /// not expired.
     pub fn is_live(&self, token: &RefreshTokenRecord, now: u64) -> Result<bool> {
         Ok(token.rotation.is_none()
             && now < token.expires_at
-            && self.families.get(&token.family)?.is_some_and(|family| {
-                family.revoked_at.is_none() && family.current == token.digest
-            }))
+            && self
+                .families
+                .get(&token.family)?
+                .is_some_and(|family| family.revoked_at.is_none()))
     }
 
     pub(super) fn is_family_revoked(&self, family: &FamilyId) -> Result<bool> {
@@ -194,7 +195,6 @@ impl RefreshTokens<Writable<'_>> {
             sliding_lifetime: c.sliding_lifetime,
             auth_time: c.auth_time,
             amr: c.amr.clone(),
-            current: c.digest,
             revoked_at: None,
         };
         let token = StoredToken {
@@ -256,7 +256,7 @@ impl RefreshTokens<Writable<'_>> {
             });
         }
 
-        if c.at >= token.expires_at || family.current != c.digest {
+        if c.at >= token.expires_at {
             return Ok(StateResponse::Invalid);
         }
 
@@ -272,16 +272,17 @@ impl RefreshTokens<Writable<'_>> {
                 cache.note(|| CacheWrite::Refresh(record.clone()));
                 Ok(StateResponse::Reused { record })
             }
-            TokenUsage::OneTimeOnly => self.rotate(c, token, family, expiry_index, cache),
+            TokenUsage::OneTimeOnly => self.rotate(c, token, expiry_index, cache),
         }
     }
 
-    /// Spends the current token `c.digest` and makes `c.successor` current.
+    /// Spends the current token `c.digest` and makes `c.successor` current. The
+    /// family's record is not written: with located handles both tokens' records
+    /// sit on one page (docs/architecture.md §4 "Records on disk").
     fn rotate(
         &mut self,
         c: &RedeemRefreshToken,
         spent: RefreshTokenRecord,
-        mut family: RefreshFamily,
         expiry_index: &mut Expiry<Writable<'_>>,
         cache: &mut CacheWrites,
     ) -> Result<StateResponse> {
@@ -303,8 +304,6 @@ impl RefreshTokens<Writable<'_>> {
             }),
             ..spent
         };
-        family.current = c.successor;
-        self.families.insert(&next.family, &family)?;
         self.tokens.insert(&c.digest, &stored(&spent))?;
         self.tokens.insert(&c.successor, &stored(&next))?;
         expiry_index.add(next.expires_at, Kind::RefreshToken, &c.successor)?;
@@ -710,6 +709,11 @@ mod tests {
     #[test]
     fn rotation_moves_the_family_to_the_successor_and_remembers_it() {
         let mut state = state_with(TokenUsage::OneTimeOnly, TokenExpiration::Sliding);
+        let families = |state: &TestState| -> Vec<_> {
+            let number = tables::number(tables::FAMILIES);
+            state.dump().into_iter().filter(|r| r.0 == number).collect()
+        };
+        let family_before = families(&state);
         let StateResponse::Rotated { record } = state.apply(&redeem("rt0", "app", "rt1", T0 + 10))
         else {
             panic!("not rotated")
@@ -730,10 +734,17 @@ mod tests {
                 rotated_at: T0 + 10
             })
         );
-        let family = state
-            .read(|s| s.refresh_tokens().family(&FamilyId("fam".into())))
-            .unwrap();
-        assert_eq!(family.current, d("rt1"));
+        // The successor is the family's current token; the family's record is not
+        // written.
+        let live = |handle: &str| {
+            state.read(|s| {
+                let token = s.refresh_tokens().get(&d(handle))?.expect("a token");
+                s.refresh_tokens().is_live(&token, T0 + 11)
+            })
+        };
+        assert!(live("rt1"));
+        assert!(!live("rt0"));
+        assert_eq!(families(&state), family_before);
 
         let StateResponse::AlreadyRotated { record: again } =
             state.apply(&redeem("rt0", "app", "rt1", T0 + 12))

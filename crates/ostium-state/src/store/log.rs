@@ -3,7 +3,12 @@
 //!
 //! An append is reported flushed only after its redb transaction has committed, and
 //! redb commits durably (fsync), so an entry the leader counts towards a quorum is on
-//! disk. Truncation and purge each run in one transaction, so they never leave a hole.
+//! disk. Truncation runs in one transaction, so it never leaves a hole. A purge only
+//! records how far the log is purged; the entries behind that point go a batch at a
+//! time, [`PURGE_BATCH`] with each append, in its transaction. With a million live
+//! tokens a purge covers more than a million entries: removed in one transaction,
+//! they held up every append, and the heartbeats with them, for seconds. Nothing
+//! reads below the purged point, so the entries still there are only disk.
 
 use std::fmt::Debug;
 use std::io;
@@ -23,6 +28,10 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_log_meta")
 const VOTE: &str = "vote";
 const COMMITTED: &str = "committed";
 const LAST_PURGED: &str = "last_purged";
+
+/// Purged entries removed with each append: a million go within a few thousand
+/// appends, and an append waits for no more than these.
+const PURGE_BATCH: u64 = 1_000;
 
 pub(super) fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(ENTRIES)?;
@@ -84,10 +93,14 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let db = self.db.clone();
         blocking(move || {
             let tx = db.begin_read()?;
+            let purged = last_purged_index(&tx)?;
             let table = tx.open_table(ENTRIES)?;
             let mut entries = Vec::new();
             for row in table.range::<u64>(bounds)? {
-                let (_, bytes) = row?;
+                let (index, bytes) = row?;
+                if purged.is_some_and(|purged| index.value() <= purged) {
+                    continue;
+                }
                 entries.push(from_json::<Entry>(bytes.value())?);
             }
             Ok(entries)
@@ -105,19 +118,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> io::Result<LogState<TypeConfig>> {
         let db = self.db.clone();
-        let last_log_id: Option<LogId> = blocking(move || {
+        let (last_log_id, last_purged_log_id) = blocking(move || {
             let tx = db.begin_read()?;
-            let table = tx.open_table(ENTRIES)?;
-            match table.last()? {
-                Some((_, bytes)) => Ok(Some(from_json::<Entry>(bytes.value())?.log_id)),
-                None => Ok(None),
-            }
+            let last_purged: Option<LogId> = match tx.open_table(META)?.get(LAST_PURGED)? {
+                Some(bytes) => Some(from_json(bytes.value())?),
+                None => None,
+            };
+            let last: Option<LogId> = match tx.open_table(ENTRIES)?.last()? {
+                Some((_, bytes)) => Some(from_json::<Entry>(bytes.value())?.log_id),
+                None => None,
+            };
+            Ok((last, last_purged))
         })
         .await?;
-        let last_purged_log_id: Option<LogId> = self.read_meta(LAST_PURGED).await?;
         Ok(LogState {
-            // An empty log after a purge still ends where the purge ended.
-            last_log_id: last_log_id.or(last_purged_log_id),
+            // A log with nothing after its purged point still ends where the purge
+            // ended.
+            last_log_id: last_log_id
+                .filter(|last| last_purged_log_id.is_none_or(|purged| last.index > purged.index))
+                .or(last_purged_log_id),
             last_purged_log_id,
         })
     }
@@ -161,6 +180,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     table.insert(*index, bytes.as_slice())?;
                 }
             }
+            remove_purged(&tx, PURGE_BATCH)?;
             tx.commit()?;
             Ok(())
         })
@@ -192,17 +212,40 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
-        let last_purged = to_json(&log_id).map_err(io::Error::other)?;
-        let db = self.db.clone();
-        blocking(move || {
-            let tx = db.begin_write()?;
-            tx.open_table(META)?
-                .insert(LAST_PURGED, last_purged.as_slice())?;
-            tx.open_table(ENTRIES)?
-                .retain_in(..=log_id.index, |_, _| false)?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+        self.write_meta(LAST_PURGED, &log_id).await
+    }
+}
+
+/// The index of the last purged entry, as `tx` sees it.
+fn last_purged_index(tx: &redb::ReadTransaction) -> Result<Option<u64>, redb::Error> {
+    match tx.open_table(META)?.get(LAST_PURGED)? {
+        Some(bytes) => Ok(Some(from_json::<LogId>(bytes.value())?.index)),
+        None => Ok(None),
+    }
+}
+
+/// Removes up to `batch` of the oldest entries at or below the last purged one.
+fn remove_purged(tx: &WriteTransaction, batch: u64) -> Result<(), redb::Error> {
+    let upto = match tx.open_table(META)?.get(LAST_PURGED)? {
+        Some(bytes) => from_json::<LogId>(bytes.value())?.index,
+        None => return Ok(()),
+    };
+    let mut entries = tx.open_table(ENTRIES)?;
+    let first = match entries.first()? {
+        Some((index, _)) if index.value() <= upto => index.value(),
+        _ => return Ok(()),
+    };
+    entries.retain_in(first..=upto.min(first.saturating_add(batch - 1)), |_, _| {
+        false
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+impl LogStore {
+    /// How many entries are on disk, purged or not.
+    pub(super) fn entries_on_disk(&self) -> u64 {
+        let tx = self.db.begin_read().unwrap();
+        redb::ReadableTableMetadata::len(&tx.open_table(ENTRIES).unwrap()).unwrap()
     }
 }

@@ -1,6 +1,8 @@
 //! Durable storage for openraft in the data directory: the Raft log (`log`) in one
 //! redb database, the state's records (`records`) in another, the state machine over
-//! them (`state_machine`), and its snapshots as files (`snapshot`, the format).
+//! them (`state_machine`), and its snapshots as files (`snapshot`, the format);
+//! records and snapshots of an older release are read through `upgrade`; snapshot
+//! files go to disk in steps (`paced`).
 //!
 //! redb commits with `Durability::Immediate` (an fsync) by default, and every write
 //! here is a committed transaction before it is reported done, so nothing openraft
@@ -14,9 +16,11 @@ use std::sync::Arc;
 use redb::Database;
 
 pub mod log;
+mod paced;
 pub mod records;
 pub mod snapshot;
 pub mod state_machine;
+pub mod upgrade;
 
 pub use log::LogStore;
 pub use records::StateDb;
@@ -167,6 +171,30 @@ mod tests {
             Some(log_id::<TypeConfig>(1, 1, 1))
         );
         assert_eq!(state.last_log_id, Some(log_id::<TypeConfig>(1, 1, 3)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn purged_entries_go_a_batch_with_each_append_and_are_never_read() {
+        let dir = TempDir::new().unwrap();
+        let mut log = LogStore::new(open(dir.path()).unwrap());
+        append(&mut log, (1..=2_500).map(revoke).collect()).await;
+        log.purge(log_id::<TypeConfig>(1, 1, 2_400)).await.unwrap();
+        // The purge itself removes nothing, and nothing behind it is read.
+        assert_eq!(log.entries_on_disk(), 2_500);
+        let read = log.try_get_log_entries(0..).await.unwrap();
+        assert_eq!(read.first().map(|e| e.log_id.index), Some(2_401));
+        assert_eq!(read.len(), 100);
+        for (next, on_disk) in [(2_501, 1_501), (2_502, 502), (2_503, 103)] {
+            append(&mut log, vec![revoke(next)]).await;
+            assert_eq!(log.entries_on_disk(), on_disk, "after appending {next}");
+        }
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id, Some(log_id::<TypeConfig>(1, 1, 2_503)));
+        // Purged up to its end, the log still ends there.
+        log.purge(log_id::<TypeConfig>(1, 1, 2_503)).await.unwrap();
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id, Some(log_id::<TypeConfig>(1, 1, 2_503)));
+        assert_eq!(log.try_get_log_entries(0..).await.unwrap(), vec![]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,13 +60,15 @@ impl StateDb {
         Self::with_tables(db).expect("an in-memory database takes tables")
     }
 
-    /// Makes sure every table exists, so that a read never meets a missing one.
+    /// Makes sure every table exists, so that a read never meets a missing one, and
+    /// that records an older release wrote are in this release's format.
     fn with_tables(db: Database) -> Result<Self> {
         let tx = db.begin_write()?;
         for table in tables::ALL {
             tx.open_table(table)?;
         }
         tx.commit()?;
+        super::upgrade::in_place(&db)?;
         Ok(Self { db })
     }
 
@@ -146,13 +148,15 @@ impl StateDb {
 
     /// Loads `records` (by table number, grouped by table, as [`ReadPoint::each_record`]
     /// gives them) into these tables, committing every `LOAD_BATCH` records so that
-    /// no transaction holds them all, and durably at the end.
+    /// no transaction holds them all. Each batch is committed durably, so that the
+    /// load goes to disk as it goes and the log's fsyncs never wait behind all of it
+    /// (`store/paced.rs`).
     pub fn load(&self, records: impl IntoIterator<Item = Result<RawRecord>>) -> Result<u64> {
         const LOAD_BATCH: u64 = 50_000;
         let mut loaded = 0;
         let mut records = records.into_iter().peekable();
         while records.peek().is_some() {
-            let tx = self.begin_write(Durability::None)?;
+            let tx = self.begin_write(Durability::Immediate)?;
             let mut in_batch = 0;
             while in_batch < LOAD_BATCH {
                 let Some(first) = records.next() else { break };
@@ -179,7 +183,6 @@ impl StateDb {
             tx.commit()?;
             loaded += in_batch;
         }
-        self.sync()?;
         Ok(loaded)
     }
 }

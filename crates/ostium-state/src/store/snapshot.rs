@@ -10,9 +10,12 @@
 //! - the end: `0xFF`, then how many records came before (`u64`), so that a stream cut
 //!   short is refused rather than installed.
 //!
-//! A snapshot of another version is refused with its version named. Version 1, the
-//! JSON of the releases before the tables, is never sent between nodes of one
-//! release; a node upgraded in place reads its old one once ([`crate::state::legacy`]).
+//! Version 3 carries the records' format 3; a snapshot of version 2, from a leader
+//! of the release before, is read with its records brought to format 3 as they
+//! stream ([`super::upgrade`]). A snapshot of another version is refused with its
+//! version named. Version 1, the JSON of the releases before the tables, is never
+//! sent between nodes of one release; a node upgraded in place reads its old one
+//! once ([`crate::state::legacy`]).
 
 use std::io::{self, BufRead, Read, Write};
 
@@ -21,8 +24,10 @@ use crate::typ::SnapshotMeta;
 use super::records::{ReadPoint, StateDb};
 
 const MAGIC: &[u8; 8] = b"OSTIUMSS";
-/// The format written, and the only one read.
-pub const VERSION: u32 = 2;
+/// The format written.
+pub const VERSION: u32 = 3;
+/// The oldest format read.
+const OLDEST: u32 = 2;
 const END: u8 = 0xFF;
 
 fn invalid(message: impl Into<String>) -> io::Error {
@@ -59,33 +64,42 @@ pub fn write(view: &ReadPoint, meta: &SnapshotMeta, out: &mut impl Write) -> io:
 
 /// Reads a snapshot's header: its metadata. `input` is then at the first record.
 pub fn read_meta(input: &mut impl Read) -> io::Result<SnapshotMeta> {
+    read_header(input).map(|(_, meta)| meta)
+}
+
+/// A snapshot's version and metadata.
+fn read_header(input: &mut impl Read) -> io::Result<(u32, SnapshotMeta)> {
     let mut magic = [0u8; 8];
     input.read_exact(&mut magic)?;
     if &magic != MAGIC {
         return Err(invalid("not an Ostium snapshot"));
     }
     let version = read_u32(input)?;
-    if version != VERSION {
+    if !(OLDEST..=VERSION).contains(&version) {
         return Err(invalid(format!(
-            "snapshot format {version}; this release reads format {VERSION}"
+            "snapshot format {version}; this release reads formats {OLDEST} to {VERSION}"
         )));
     }
     let len = read_u32(input)? as usize;
     let mut meta = vec![0u8; len];
     input.read_exact(&mut meta)?;
-    serde_json::from_slice(&meta).map_err(|e| invalid(e.to_string()))
+    let meta = serde_json::from_slice(&meta).map_err(|e| invalid(e.to_string()))?;
+    Ok((version, meta))
 }
 
 /// Reads a whole snapshot into `db`, which should be empty; its metadata and the
 /// number of records.
 pub fn read(input: &mut impl BufRead, db: &StateDb) -> io::Result<(SnapshotMeta, u64)> {
-    let meta = read_meta(input)?;
+    let (version, meta) = read_header(input)?;
     let mut records = Records {
         input,
         count: 0,
         end: None,
     };
-    let count = db.load(records.by_ref()).map_err(io::Error::other)?;
+    let upgraded = records
+        .by_ref()
+        .map(|record| record.and_then(|record| super::upgrade::record(version, record)));
+    let count = db.load(upgraded).map_err(io::Error::other)?;
     match records.end {
         Some(Ok(())) => Ok((meta, count)),
         Some(Err(e)) => Err(e),

@@ -23,6 +23,7 @@ use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 
+use super::paced::PacedFile;
 use super::records::{Applied, RECORDS_FILE, StateDb};
 use super::snapshot;
 use crate::cache::{CacheWriter, CacheWrites};
@@ -478,11 +479,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 last_membership: applied.membership,
             };
             let partial = path.with_extension("partial");
-            let mut out = BufWriter::new(File::create(&partial)?);
+            let mut out = BufWriter::new(PacedFile::new(File::create(&partial)?));
             let count = snapshot::write(&view, &meta, &mut out)?;
             out.into_inner()
                 .map_err(io::IntoInnerError::into_error)?
-                .sync_all()?;
+                .into_synced()?;
             fs::rename(&partial, &path)?;
             sync_dir(path.parent())?;
             Ok((meta, count, durable, started.elapsed()))
