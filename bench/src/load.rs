@@ -7,11 +7,10 @@
 use std::thread;
 use std::time::Instant;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostium_e2e::cluster::Cluster;
 use ostium_e2e::fixture::{OFFLINE_ID, OFFLINE_SECRET};
 use ostium_state::TokenDigest;
+use ostium_tokens::handle::{self, LOCATOR_BYTES, Locator};
 use reqwest::blocking::Client;
 use serde_json::Value;
 
@@ -181,10 +180,10 @@ pub fn snapshot_field(log: &str, field: &str) -> Vec<u64> {
 pub fn located_handle(family: &str, generation: u32) -> String {
     let locator = TokenDigest::of_handle(&format!("locator of {family}"));
     let own = TokenDigest::of_handle(&format!("{family} {generation}"));
-    let mut bytes = [0u8; 40];
-    bytes[..8].copy_from_slice(&locator.as_bytes()[..8]);
-    bytes[8..].copy_from_slice(own.as_bytes());
-    URL_SAFE_NO_PAD.encode(bytes)
+    let locator: Locator = locator.as_bytes()[..LOCATOR_BYTES]
+        .try_into()
+        .expect("a digest is longer than a locator");
+    handle::located_handle(&locator, own.as_bytes())
 }
 
 /// A small, fast generator (xorshift): which family a benchmark rotates next needs

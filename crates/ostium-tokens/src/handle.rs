@@ -54,7 +54,7 @@ pub fn new_located_handle() -> Result<String, TokenError> {
 /// The locator `handle` begins with, if it is a located handle. Any other string,
 /// a handle of an older release among them, has none.
 pub fn locator(handle: &str) -> Option<Locator> {
-    if handle.len() != URL_SAFE_NO_PAD_LEN {
+    if handle.len() != LOCATED_LEN {
         return None;
     }
     let mut bytes = [0u8; LOCATED_BYTES];
@@ -65,7 +65,14 @@ pub fn locator(handle: &str) -> Option<Locator> {
 }
 
 /// How long a located handle is, written.
-const URL_SAFE_NO_PAD_LEN: usize = (LOCATED_BYTES * 4).div_ceil(3);
+const LOCATED_LEN: usize = (LOCATED_BYTES * 4).div_ceil(3);
+
+/// The located handle of `locator` and `own`, the token's own 32 bytes.
+pub fn located_handle(locator: &Locator, own: &[u8]) -> String {
+    let mut bytes = locator.to_vec();
+    bytes.extend_from_slice(own);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
 
 /// Derives refresh-token successors with a key every node of a cluster shares.
 pub struct RefreshHandles {
@@ -95,12 +102,7 @@ impl RefreshHandles {
         context.update(presented.as_bytes());
         let tag = context.sign();
         match locator(presented) {
-            Some(locator) => {
-                let mut bytes = [0u8; LOCATED_BYTES];
-                bytes[..LOCATOR_BYTES].copy_from_slice(&locator);
-                bytes[LOCATOR_BYTES..].copy_from_slice(tag.as_ref());
-                URL_SAFE_NO_PAD.encode(bytes)
-            }
+            Some(locator) => located_handle(&locator, tag.as_ref()),
             None => URL_SAFE_NO_PAD.encode(tag.as_ref()),
         }
     }

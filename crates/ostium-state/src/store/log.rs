@@ -93,7 +93,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let db = self.db.clone();
         blocking(move || {
             let tx = db.begin_read()?;
-            let purged = last_purged_index(&tx)?;
+            let purged = last_purged(&tx.open_table(META)?)?.map(|id| id.index);
             let table = tx.open_table(ENTRIES)?;
             let mut entries = Vec::new();
             for row in table.range::<u64>(bounds)? {
@@ -120,10 +120,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let db = self.db.clone();
         let (last_log_id, last_purged_log_id) = blocking(move || {
             let tx = db.begin_read()?;
-            let last_purged: Option<LogId> = match tx.open_table(META)?.get(LAST_PURGED)? {
-                Some(bytes) => Some(from_json(bytes.value())?),
-                None => None,
-            };
+            let last_purged = last_purged(&tx.open_table(META)?)?;
             let last: Option<LogId> = match tx.open_table(ENTRIES)?.last()? {
                 Some((_, bytes)) => Some(from_json::<Entry>(bytes.value())?.log_id),
                 None => None,
@@ -216,19 +213,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
-/// The index of the last purged entry, as `tx` sees it.
-fn last_purged_index(tx: &redb::ReadTransaction) -> Result<Option<u64>, redb::Error> {
-    match tx.open_table(META)?.get(LAST_PURGED)? {
-        Some(bytes) => Ok(Some(from_json::<LogId>(bytes.value())?.index)),
+/// The last purged log id, as `meta` holds it.
+fn last_purged(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<Option<LogId>, redb::Error> {
+    match meta.get(LAST_PURGED)? {
+        Some(bytes) => Ok(Some(from_json(bytes.value())?)),
         None => Ok(None),
     }
 }
 
 /// Removes up to `batch` of the oldest entries at or below the last purged one.
 fn remove_purged(tx: &WriteTransaction, batch: u64) -> Result<(), redb::Error> {
-    let upto = match tx.open_table(META)?.get(LAST_PURGED)? {
-        Some(bytes) => from_json::<LogId>(bytes.value())?.index,
-        None => return Ok(()),
+    let Some(upto) = last_purged(&tx.open_table(META)?)?.map(|id| id.index) else {
+        return Ok(());
     };
     let mut entries = tx.open_table(ENTRIES)?;
     let first = match entries.first()? {

@@ -91,15 +91,19 @@ fn format_table<T>(raw: T) -> Table<T, str, u32> {
 /// Brings the records in `db` to [`FORMAT`]; new records are written in it at
 /// once. Records of a later format are refused, named.
 pub fn in_place(db: &Database) -> Result<()> {
-    let format = {
+    let (format, recorded) = {
         let tx = db.begin_read()?;
-        let empty = tx.open_table(tables::META)?.is_empty()?;
-        match format_table(tx.open_table(tables::META)?).get(FORMAT_KEY)? {
-            Some(format) => format,
-            None if empty => FORMAT,
-            None => 2,
+        let meta = tx.open_table(tables::META)?;
+        let empty = meta.is_empty()?;
+        match format_table(meta).get(FORMAT_KEY)? {
+            Some(format) => (format, true),
+            None if empty => (FORMAT, false),
+            None => (2, false),
         }
     };
+    if recorded && format == FORMAT {
+        return Ok(());
+    }
     if format > FORMAT {
         return Err(super::records::invalid(format!(
             "records of format {format}; this release reads formats {OLDEST} to {FORMAT}"
