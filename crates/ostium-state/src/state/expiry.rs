@@ -5,6 +5,8 @@
 //! An entry names a record by its kind and key. A record whose expiry moves later
 //! (a sliding refresh token used again, a code exchanged) gets a new entry; the old
 //! one is dropped when the purge reaches it and finds the record still live.
+//! A refresh token's successor that expires with it has no entry: it goes with
+//! the token before it (`RefreshTokens::purge`).
 
 use super::tables::{self, KeyBytes, Result, Table, Writable};
 

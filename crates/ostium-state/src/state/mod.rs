@@ -198,16 +198,24 @@ impl StateWriter<'_> {
             .due(at, usize::try_from(limit).unwrap_or(usize::MAX))?;
         let mut removed = 0;
         for entry in &due {
+            if removed >= limit {
+                break;
+            }
             let gone = match entry.kind {
-                Kind::RefreshToken | Kind::RefreshFamily => self.refresh.purge(entry, at)?,
-                Kind::DenyListEntry => self.deny_list.purge(entry, at)?,
-                Kind::ReferenceToken | Kind::RevokedReference => {
-                    self.references.purge(entry, at)?
+                Kind::RefreshToken | Kind::RefreshFamily => {
+                    self.refresh
+                        .purge(entry, at, limit - removed, &mut self.expiry)?
                 }
-                Kind::AuthorizationCode | Kind::ReplayedFamily => self.codes.purge(entry, at)?,
-                Kind::Consent => self.consents.purge(entry, at)?,
+                Kind::DenyListEntry => self.deny_list.purge(entry, at)?.into(),
+                Kind::ReferenceToken | Kind::RevokedReference => {
+                    self.references.purge(entry, at)?.into()
+                }
+                Kind::AuthorizationCode | Kind::ReplayedFamily => {
+                    self.codes.purge(entry, at)?.into()
+                }
+                Kind::Consent => self.consents.purge(entry, at)?.into(),
             };
-            removed += u64::from(gone);
+            removed += gone;
             self.expiry.remove(entry)?;
         }
         Ok(StateResponse::Purged { removed })

@@ -306,7 +306,13 @@ impl RefreshTokens<Writable<'_>> {
         };
         self.tokens.insert(&c.digest, &stored(&spent))?;
         self.tokens.insert(&c.successor, &stored(&next))?;
-        expiry_index.add(next.expires_at, Kind::RefreshToken, &c.successor)?;
+        // A successor that expires with the token it replaces (with absolute expiry,
+        // every one) needs no expiry entry of its own: the purge that drops the spent
+        // token drops it too. Its entry would sort by the family's expiry, a write to
+        // a page at a random place.
+        if next.expires_at != spent.expires_at {
+            expiry_index.add(next.expires_at, Kind::RefreshToken, &c.successor)?;
+        }
         cache.note(|| CacheWrite::Refresh(next.clone()));
         cache.note(|| CacheWrite::Deny {
             denial: Denial::Spent(c.digest),
@@ -385,20 +391,47 @@ impl RefreshTokens<Writable<'_>> {
         Ok(Some(()))
     }
 
-    /// Drops the token or family `due` names if it has expired by `at`; whether it went.
+    /// Drops the token or family `due` names if it has expired by `at`, and returns
+    /// how many records went, at most `budget`.
     /// A rotated token is kept until it expires, so that its reuse is still detected;
     /// a family outlives its tokens until its absolute expiry, so that a revoked
     /// family stays revoked for as long as any of its tokens could have been valid.
-    pub(super) fn purge(&mut self, due: &Due, at: u64) -> Result<bool> {
+    ///
+    /// A token goes with the successors that expire when it does, which have no
+    /// entry of their own (see `rotate`). If `budget` runs out along that chain,
+    /// the rest of it gets an entry, due at once, for the next purge.
+    pub(super) fn purge(
+        &mut self,
+        due: &Due,
+        at: u64,
+        budget: u64,
+        expiry_index: &mut Expiry<Writable<'_>>,
+    ) -> Result<u64> {
         match due.kind {
             Kind::RefreshToken => {
-                let Some(digest) = tables::digest_key(&due.key) else {
-                    return Ok(false);
+                let Some(mut digest) = tables::digest_key(&due.key) else {
+                    return Ok(0);
                 };
-                match self.tokens.get(&digest)? {
-                    Some(token) if at >= token.expires_at => self.tokens.remove(&digest),
-                    _ => Ok(false),
+                let mut removed = 0;
+                let mut chain_expiry = None;
+                while let Some(token) = self.tokens.get(&digest)? {
+                    let expired = at >= token.expires_at;
+                    if !expired || chain_expiry.is_some_and(|t| t != token.expires_at) {
+                        break;
+                    }
+                    if removed == budget {
+                        expiry_index.add(token.expires_at, Kind::RefreshToken, &digest)?;
+                        break;
+                    }
+                    self.tokens.remove(&digest)?;
+                    removed += 1;
+                    chain_expiry = Some(token.expires_at);
+                    match token.rotation {
+                        Some(rotation) => digest = rotation.successor,
+                        None => break,
+                    }
                 }
+                Ok(removed)
             }
             Kind::RefreshFamily => {
                 let id = tables::family_key(&due.key);
@@ -407,12 +440,12 @@ impl RefreshTokens<Writable<'_>> {
                         let (by_subject, by_client) = index_keys(&id, &family);
                         self.by_subject.remove(&by_subject)?;
                         self.by_client.remove(&by_client)?;
-                        self.families.remove(&id)
+                        Ok(u64::from(self.families.remove(&id)?))
                     }
-                    _ => Ok(false),
+                    _ => Ok(0),
                 }
             }
-            _ => Ok(false),
+            _ => Ok(0),
         }
     }
 }
@@ -752,6 +785,74 @@ mod tests {
             panic!("not a retry")
         };
         assert_eq!(again, record, "a retry must get the same successor");
+    }
+
+    /// With absolute expiry a rotation adds no expiry entry: the purge that reaches
+    /// the first token follows the chain of successors, in batches no larger than
+    /// the purge's limit.
+    #[test]
+    fn successors_that_expire_with_their_token_are_purged_through_it() {
+        let mut state = state_with(TokenUsage::OneTimeOnly, TokenExpiration::Absolute);
+        let expiry_entries = |state: &TestState| {
+            let number = tables::number(tables::EXPIRY);
+            state.dump().iter().filter(|r| r.0 == number).count()
+        };
+        let issued = expiry_entries(&state);
+        for (spent, next) in [("rt0", "rt1"), ("rt1", "rt2"), ("rt2", "rt3")] {
+            assert_eq!(
+                kind(&state.apply(&redeem(spent, "app", next, T0 + 10))),
+                "rotated"
+            );
+        }
+        assert_eq!(expiry_entries(&state), issued, "a rotation adds no entry");
+
+        let purge = |state: &mut TestState, at| {
+            state.apply(&StateCommand::Purge(crate::command::Purge {
+                at,
+                limit: Some(2),
+            }))
+        };
+        assert_eq!(
+            purge(&mut state, T0 + 999),
+            StateResponse::Purged { removed: 0 }
+        );
+        let left = |state: &TestState| {
+            ["rt0", "rt1", "rt2", "rt3"]
+                .into_iter()
+                .filter(|h| state.read(|s| s.refresh_tokens().get(&d(h))).is_some())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            purge(&mut state, T0 + 1000),
+            StateResponse::Purged { removed: 2 }
+        );
+        assert_eq!(left(&state), ["rt2", "rt3"]);
+        assert_eq!(
+            purge(&mut state, T0 + 1000),
+            StateResponse::Purged { removed: 2 }
+        );
+        assert_eq!(left(&state), Vec::<&str>::new());
+        // Then the family, and nothing is left behind.
+        assert_eq!(
+            purge(&mut state, T0 + 1000),
+            StateResponse::Purged { removed: 1 }
+        );
+        assert!(state.holds_nothing());
+    }
+
+    /// A successor whose expiry differs (sliding) has an entry of its own and is not
+    /// taken with the token before it.
+    #[test]
+    fn a_successor_that_expires_later_outlives_its_token() {
+        let mut state = state_with(TokenUsage::OneTimeOnly, TokenExpiration::Sliding);
+        state.apply(&redeem("rt0", "app", "rt1", T0 + 50)); // rt0 expires T0+100, rt1 T0+150
+        let purge = StateCommand::Purge(crate::command::Purge {
+            at: T0 + 100,
+            limit: None,
+        });
+        assert_eq!(state.apply(&purge), StateResponse::Purged { removed: 1 });
+        assert!(state.read(|s| s.refresh_tokens().get(&d("rt0"))).is_none());
+        assert!(state.read(|s| s.refresh_tokens().get(&d("rt1"))).is_some());
     }
 
     #[test]
