@@ -502,6 +502,10 @@ mod tests {
         })
     }
 
+    fn purge(at: u64, limit: Option<u64>) -> StateCommand {
+        StateCommand::Purge(crate::command::Purge { at, limit })
+    }
+
     fn state_with(usage: TokenUsage, expiration: TokenExpiration) -> TestState {
         let mut state = TestState::default();
         assert_eq!(
@@ -806,14 +810,9 @@ mod tests {
         }
         assert_eq!(expiry_entries(&state), issued, "a rotation adds no entry");
 
-        let purge = |state: &mut TestState, at| {
-            state.apply(&StateCommand::Purge(crate::command::Purge {
-                at,
-                limit: Some(2),
-            }))
-        };
+        let purge_two = |state: &mut TestState, at| state.apply(&purge(at, Some(2)));
         assert_eq!(
-            purge(&mut state, T0 + 999),
+            purge_two(&mut state, T0 + 999),
             StateResponse::Purged { removed: 0 }
         );
         let left = |state: &TestState| {
@@ -823,18 +822,18 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(
-            purge(&mut state, T0 + 1000),
+            purge_two(&mut state, T0 + 1000),
             StateResponse::Purged { removed: 2 }
         );
         assert_eq!(left(&state), ["rt2", "rt3"]);
         assert_eq!(
-            purge(&mut state, T0 + 1000),
+            purge_two(&mut state, T0 + 1000),
             StateResponse::Purged { removed: 2 }
         );
         assert_eq!(left(&state), Vec::<&str>::new());
         // Then the family, and nothing is left behind.
         assert_eq!(
-            purge(&mut state, T0 + 1000),
+            purge_two(&mut state, T0 + 1000),
             StateResponse::Purged { removed: 1 }
         );
         assert!(state.holds_nothing());
@@ -846,11 +845,10 @@ mod tests {
     fn a_successor_that_expires_later_outlives_its_token() {
         let mut state = state_with(TokenUsage::OneTimeOnly, TokenExpiration::Sliding);
         state.apply(&redeem("rt0", "app", "rt1", T0 + 50)); // rt0 expires T0+100, rt1 T0+150
-        let purge = StateCommand::Purge(crate::command::Purge {
-            at: T0 + 100,
-            limit: None,
-        });
-        assert_eq!(state.apply(&purge), StateResponse::Purged { removed: 1 });
+        assert_eq!(
+            state.apply(&purge(T0 + 100, None)),
+            StateResponse::Purged { removed: 1 }
+        );
         assert!(state.read(|s| s.refresh_tokens().get(&d("rt0"))).is_none());
         assert!(state.read(|s| s.refresh_tokens().get(&d("rt1"))).is_some());
     }
