@@ -42,7 +42,8 @@ use std::time::{Duration, Instant};
 use ostium_bench::argument;
 use ostium_bench::load::{Random, located_handle};
 use ostium_state::command::{IssueRefreshToken, Purge, RedeemRefreshToken};
-use ostium_state::network::{ClusterClient, ClusterService, listener};
+use ostium_state::network::cluster::AddLearner;
+use ostium_state::network::{ClusterClient, ClusterReply, ClusterService, listener};
 use ostium_state::node::{StateNode, StateNodeConfig};
 use ostium_state::store::records::RECORDS_FILE;
 use ostium_state::store::state_machine::SNAPSHOT_DIR;
@@ -101,6 +102,9 @@ fn rotation(handle: &str, client: usize, successor: &str, at: u64) -> StateComma
     })
 }
 
+/// How long the learner may take to catch up.
+const PATIENCE: Duration = Duration::from_secs(600);
+
 const SECRET: &[u8] = b"scale benchmark cluster secret!!";
 
 fn secret() -> ClusterSecret {
@@ -123,7 +127,8 @@ async fn start(id: u64, dir: &Path, form: bool) -> (Arc<StateNode>, Cancellation
             .expect("a cluster of one forms");
     }
     let peers = ClusterClient::new(secret(), Duration::from_secs(5)).expect("a cluster client");
-    let cluster = ClusterService::new(node.clone(), secret(), peers);
+    let cluster =
+        ClusterService::new(node.clone(), secret(), peers).with_learner_patience(PATIENCE);
     let stop = CancellationToken::new();
     listener::serve(listener, node.raft_service(), cluster, stop.clone());
     (node, stop)
@@ -155,11 +160,19 @@ async fn add_learner(node: &Arc<StateNode>, dir: &Path) {
         .read_line(&mut addr)
         .expect("the learner names its address");
     let started = Instant::now();
-    node.add_learner(2, addr.trim().to_owned(), Duration::from_secs(600))
-        .await
-        .expect("the learner catches up");
+    let request = AddLearner {
+        id: 2,
+        raft_addr: addr.trim().to_owned(),
+    };
+    // Through the cluster API, as `ostium cluster add-learner`: answered once the
+    // learner has applied the whole log, not only received it.
+    let peers = ClusterClient::new(secret(), PATIENCE).expect("a cluster client");
+    match peers.add_learner(node.raft_addr(), &request).await {
+        Ok(ClusterReply::Done(())) => {}
+        other => panic!("the learner did not catch up: {other:?}"),
+    }
     println!(
-        "a learner received the state in {:.1} s; learner: {}; snapshot file {} MB",
+        "a learner caught up (the state as a snapshot, then the log after it applied) in {:.1} s; learner: {}; snapshot file {} MB",
         started.elapsed().as_secs_f64(),
         memory(child.id()),
         megabytes(&dir.join(SNAPSHOT_DIR)),

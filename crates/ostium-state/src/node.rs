@@ -782,6 +782,7 @@ impl StateNode {
             .shutdown()
             .await
             .map_err(|e| StateNodeError::Shutdown(Box::new(e)))?;
+        self.reader.stop_applying();
         let db = self
             .db
             .lock()

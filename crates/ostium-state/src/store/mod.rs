@@ -310,4 +310,29 @@ mod tests {
                 .unwrap()
         );
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_queued_after_raft_stopped_are_left_to_the_log() {
+        let dir = TempDir::new().unwrap();
+        {
+            let mut sm = state_machine(dir.path()).await;
+            apply(&mut sm, vec![blank_ent::<TypeConfig>(1, 1, 1)]).await;
+            sm.reader().stop_applying();
+            let stream = futures_util::stream::iter([Ok((revoke(2), None))]);
+            assert!(sm.apply(stream).await.is_err());
+            assert_eq!(sm.reader().last_applied_index(), 1);
+        }
+        // Reopened, the store starts from the last entry it applied, so that the
+        // refused one is applied from the log.
+        let mut sm = state_machine(dir.path()).await;
+        let (last_applied, _) = sm.applied_state().await.unwrap();
+        assert_eq!(last_applied, Some(log_id::<TypeConfig>(1, 1, 1)));
+        assert!(
+            !sm.reader()
+                .read(|s| s.deny_list().is_revoked("jti-2", 1_900_000_000))
+                .unwrap()
+        );
+        apply(&mut sm, vec![revoke(2)]).await;
+        assert_eq!(sm.reader().last_applied_index(), 2);
+    }
 }

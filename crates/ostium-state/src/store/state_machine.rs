@@ -13,7 +13,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Seek};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -89,6 +89,8 @@ struct Shared {
     revocations_applied: AtomicU64,
     /// Ticks each time the signing keys may have changed here.
     keys_changed: tokio::sync::watch::Sender<u64>,
+    /// Set once Raft has stopped (see `StateReader::stop_applying`).
+    stopped: AtomicBool,
 }
 
 impl Shared {
@@ -149,6 +151,15 @@ impl StateReader {
     pub fn keys_changed(&self) -> tokio::sync::watch::Receiver<u64> {
         self.shared.keys_changed.subscribe()
     }
+
+    /// Refuses the batches still queued for the state machine once Raft has
+    /// stopped. openraft's state-machine task outlives Raft's `shutdown` and goes
+    /// through its whole queue first: a learner stopped while tens of thousands of
+    /// entries behind kept the store open for longer than a stop may take. The log
+    /// holds those entries, and the next start applies them.
+    pub(crate) fn stop_applying(&self) {
+        self.shared.stopped.store(true, Ordering::Release);
+    }
 }
 
 pub struct StateMachineStore {
@@ -205,6 +216,7 @@ impl StateMachineStore {
                 applied: Mutex::new(applied.last_applied),
                 revocations_applied: AtomicU64::default(),
                 keys_changed: tokio::sync::watch::Sender::new(0),
+                stopped: AtomicBool::new(false),
             }),
             cache,
             last_sync: Instant::now(),
@@ -287,6 +299,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     where
         Strm: Stream<Item = io::Result<EntryResponder<TypeConfig>>> + Unpin + OptionalSend,
     {
+        if self.shared.stopped.load(Ordering::Acquire) {
+            return Err(io::Error::other(
+                "the node has stopped; its log holds these entries for the next start",
+            ));
+        }
         let mut batch = Vec::new();
         let mut traced = None;
         let mut keys_changed = false;
