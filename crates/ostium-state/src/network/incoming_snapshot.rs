@@ -10,6 +10,7 @@ use std::sync::{Mutex, PoisonError};
 
 use super::rpc::SnapshotChunk;
 use crate::store::SnapshotFile;
+use crate::store::state_machine::received_snapshot;
 
 pub struct IncomingSnapshots {
     dir: PathBuf,
@@ -53,9 +54,7 @@ impl IncomingSnapshots {
                 let _ = fs::remove_file(dropped.path);
             }
             fs::create_dir_all(&self.dir)?;
-            let path = self
-                .dir
-                .join(format!("incoming-{:016x}.snap", chunk.transfer));
+            let path = received_snapshot(&self.dir, chunk.transfer);
             let file = OpenOptions::new()
                 .create(true)
                 .truncate(true)

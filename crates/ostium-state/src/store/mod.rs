@@ -335,4 +335,56 @@ mod tests {
         apply(&mut sm, vec![revoke(2)]).await;
         assert_eq!(sm.reader().last_applied_index(), 2);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_snapshot_install_queued_after_raft_stopped_is_refused() {
+        let source_dir = TempDir::new().unwrap();
+        let mut source = state_machine(source_dir.path()).await;
+        apply(&mut source, vec![revoke(1), revoke(2)]).await;
+        let snapshot = source
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+
+        let dir = TempDir::new().unwrap();
+        let mut sm = state_machine(dir.path()).await;
+        apply(&mut sm, vec![revoke(1)]).await;
+        let before = sm.reader().records().dump().unwrap();
+        let received = state_machine::received_snapshot(&dir.path().join("snapshots"), 1);
+        std::fs::copy(&snapshot.snapshot.path, &received).unwrap();
+        sm.reader().stop_applying();
+        let refused = sm
+            .install_snapshot(&snapshot.meta, SnapshotFile::open(received).unwrap())
+            .await;
+        assert!(refused.is_err());
+        assert_eq!(sm.reader().records().dump().unwrap(), before);
+        assert_eq!(sm.reader().last_applied_index(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn snapshots_received_before_a_stop_are_removed_at_the_next_start() {
+        let dir = TempDir::new().unwrap();
+        let snapshots = dir.path().join("snapshots");
+        {
+            let mut sm = state_machine(dir.path()).await;
+            apply(&mut sm, vec![revoke(1)]).await;
+            sm.get_snapshot_builder()
+                .await
+                .build_snapshot()
+                .await
+                .unwrap();
+        }
+        let left = state_machine::received_snapshot(&snapshots, 0xab);
+        std::fs::write(&left, b"half a transfer").unwrap();
+        let mut sm = state_machine(dir.path()).await;
+        assert!(!left.exists());
+        // The current snapshot is not one of them.
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(
+            current.meta.last_log_id,
+            Some(log_id::<TypeConfig>(1, 1, 1))
+        );
+    }
 }

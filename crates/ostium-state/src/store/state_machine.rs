@@ -51,6 +51,30 @@ pub fn current_snapshot(data_dir: &Path) -> PathBuf {
     data_dir.join(SNAPSHOT_DIR).join(CURRENT_SNAPSHOT)
 }
 
+/// The file a snapshot arriving from the leader is written to, in `snapshot_dir`,
+/// until it is installed (and becomes the current one) or dropped.
+pub fn received_snapshot(snapshot_dir: &Path, transfer: u64) -> PathBuf {
+    snapshot_dir.join(format!("{RECEIVED_PREFIX}{transfer:016x}.snap"))
+}
+
+const RECEIVED_PREFIX: &str = "incoming-";
+
+/// Removes the received snapshots a stop or a crash left in `snapshot_dir`: a
+/// transfer never outlives its process, and each may be hundreds of megabytes.
+fn remove_received_snapshots(snapshot_dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(snapshot_dir)? {
+        let entry = entry?;
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(RECEIVED_PREFIX))
+        {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     tx.open_table(LEGACY_SNAPSHOT)?;
     Ok(())
@@ -152,11 +176,11 @@ impl StateReader {
         self.shared.keys_changed.subscribe()
     }
 
-    /// Refuses the batches still queued for the state machine once Raft has
-    /// stopped. openraft's state-machine task outlives Raft's `shutdown` and goes
-    /// through its whole queue first: a learner stopped while tens of thousands of
-    /// entries behind kept the store open for longer than a stop may take. The log
-    /// holds those entries, and the next start applies them.
+    /// Refuses the batches and snapshot installs still queued for the state machine
+    /// once Raft has stopped. openraft's state-machine task outlives Raft's
+    /// `shutdown` and goes through its whole queue first: a learner stopped while
+    /// tens of thousands of entries behind kept the store open for longer than a
+    /// stop may take. The log holds those entries, and the next start applies them.
     pub(crate) fn stop_applying(&self) {
         self.shared.stopped.store(true, Ordering::Release);
     }
@@ -200,8 +224,9 @@ impl StateMachineStore {
         let dir = data_dir.clone();
         let records = blocking(move || {
             fs::create_dir_all(dir.join(SNAPSHOT_DIR))?;
-            // A load a crash interrupted is of no use.
+            // A load or a transfer a stop interrupted is of no use.
             let _ = fs::remove_file(dir.join(INSTALLING));
+            remove_received_snapshots(&dir.join(SNAPSHOT_DIR))?;
             let records = StateDb::open(&dir.join(RECORDS_FILE), cache_bytes).map_err(io_error)?;
             upgrade_from_legacy(&log_db, &records)?;
             Ok(records)
@@ -402,6 +427,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         meta: &SnapshotMeta,
         snapshot: SnapshotFile,
     ) -> io::Result<()> {
+        // Like a batch, an install queued when Raft stopped is not waited for: the
+        // leader sends the snapshot again after the next start.
+        if self.shared.stopped.load(Ordering::Acquire) {
+            return Err(io::Error::other(
+                "the node has stopped; the leader sends the snapshot again after the next start",
+            ));
+        }
         let installing = self.data_dir.join(INSTALLING);
         let records_path = self.data_dir.join(RECORDS_FILE);
         let current = self.snapshot_path();
