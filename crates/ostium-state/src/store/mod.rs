@@ -136,6 +136,21 @@ mod tests {
         sm.apply(stream).await.unwrap();
     }
 
+    /// A snapshot of a state machine that applied revocations 1 and 2, with that
+    /// state machine and its folder.
+    async fn source_snapshot() -> (TempDir, StateMachineStore, crate::typ::Snapshot) {
+        let dir = TempDir::new().unwrap();
+        let mut source = state_machine(dir.path()).await;
+        apply(&mut source, vec![revoke(1), revoke(2)]).await;
+        let snapshot = source
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        (dir, source, snapshot)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn log_vote_and_committed_survive_a_reopen() {
         let dir = TempDir::new().unwrap();
@@ -233,15 +248,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_installed_snapshot_replaces_the_state_and_persists() {
-        let source_dir = TempDir::new().unwrap();
-        let mut source = state_machine(source_dir.path()).await;
-        apply(&mut source, vec![revoke(1), revoke(2)]).await;
-        let snapshot = source
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .unwrap();
+        let (_source_dir, source, snapshot) = source_snapshot().await;
 
         let dir = TempDir::new().unwrap();
         {
@@ -271,15 +278,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_truncated_snapshot_is_refused_and_changes_nothing() {
-        let source_dir = TempDir::new().unwrap();
-        let mut source = state_machine(source_dir.path()).await;
-        apply(&mut source, vec![revoke(1), revoke(2)]).await;
-        let snapshot = source
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .unwrap();
+        let (_source_dir, _source, snapshot) = source_snapshot().await;
         let dir = TempDir::new().unwrap();
         let mut sm = state_machine(dir.path()).await;
         apply(&mut sm, vec![revoke(5)]).await;
@@ -338,15 +337,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_snapshot_install_queued_after_raft_stopped_is_refused() {
-        let source_dir = TempDir::new().unwrap();
-        let mut source = state_machine(source_dir.path()).await;
-        apply(&mut source, vec![revoke(1), revoke(2)]).await;
-        let snapshot = source
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .unwrap();
+        let (_source_dir, _source, snapshot) = source_snapshot().await;
 
         let dir = TempDir::new().unwrap();
         let mut sm = state_machine(dir.path()).await;
