@@ -132,6 +132,15 @@ impl Shared {
     fn set_applied(&self, applied: Option<LogId>) {
         *self.applied.lock().unwrap_or_else(PoisonError::into_inner) = applied;
     }
+
+    /// Refuses work queued for the state machine once Raft has stopped (see
+    /// `StateReader::stop_applying`); `instead` says what takes its place.
+    fn refuse_once_stopped(&self, instead: &str) -> io::Result<()> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(io::Error::other(format!("the node has stopped; {instead}")));
+        }
+        Ok(())
+    }
 }
 
 /// A read handle on the applied state, for local reads while Raft owns the store.
@@ -324,11 +333,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     where
         Strm: Stream<Item = io::Result<EntryResponder<TypeConfig>>> + Unpin + OptionalSend,
     {
-        if self.shared.stopped.load(Ordering::Acquire) {
-            return Err(io::Error::other(
-                "the node has stopped; its log holds these entries for the next start",
-            ));
-        }
+        self.shared
+            .refuse_once_stopped("its log holds these entries for the next start")?;
         let mut batch = Vec::new();
         let mut traced = None;
         let mut keys_changed = false;
@@ -427,13 +433,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         meta: &SnapshotMeta,
         snapshot: SnapshotFile,
     ) -> io::Result<()> {
-        // Like a batch, an install queued when Raft stopped is not waited for: the
-        // leader sends the snapshot again after the next start.
-        if self.shared.stopped.load(Ordering::Acquire) {
-            return Err(io::Error::other(
-                "the node has stopped; the leader sends the snapshot again after the next start",
-            ));
-        }
+        self.shared
+            .refuse_once_stopped("the leader sends the snapshot again after the next start")?;
         let installing = self.data_dir.join(INSTALLING);
         let records_path = self.data_dir.join(RECORDS_FILE);
         let current = self.snapshot_path();
