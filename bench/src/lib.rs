@@ -23,6 +23,9 @@
 //!   and the sign-in page) against a node started through the end-to-end harness.
 //! - `src/bin/state_scale.rs`: a core's memory, rotation throughput and restart time
 //!   with a million live refresh families, built through the Raft API.
+//! - `src/bin/snapshot_write.rs`: how long the Raft log's fsyncs wait while a
+//!   snapshot is written to the same disk, the way a node writes one and the way
+//!   releases before it did.
 //! - `run-code-bench.sh`: the authorization code exchange with a login session
 //!   under `wrk`, against the same peer.
 //! - `wrk/`: the load scripts, which share one reporter (`wrk/report.lua`).

@@ -3,13 +3,14 @@
 //! install. One transfer at a time: a chunk that starts another drops the one under
 //! way, and a chunk out of place is refused, so the leader starts over.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
 use super::rpc::SnapshotChunk;
 use crate::store::SnapshotFile;
+use crate::store::paced::PacedFile;
 use crate::store::state_machine::received_snapshot;
 
 pub struct IncomingSnapshots {
@@ -20,7 +21,9 @@ pub struct IncomingSnapshots {
 struct Incoming {
     transfer: u64,
     path: PathBuf,
-    file: File,
+    /// Written out as it comes, so that a snapshot never piles up unwritten for the
+    /// log's fsyncs to wait behind.
+    file: PacedFile,
     written: u64,
 }
 
@@ -63,7 +66,7 @@ impl IncomingSnapshots {
             *current = Some(Incoming {
                 transfer: chunk.transfer,
                 path,
-                file,
+                file: PacedFile::new(file),
                 written: 0,
             });
         }
@@ -81,9 +84,6 @@ impl IncomingSnapshots {
             }
         };
         incoming.file.write_all(data)?;
-        // On disk before the next chunk, so that a snapshot never piles up unwritten
-        // for the log's fsyncs to wait behind (`store/paced.rs`).
-        incoming.file.sync_data()?;
         incoming.written += data.len() as u64;
         if !chunk.done {
             return Ok(None);
@@ -91,8 +91,7 @@ impl IncomingSnapshots {
         let Some(done) = current.take() else {
             return Ok(None);
         };
-        done.file.sync_all()?;
-        drop(done.file);
+        drop(done.file.into_synced()?);
         Ok(Some(SnapshotFile::open(done.path)?))
     }
 }

@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use redb::Database;
 
+pub(crate) mod background;
 pub mod log;
-mod paced;
+pub mod paced;
 pub mod records;
 pub mod snapshot;
 pub mod state_machine;
