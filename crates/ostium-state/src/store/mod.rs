@@ -2,12 +2,13 @@
 //! redb database, the state's records (`records`) in another, the state machine over
 //! them (`state_machine`), and its snapshots as files (`snapshot`, the format);
 //! records and snapshots of an older release are read through `upgrade`; snapshot
-//! files go to disk in steps (`paced`).
+//! files go to disk as they are written (`paced`).
 //!
 //! redb commits with `Durability::Immediate` (an fsync) by default, and every write
 //! here is a committed transaction before it is reported done, so nothing openraft
 //! believes persisted can be lost by a crash. redb calls block, so they run on tokio's
-//! blocking pool, never on a Raft task.
+//! blocking pool, never on a Raft task; a snapshot is written on a thread of lower
+//! priority (`background`).
 
 use std::io;
 use std::path::Path;
