@@ -7,8 +7,7 @@
 //! redb commits with `Durability::Immediate` (an fsync) by default, and every write
 //! here is a committed transaction before it is reported done, so nothing openraft
 //! believes persisted can be lost by a crash. redb calls block, so they run on tokio's
-//! blocking pool, never on a Raft task; a snapshot is written on a thread of lower
-//! priority (`background`).
+//! blocking pool, never on a Raft task.
 
 use std::io;
 use std::path::Path;
@@ -16,7 +15,6 @@ use std::sync::Arc;
 
 use redb::Database;
 
-pub(crate) mod background;
 pub mod log;
 pub mod paced;
 pub mod records;

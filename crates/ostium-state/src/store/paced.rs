@@ -16,8 +16,8 @@
 use std::fs::File;
 use std::io::{self, Write};
 
-/// How much writing an fsync of the log may find ahead of it: at a hundred
-/// megabytes a second, a few milliseconds.
+/// How much writing an fsync of the log may find ahead of it, twice over: at a few
+/// hundred megabytes a second, a few milliseconds.
 pub const STEP: u64 = 1 << 20;
 
 pub struct PacedFile {

@@ -23,7 +23,6 @@ use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 
-use super::background;
 use super::paced::PacedFile;
 use super::records::{Applied, RECORDS_FILE, StateDb};
 use super::snapshot;
@@ -517,20 +516,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
         let records = self.shared.records();
         let path = self.path.clone();
-        let started = Instant::now();
-        let view = blocking(move || {
+        let (meta, count, durable, total) = blocking(move || {
+            let started = Instant::now();
             let view = records.read_point().map_err(io_error)?;
             // openraft compacts the log up to the snapshot: what it holds must be on
             // disk before. Synced after the read point, so that a batch applied in
-            // between is synced too, and at the requests' priority, since applying
-            // waits for this write.
+            // between is synced too.
             records.sync().map_err(io_error)?;
-            Ok(view)
-        })
-        .await?;
-        let durable = started.elapsed();
-        // At a lower CPU priority than the requests (`store/background.rs`).
-        let (meta, count) = background::run("ostium-snapshot", move || {
+            let durable = started.elapsed();
             let applied = view.applied().map_err(io_error)?;
             let meta = SnapshotMeta {
                 last_log_id: applied.last_applied,
@@ -544,10 +537,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 .into_synced()?;
             fs::rename(&partial, &path)?;
             sync_dir(path.parent())?;
-            Ok((meta, count))
+            Ok((meta, count, durable, started.elapsed()))
         })
         .await?;
-        let total = started.elapsed();
         tracing::info!(
             index = meta.last_log_id.map(|id| id.index),
             records = count,
