@@ -22,9 +22,8 @@ struct Incoming {
     transfer: u64,
     path: PathBuf,
     /// Written out as it comes, so that a snapshot never piles up unwritten for the
-    /// log's fsyncs to wait behind.
+    /// log's fsyncs to wait behind; how much it holds is where the next chunk goes.
     file: PacedFile,
-    written: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,24 +66,23 @@ impl IncomingSnapshots {
                 transfer: chunk.transfer,
                 path,
                 file: PacedFile::new(file),
-                written: 0,
             });
         }
         let incoming = match current.as_mut() {
             Some(incoming)
-                if incoming.transfer == chunk.transfer && incoming.written == chunk.offset =>
+                if incoming.transfer == chunk.transfer
+                    && incoming.file.written() == chunk.offset =>
             {
                 incoming
             }
             other => {
                 return Err(ChunkError::OutOfPlace {
                     offset: chunk.offset,
-                    expected: other.map_or(0, |incoming| incoming.written),
+                    expected: other.map_or(0, |incoming| incoming.file.written()),
                 });
             }
         };
         incoming.file.write_all(data)?;
-        incoming.written += data.len() as u64;
         if !chunk.done {
             return Ok(None);
         }

@@ -47,6 +47,11 @@ impl PacedFile {
         }
     }
 
+    /// How many bytes have been written to the file.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
     /// The file, with everything written to it on disk.
     pub fn into_synced(self) -> io::Result<File> {
         self.file.sync_all()?;
