@@ -341,47 +341,6 @@ fn key_rotation_and_the_state_cache_reach_the_configuration() {
     }
 }
 
-/// Every Ostium container caps glibc's malloc arenas as the image does, unless the
-/// values' extraEnv sets it otherwise.
-#[test]
-fn every_ostium_container_caps_malloc_arenas() {
-    // The values, as text: `--set` gives a number where a values file would quote.
-    let arenas = |workload: &Value| -> Vec<String> {
-        container(workload)["env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["name"] == "MALLOC_ARENA_MAX")
-            .map(|e| e["value"].to_string().trim_matches('"').to_owned())
-            .collect()
-    };
-    for rendering in Rendering::all() {
-        let name = rendering.name;
-        for workload in rendering
-            .kind("StatefulSet")
-            .chain(rendering.kind("Deployment"))
-            .filter(|w| container(w)["name"] == "ostium")
-        {
-            assert_eq!(
-                arenas(workload),
-                ["2"],
-                "{name}: {}",
-                workload["metadata"]["name"]
-            );
-        }
-    }
-    let yaml = helm_template(
-        None,
-        &["extraEnv[0].name=MALLOC_ARENA_MAX", "extraEnv[0].value=4"],
-    )
-    .unwrap();
-    let sts = serde_norway::Deserializer::from_str(&yaml)
-        .map(|doc| Value::deserialize(doc).unwrap())
-        .find(|doc| doc["kind"] == "StatefulSet")
-        .unwrap();
-    assert_eq!(arenas(&sts), ["4"], "extraEnv wins, once");
-}
-
 /// Without the management listener, metrics are scraped from the public port, which
 /// serves TLS with the issuer's certificate: the scrape must ask for that name (or
 /// what the values give), not the pod's address.

@@ -3,7 +3,7 @@
 //! families, built through the Raft API.
 //!
 //!     cargo build --release -p ostium-bench --bin state_scale
-//!     MALLOC_ARENA_MAX=2 target/release/state_scale --families 1000000 --rotations 100000 \
+//!     target/release/state_scale --families 1000000 --rotations 100000 \
 //!       --steady-seconds 3000
 //!
 //! One core node (a cluster of one) runs in this process, with its data directory in
@@ -52,6 +52,10 @@ use ostium_state::{
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+/// The node in this process allocates as the `ostium` binary does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const T0: u64 = 1_800_000_000;
 const DAY: u64 = 86_400;

@@ -19,16 +19,6 @@ volumes. `.root` is the chart context, `.config` the configuration file's path,
     # Edge pods share one node id: name each telemetry instance by its pod.
     - name: OTEL_RESOURCE_ATTRIBUTES
       value: service.instance.id=$(POD_NAME)
-    {{- $arenas := true }}
-    {{- range .root.Values.extraEnv }}
-    {{- if eq (toString .name) "MALLOC_ARENA_MAX" }}{{ $arenas = false }}{{ end }}
-    {{- end }}
-    {{- if $arenas }}
-    # As the image (deploy/Dockerfile): two glibc malloc arenas rather than one per
-    # contending thread, whose freed memory stays with it (bench/RESULTS.md).
-    - name: MALLOC_ARENA_MAX
-      value: "2"
-    {{- end }}
     {{- with .root.Values.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}

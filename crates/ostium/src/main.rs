@@ -8,6 +8,11 @@
 //! - `ostium hash-secret` and `ostium hash-password` print the values that go into
 //!   the configuration file instead of plain-text secrets.
 
+/// Less memory than glibc's malloc for the state's page buffers, with no
+/// `MALLOC_ARENA_MAX` to set (docs/architecture.md §11).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod dev;
 mod log_limit;
 mod pid_file;
