@@ -136,18 +136,17 @@ mod tests {
         sm.apply(stream).await.unwrap();
     }
 
+    async fn build_snapshot(sm: &mut StateMachineStore) -> std::io::Result<crate::typ::Snapshot> {
+        sm.get_snapshot_builder().await.build_snapshot().await
+    }
+
     /// A snapshot of a state machine that applied revocations 1 and 2, with that
     /// state machine and its folder.
     async fn source_snapshot() -> (TempDir, StateMachineStore, crate::typ::Snapshot) {
         let dir = TempDir::new().unwrap();
         let mut source = state_machine(dir.path()).await;
         apply(&mut source, vec![revoke(1), revoke(2)]).await;
-        let snapshot = source
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .unwrap();
+        let snapshot = build_snapshot(&mut source).await.unwrap();
         (dir, source, snapshot)
     }
 
@@ -220,11 +219,7 @@ mod tests {
             let mut sm = state_machine(dir.path()).await;
             let first = Entry::new_membership(log_id::<TypeConfig>(1, 1, 1), membership.clone());
             apply(&mut sm, vec![first, revoke(2), revoke(3)]).await;
-            sm.get_snapshot_builder()
-                .await
-                .build_snapshot()
-                .await
-                .unwrap();
+            build_snapshot(&mut sm).await.unwrap();
             // Applied after the snapshot: in the records, not in the snapshot.
             apply(&mut sm, vec![revoke(4)]).await;
         }
@@ -355,17 +350,34 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_snapshot_build_gives_up_once_raft_stopped_and_keeps_the_last_snapshot() {
+        let dir = TempDir::new().unwrap();
+        let mut sm = state_machine(dir.path()).await;
+        apply(&mut sm, vec![revoke(1)]).await;
+        build_snapshot(&mut sm).await.unwrap();
+        apply(&mut sm, vec![revoke(2)]).await;
+        sm.reader().stop_applying();
+        assert!(build_snapshot(&mut sm).await.is_err());
+        let current = sm.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(
+            current.meta.last_log_id,
+            Some(log_id::<TypeConfig>(1, 1, 1))
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("snapshots"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["current.snap"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn snapshots_received_before_a_stop_are_removed_at_the_next_start() {
         let dir = TempDir::new().unwrap();
         let snapshots = dir.path().join("snapshots");
         {
             let mut sm = state_machine(dir.path()).await;
             apply(&mut sm, vec![revoke(1)]).await;
-            sm.get_snapshot_builder()
-                .await
-                .build_snapshot()
-                .await
-                .unwrap();
+            build_snapshot(&mut sm).await.unwrap();
         }
         let left = state_machine::received_snapshot(&snapshots, 0xab);
         std::fs::write(&left, b"half a transfer").unwrap();

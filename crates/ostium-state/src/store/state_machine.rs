@@ -11,7 +11,7 @@
 //! whole.
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Seek};
+use std::io::{self, BufReader, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -24,7 +24,7 @@ use openraft::{EntryPayload, OptionalSend};
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 
 use super::paced::PacedFile;
-use super::records::{Applied, RECORDS_FILE, StateDb};
+use super::records::{Applied, RECORDS_FILE, ReadPoint, StateDb};
 use super::snapshot;
 use crate::cache::{CacheWriter, CacheWrites};
 use crate::command::StateResponse;
@@ -186,10 +186,11 @@ impl StateReader {
     }
 
     /// Refuses the batches and snapshot installs still queued for the state machine
-    /// once Raft has stopped. openraft's state-machine task outlives Raft's
-    /// `shutdown` and goes through its whole queue first: a learner stopped while
-    /// tens of thousands of entries behind kept the store open for longer than a
-    /// stop may take. The log holds those entries, and the next start applies them.
+    /// once Raft has stopped, and ends a snapshot build under way. openraft's
+    /// state-machine task outlives Raft's `shutdown` and goes through its whole
+    /// queue first: a learner stopped while tens of thousands of entries behind kept
+    /// the store open for longer than a stop may take. The log holds those entries,
+    /// and the next start applies them.
     pub(crate) fn stop_applying(&self) {
         self.shared.stopped.store(true, Ordering::Release);
     }
@@ -497,6 +498,43 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 }
 
+/// Writes the snapshot of `view` to `partial` and syncs it; gives up as soon as the
+/// node stops. A million families take seconds to write, and a node that is
+/// stopping should not wait for a snapshot it will never send.
+fn write_until_stopped(
+    view: &ReadPoint,
+    meta: &SnapshotMeta,
+    partial: &Path,
+    shared: &Shared,
+) -> io::Result<u64> {
+    let file = PacedFile::new(File::create(partial)?);
+    let mut out = BufWriter::new(UntilStopped { file, shared });
+    let count = snapshot::write(view, meta, &mut out)?;
+    out.into_inner()
+        .map_err(io::IntoInnerError::into_error)?
+        .file
+        .into_synced()?;
+    Ok(count)
+}
+
+/// A snapshot file that refuses every write once the node has stopped.
+struct UntilStopped<'a> {
+    file: PacedFile,
+    shared: &'a Shared,
+}
+
+impl Write for UntilStopped<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.shared
+            .refuse_once_stopped("the snapshot is abandoned; the next start takes another")?;
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
 fn sync_dir(dir: Option<&Path>) -> io::Result<()> {
     match dir {
         Some(dir) => File::open(dir)?.sync_all(),
@@ -515,6 +553,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
         let records = self.shared.records();
+        let shared = self.shared.clone();
         let path = self.path.clone();
         let (meta, count, durable, total) = blocking(move || {
             let started = Instant::now();
@@ -530,11 +569,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 last_membership: applied.membership,
             };
             let partial = path.with_extension("partial");
-            let mut out = BufWriter::new(PacedFile::new(File::create(&partial)?));
-            let count = snapshot::write(&view, &meta, &mut out)?;
-            out.into_inner()
-                .map_err(io::IntoInnerError::into_error)?
-                .into_synced()?;
+            let written = write_until_stopped(&view, &meta, &partial, &shared);
+            if written.is_err() {
+                let _ = fs::remove_file(&partial);
+            }
+            let count = written?;
             fs::rename(&partial, &path)?;
             sync_dir(path.parent())?;
             Ok((meta, count, durable, started.elapsed()))
