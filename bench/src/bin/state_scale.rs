@@ -399,6 +399,9 @@ const LEARNER: &str = "STATE_SCALE_LEARNER";
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    // In small pages, as the `ostium` binary keeps its memory.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     if std::env::var_os(LEARNER).is_some() {
         return learner().await;
     }
