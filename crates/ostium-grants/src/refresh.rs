@@ -129,28 +129,32 @@ impl TokenGrant for RefreshTokenGrant {
         let at = context.clock.now();
         let refresh = context.store.refresh();
         // Refuse a bad scope, or a user who is gone, before the token is spent, so
-        // that a refusal or a user store that cannot answer leaves it unspent. A
-        // token this node does not know yet (its successor was committed a moment ago
-        // at the leader, as happens to a client rotating back to back through a
-        // follower) is asked of the cluster first (one more round trip to the
-        // leader), unless nothing checked after spending can go wrong in a way a
-        // retry would not mend: no scope asked for, users that always answer
-        // (the configured ones), and a grace period in which a retry gets the same
-        // successor.
+        // that a refusal or a user store that cannot answer leaves it unspent: the
+        // token is read first, from this node, or from the cluster if this node
+        // does not know it yet (its successor was committed a moment ago at the
+        // leader, as happens to a client rotating back to back through a follower;
+        // one more round trip to the leader). Nothing is read first when nothing
+        // checked after spending can go wrong in a way a retry would not mend: no
+        // scope asked for, users that always answer (the configured ones), and a
+        // grace period in which a retry gets the same successor. That is the usual
+        // rotation, and its one write is then all it costs the state.
         let spend_first = request.scope.is_none()
             && context.users.always_answers()
             && client.refresh_tokens.grace_period > 0;
-        let known = match refresh.peek(presented, at).await {
-            Some(record) => Some(record),
-            None if !spend_first => {
-                context
-                    .store
-                    .lookup(presented, at)
-                    .await
-                    .map_err(state_failed)?
-                    .refresh
+        let known = if spend_first {
+            None
+        } else {
+            match refresh.peek(presented, at).await {
+                Some(record) => Some(record),
+                None => {
+                    context
+                        .store
+                        .lookup(presented, at)
+                        .await
+                        .map_err(state_failed)?
+                        .refresh
+                }
             }
-            None => None,
         };
         if let Some(record) = &known {
             request.validate(client, &record.client_id, &record.scope)?;
@@ -226,7 +230,7 @@ mod tests {
 
     use super::*;
     use crate::introspection::{Caller, introspect};
-    use crate::testing::{ISSUER, T0, client, fixture, form, from, login, offline};
+    use crate::testing::{Fixture, ISSUER, T0, client, fixture, form, from, login, offline};
 
     /// Starts a family for alice at the clock's time, as the password grant given
     /// `offline_access` would.
@@ -367,20 +371,53 @@ mod tests {
         let app = app();
         let login = login(&f.context, &app, "orders.read offline_access").await;
         let token = login.refresh_token.unwrap();
+        alice_gone_revokes(&f, &app, &token, &login.access_token).await;
+    }
+
+    /// Once alice is gone, `refresh_token` is refused and `access_token`, from the
+    /// same family, is no longer active.
+    async fn alice_gone_revokes(
+        f: &Fixture,
+        app: &Client,
+        refresh_token: &str,
+        access_token: &str,
+    ) {
         f.users.remove("alice");
-        let refused = redeem(&f.context, &app, &format!("refresh_token={token}"))
+        let refused = redeem(&f.context, app, &format!("refresh_token={refresh_token}"))
             .await
             .unwrap_err();
         assert_eq!(
             refused,
             OAuthError::invalid_grant("the refresh token is not valid")
         );
-        let query = TokenQuery::parse(&form(&format!("token={}", login.access_token))).unwrap();
+        let query = TokenQuery::parse(&form(&format!("token={access_token}"))).unwrap();
         let seen = introspect(&f.context, ISSUER, &Caller::Client("app".into()), &query).await;
         assert!(
             !seen.unwrap().active,
             "the user's access token is still active"
         );
+    }
+
+    /// With users that always answer and no scope asked for, the token is redeemed
+    /// without being read first; the redemption still refuses another client, and
+    /// a user who is gone still gets nothing.
+    #[tokio::test]
+    async fn a_token_spent_without_reading_it_first_is_refused_as_before() {
+        let f = fixture();
+        f.users.answer_always(true);
+        let app = app();
+        let token = family(&f.context, &app).await;
+        let presented = format!("refresh_token={token}");
+        let mallory = offline(client("mallory", "resource_owner_password"));
+        let stolen = redeem(&f.context, &mallory, &presented).await.unwrap_err();
+        assert_eq!(
+            stolen,
+            OAuthError::invalid_grant("the refresh token is not valid")
+        );
+        // Not spent by the other client: its own client rotates it.
+        let rotated = redeem(&f.context, &app, &presented).await.unwrap();
+        let successor = rotated.refresh_token.unwrap();
+        alice_gone_revokes(&f, &app, &successor, &rotated.access_token).await;
     }
 
     /// The client is told to retry, and its token still works when it does, however

@@ -36,6 +36,8 @@ pub(crate) struct Fixture {
 pub(crate) struct TestUsers {
     gone: std::sync::Mutex<Vec<String>>,
     failing: std::sync::atomic::AtomicBool,
+    /// Whether it claims to answer always, as the configured users do.
+    always: std::sync::atomic::AtomicBool,
 }
 
 impl TestUsers {
@@ -46,6 +48,11 @@ impl TestUsers {
     pub fn fail(&self, failing: bool) {
         self.failing
             .store(failing, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn answer_always(&self, always: bool) {
+        self.always
+            .store(always, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -70,6 +77,10 @@ impl UserStore for TestUsers {
                 std::sync::Arc::new(claims)
             }))
         })
+    }
+
+    fn always_answers(&self) -> bool {
+        self.always.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
