@@ -552,11 +552,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     type SnapshotData = SnapshotFile;
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
-        let records = self.shared.records();
         let shared = self.shared.clone();
         let path = self.path.clone();
         let (meta, count, durable, total) = blocking(move || {
             let started = Instant::now();
+            let records = shared.records();
             let view = records.read_point().map_err(io_error)?;
             // openraft compacts the log up to the snapshot: what it holds must be on
             // disk before. Synced after the read point, so that a batch applied in
